@@ -1,0 +1,3 @@
+"""MM-Lego study workflow."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""``mmlego``: one subcommand per pipeline step; every Snakemake rule calls one of them.
+
+Subcommands live in :mod:`mmlego.commands`, one module each, and are discovered here, so a
+new step only adds a module. Each module defines ``add_parser(subparsers)`` which registers
+its parser and sets ``func`` to the callable that runs the step with the parsed arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from mmlego import __version__
+from mmlego.utils.logs import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered subcommand."""
+    import mmlego.commands as commands
+
+    parser = argparse.ArgumentParser(
+        prog="mmlego",
+        description="MM-Lego study workflow steps (called by the Snakemake rules).",
+    )
+    parser.add_argument("--version", action="version", version=f"mmlego {__version__}")
+    parser.add_argument(
+        "--log", default=None, help="append log records to this file (the rule's log)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<step>")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"mmlego.commands.{info.name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    log = setup_logging(args.log)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, RuntimeError) as err:
+        # Expected failures on bad input: one clear line, no traceback for the user to parse.
+        log.error("%s failed: %s", args.command, err)
+        log.debug("traceback", exc_info=True)
+        return 1
+    finally:
+        logging.shutdown()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

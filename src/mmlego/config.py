@@ -1,0 +1,232 @@
+"""Config validation and the study's derived structure (modalities and runs per dataset).
+
+The Snakefile validates with ``snakemake.utils.validate`` (which fills in the schema's
+defaults); :func:`check_config` runs first so that a bad config stops with one message
+that names the key path and the allowed values, instead of a raw jsonschema dump.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+MODALITY_TYPES = ("tabular", "timeseries", "wsi", "image")
+STORE_KIND = {"tabular": "vector", "timeseries": "series", "wsi": "bag", "image": "bag"}
+TCGA_OMICS = ("mut", "cnv", "rna")
+
+
+class ConfigError(ValueError):
+    """A config that breaks the schema or the study's rules; the message names the key."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read YAML with ``safe_load`` only (never a loader that can build objects)."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """The config schema as a dict."""
+    return load_yaml(path)
+
+
+def _key_path(error: ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _describe(error: ValidationError) -> str:
+    """One readable sentence for a schema violation."""
+    key = _key_path(error)
+    if error.validator == "enum":
+        allowed = ", ".join(map(repr, error.validator_value))
+        return f"config key '{key}': {error.instance!r} is not allowed; choose one of: {allowed}"
+    if error.validator == "const":
+        return f"config key '{key}': {error.instance!r} is not allowed; it must be {error.validator_value!r}"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        where = f"'{key}'" if key != "<top level>" else "the top level"
+        return f"config key '{missing}' is required under {where}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"config key '{key}': {error.message}{hint}"
+    if error.validator == "propertyNames":
+        return f"config key '{key}': name {error.instance!r} must start with a letter and use only letters, digits and _"
+    return f"config key '{key}': {error.message}"
+
+
+def _deepest_errors(error: ValidationError) -> ValidationError:
+    """Descend into ``allOf``/``if-then`` wrappers to the error that names the real key."""
+    while error.context:
+        error = best_match(error.context)
+    return error
+
+
+def check_schema(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`ConfigError` naming the key path of the first schema violation."""
+    schema = schema if schema is not None else load_schema()
+    validator = Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return
+    messages = sorted({_describe(_deepest_errors(err)) for err in errors})
+    raise ConfigError("invalid config:\n  - " + "\n  - ".join(messages))
+
+
+def check_semantics(config: Mapping[str, Any]) -> None:
+    """Rules the schema cannot express: split fractions, model/dataset fit, study references."""
+    problems: list[str] = []
+    splits = config.get("splits", {})
+    fractions = [splits.get(k, d) for k, d in (("train", 0.7), ("val", 0.15), ("test", 0.15))]
+    if not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        problems.append(
+            f"config keys 'splits.train', 'splits.val', 'splits.test' must sum to 1 "
+            f"(got {fractions[0]} + {fractions[1]} + {fractions[2]} = {sum(fractions):.4g})"
+        )
+    for name, ds in config.get("datasets", {}).items():
+        if ds.get("kind") == "generic":
+            labels = ds.get("labels", {})
+            needed = ("time", "event") if ds.get("task") == "survival" else ("label",)
+            for key in needed:
+                if key not in labels:
+                    problems.append(
+                        f"config key 'datasets.{name}.labels.{key}' is required for a {ds.get('task')} task"
+                    )
+    unpaired = config.get("evaluate", {}).get("unpaired", {})
+    if unpaired.get("enabled"):
+        target = unpaired.get("dataset")
+        if target not in config.get("datasets", {}):
+            problems.append(
+                f"config key 'evaluate.unpaired.dataset': {target!r} is not a dataset of this config; "
+                f"choose one of: {', '.join(config.get('datasets', {}))}"
+            )
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Schema check, then the semantic checks; raises :class:`ConfigError`."""
+    check_schema(config)
+    check_semantics(config)
+
+
+def fill_defaults(
+    config: dict[str, Any], schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fill in the schema's defaults in place (for use outside Snakemake, e.g. tests and the CLI)."""
+    from jsonschema import validators
+
+    schema = schema if schema is not None else load_schema()
+    validate_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        for prop, sub in properties.items():
+            if "default" in sub and isinstance(instance, dict):
+                instance.setdefault(prop, _copy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    filler = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    filler(schema).validate(config)
+    return config
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read, check and default-fill a config file (the Snakefile's path, for non-Snakemake use)."""
+    config = load_yaml(path) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping")
+    check_config(config)
+    return fill_defaults(config)
+
+
+# --------------------------------------------------------------------------- study structure
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One modality of a dataset: its name, data type and store kind."""
+
+    name: str
+    type: str
+
+    @property
+    def kind(self) -> str:
+        """Store kind: vector, series or bag."""
+        return STORE_KIND[self.type]
+
+
+def dataset_modalities(ds: Mapping[str, Any]) -> list[Modality]:
+    """The modalities a dataset's raw data turns into, in a fixed order."""
+    kind = ds["kind"]
+    if kind == "tcga":
+        if ds.get("omics_as", "joint") == "joint":
+            return [Modality("slides", "wsi"), Modality("omics", "tabular")]
+        return [Modality("slides", "wsi")] + [
+            Modality(group, "tabular") for group in ds.get("omics", TCGA_OMICS)
+        ]
+    if kind == "mimic":
+        return [Modality("static", "tabular"), Modality("vitals", "timeseries")]
+    if kind == "isic":
+        return [Modality("image", "image"), Modality("metadata", "tabular")]
+    if kind == "generic":
+        return [Modality(name, spec["type"]) for name, spec in ds["modalities"].items()]
+    raise ConfigError(f"unknown dataset kind {kind!r}; choose one of: tcga, mimic, isic, generic")
+
+
+# Which modality types a unimodal model can take, and which run once over all modalities.
+UNIMODAL_MODELS: dict[str, tuple[str, ...]] = {
+    "lego_block": MODALITY_TYPES,
+    "snn": ("tabular",),
+    "abmil": ("timeseries", "wsi", "image"),
+    "perceiver": MODALITY_TYPES,
+}
+MULTIMODAL_MODELS = (
+    "lego_merge",
+    "lego_fuse",
+    "perceiver_early",
+    "late_concat",
+    "late_bilinear",
+    "ensemble",
+    "multimodn",
+    "mcat",
+    "healnet",
+)
+
+
+def run_name(model: str, modality: str | None = None) -> str:
+    """Directory name of one trained model: ``snn.omics`` for unimodal runs, ``healnet`` else."""
+    return f"{model}.{modality}" if modality else model
+
+
+def parse_run(run: str) -> tuple[str, str | None]:
+    """Inverse of :func:`run_name`."""
+    model, _, modality = run.partition(".")
+    return model, modality or None
+
+
+def dataset_runs(ds: Mapping[str, Any], models: Iterable[str]) -> list[str]:
+    """Every run (model, and modality for unimodal models) that applies to a dataset."""
+    mods = dataset_modalities(ds)
+    runs: list[str] = []
+    for model in models:
+        if model in UNIMODAL_MODELS:
+            runs += [run_name(model, m.name) for m in mods if m.type in UNIMODAL_MODELS[model]]
+        elif len(mods) >= 2:
+            runs.append(run_name(model))
+    return runs

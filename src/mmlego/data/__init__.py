@@ -1,0 +1,1 @@
+"""Raw-format readers, the synthetic generator, splits and the modality store."""

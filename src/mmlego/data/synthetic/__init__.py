@@ -1,0 +1,1 @@
+"""Synthetic raw data in the real releases' formats, with planted signal."""

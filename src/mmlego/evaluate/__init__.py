@@ -1,0 +1,1 @@
+"""Metrics, tables, figures and the interference analysis."""

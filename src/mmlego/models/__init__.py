@@ -1,0 +1,1 @@
+"""MM-Lego (LegoBlock, LegoMerge, LegoFuse) and the baselines, under one interface."""

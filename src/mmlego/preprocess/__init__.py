@@ -1,0 +1,1 @@
+"""Tissue segmentation, patch grids, patch encoders and time-series binning."""

@@ -1,0 +1,1 @@
+"""Shared utilities used by every pipeline step."""

@@ -1,0 +1,34 @@
+"""Shared fixtures: the repository root, the venv's executables, and config loading."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the venv's snakemake with the venv first on PATH (so rules find ``mmlego``)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    exe = shutil.which("snakemake", path=str(BIN)) or "snakemake"
+    return subprocess.run(
+        [exe, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

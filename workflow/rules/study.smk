@@ -1,0 +1,15 @@
+"""The resolved config: the study's validated settings plus provenance, for the report."""
+
+
+rule resolve_config:
+    output:
+        f"{OUT}/config.resolved.yaml",
+    log:
+        f"{OUT}/logs/resolve_config.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=as_json(config),
+    shell:
+        "mmlego --log {log:q} resolve-config --json {params.cfg:q} --out {output:q}"
