@@ -9,6 +9,8 @@ STAGES = [
     "study",
     "demo",
     "preprocess",
+    "mimic",
+    "features",
     "splits",
     "train",
     "combine",
