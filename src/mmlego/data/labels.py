@@ -35,12 +35,16 @@ def check_labels(frame: pd.DataFrame, task: str, *, source: str = "labels") -> p
     needed = ["patient_id", "time", "event"] if task == "survival" else ["patient_id", "label"]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; a {task} label table needs {needed}")
+        raise ValueError(
+            f"{source}: missing column(s) {missing}; a {task} label table needs {needed}"
+        )
     frame = frame[needed].copy()
     frame["patient_id"] = frame["patient_id"].astype(str)
     dupes = frame["patient_id"].duplicated(keep=False)
     if dupes.any():
-        raise ValueError(f"{source}: duplicate patient ids: {_rows(frame, dupes)}; keep one row per patient")
+        raise ValueError(
+            f"{source}: duplicate patient ids: {_rows(frame, dupes)}; keep one row per patient"
+        )
     if task == "survival":
         time = pd.to_numeric(frame["time"], errors="coerce")
         bad = ~np.isfinite(time) | (time <= 0)
@@ -80,7 +84,9 @@ def write_labels(
     frame = check_labels(frame, task, source=str(path))
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = {"task": task, "classes": classes, "provenance": provenance}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mmlego": json.dumps(meta, default=str).encode()})
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"mmlego": json.dumps(meta, default=str).encode()}
+    )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -90,7 +96,9 @@ def read_labels(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
-        raise ValueError(f"{path}: not a readable labels parquet ({err}); delete it and rerun") from err
+        raise ValueError(
+            f"{path}: not a readable labels parquet ({err}); delete it and rerun"
+        ) from err
     meta = json.loads((table.schema.metadata or {}).get(b"mmlego", b"{}"))
     frame = table.to_pandas()
     return check_labels(frame, meta.get("task", "survival"), source=str(path)), meta
