@@ -1,0 +1,110 @@
+"""One run's ``metrics.json`` for one split: its val and test metrics from the saved predictions.
+
+The ground truth comes from ``labels.parquet`` (the predictions' copies of time, event and
+label must agree with it) and the censoring reference of the survival metrics is the train
+set of the same split in ``splits.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmlego.evaluate.metrics import (
+    binary_auc,
+    binary_average_precision,
+    harrell_c,
+    integrated_brier,
+    macro_ovr_auc,
+    uno_c,
+)
+from mmlego.evaluate.predictions import SETS, Predictions, check_against_split
+
+
+def _truth(preds: Predictions, labels: pd.DataFrame) -> pd.DataFrame:
+    """The predictions joined to ``labels.parquet``; their label columns must agree."""
+    cols = ["time", "event"] if preds.task == "survival" else ["label"]
+    merged = preds.frame.merge(labels, on="patient_id", how="left", suffixes=("", "_truth"))
+    unknown = merged[f"{cols[0]}_truth"].isna().to_numpy()
+    if unknown.any():
+        ids = merged.loc[unknown, "patient_id"].tolist()[:5]
+        raise ValueError(f"{preds.source}: patients {ids} are not in labels.parquet")
+    for col in cols:
+        ours = merged[col].to_numpy(dtype=float)
+        truth = merged[f"{col}_truth"].to_numpy(dtype=float)
+        bad = ~np.isclose(ours, truth, rtol=1e-5, atol=1e-6)
+        if bad.any():
+            ids = merged.loc[bad, "patient_id"].tolist()[:5]
+            raise ValueError(
+                f"{preds.source}: column '{col}' disagrees with labels.parquet for patients {ids}; "
+                "the predictions are stale, rerun the job"
+            )
+    return merged
+
+
+def set_metrics(
+    preds: Predictions, frame: pd.DataFrame, rows: pd.Series, train: pd.DataFrame | None
+) -> dict[str, float]:
+    """The task's metrics on the rows ``rows`` of ``frame`` (the joined predictions)."""
+    part = frame.loc[rows.to_numpy()]
+    if preds.task == "survival":
+        time = part["time_truth"].to_numpy(float)
+        event = part["event_truth"].to_numpy(int)
+        risk = part["risk"].to_numpy(float)
+        surv = part[preds.columns("surv")].to_numpy(float)
+        t_time, t_event = train["time"].to_numpy(float), train["event"].to_numpy(int)
+        return {
+            "c_index": harrell_c(time, event, risk),
+            "c_index_uno": uno_c(t_time, t_event, time, event, risk),
+            "ibs": integrated_brier(t_time, t_event, time, event, surv, preds.bins),
+        }
+    label = part["label_truth"].to_numpy(int)
+    probs = part[preds.columns("prob")].to_numpy(float)
+    if preds.task == "binary":
+        return {
+            "auc": binary_auc(label, probs[:, 1]),
+            "average_precision": binary_average_precision(label, probs[:, 1]),
+        }
+    return {"auc_macro_ovr": macro_ovr_auc(label, probs)}
+
+
+def score_predictions(
+    preds: Predictions, labels: pd.DataFrame, sets: dict[str, list[str]], k: int
+) -> dict[str, Any]:
+    """The ``metrics.json`` payload (without provenance) for one run and split."""
+    check_against_split(preds, sets, k)
+    frame = _truth(preds, labels)
+    train = None
+    if preds.task == "survival":
+        train = labels[labels["patient_id"].isin(set(sets["train"]))]
+        if train.empty:
+            raise ValueError(f"split {k}: no train patient is in labels.parquet")
+    out: dict[str, Any] = {
+        "dataset": preds.meta.get("dataset"),
+        "run": preds.meta.get("run"),
+        "split": k,
+        "task": preds.task,
+        "n": {},
+    }
+    if preds.task == "survival":
+        out["events"] = {}
+    for name in SETS:
+        rows = frame["set"] == name
+        out[name] = set_metrics(preds, frame, rows, train)
+        out["n"][name] = int(rows.sum())
+        if preds.task == "survival":
+            out["events"][name] = int(frame.loc[rows, "event_truth"].sum())
+    return out
+
+
+def nan_to_null(value: Any) -> Any:
+    """Replace NaN floats by None so the JSON is strict (``null`` = undefined metric)."""
+    if isinstance(value, dict):
+        return {k: nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nan_to_null(v) for v in value]
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
