@@ -102,6 +102,7 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                     problems.append(
                         f"config key 'datasets.{name}.labels.{key}' is required for a {ds.get('task')} task"
                     )
+    problems += model_problems(config)
     unpaired = config.get("evaluate", {}).get("unpaired", {})
     if unpaired.get("enabled"):
         target = unpaired.get("dataset")
@@ -207,6 +208,10 @@ MULTIMODAL_MODELS = (
     "mcat",
     "healnet",
 )
+# Models made from other runs' outputs, not by the shared training loop.
+UNTRAINED_MODELS = ("ensemble",)
+INSTANCE_TYPES = ("timeseries", "wsi", "image")
+DEFAULT_ENSEMBLE_MEMBERS = ("snn", "abmil")
 
 
 def run_name(model: str, modality: str | None = None) -> str:
@@ -220,13 +225,86 @@ def parse_run(run: str) -> tuple[str, str | None]:
     return model, modality or None
 
 
+def _listing(mods: list[Modality]) -> str:
+    return ", ".join(f"{m.name} ({m.type})" for m in mods)
+
+
+def model_misfit(model: str, mods: list[Modality]) -> str | None:
+    """Why ``model`` cannot run on a dataset with modalities ``mods``; None when it can."""
+    types = [m.type for m in mods]
+    if model in UNIMODAL_MODELS:
+        allowed = UNIMODAL_MODELS[model]
+        if not any(t in allowed for t in types):
+            return (
+                f"{model} needs a modality of type {' or '.join(allowed)}; it has {_listing(mods)}"
+            )
+        return None
+    if len(mods) < 2:
+        return f"{model} fuses modalities and needs at least 2; it has {_listing(mods)}"
+    if model == "mcat":
+        instances = [t for t in types if t in INSTANCE_TYPES]
+        if len(instances) != 1 or "tabular" not in types:
+            return (
+                "mcat needs exactly one wsi, image or timeseries modality (the instances its "
+                f"genomic groups attend over) and at least one tabular modality; it has {_listing(mods)}"
+            )
+    return None
+
+
 def dataset_runs(ds: Mapping[str, Any], models: Iterable[str]) -> list[str]:
     """Every run (model, and modality for unimodal models) that applies to a dataset."""
     mods = dataset_modalities(ds)
     runs: list[str] = []
     for model in models:
+        if model_misfit(model, mods) is not None:
+            continue
         if model in UNIMODAL_MODELS:
             runs += [run_name(model, m.name) for m in mods if m.type in UNIMODAL_MODELS[model]]
-        elif len(mods) >= 2:
+        else:
             runs.append(run_name(model))
     return runs
+
+
+def trained_runs(ds: Mapping[str, Any], models: Iterable[str]) -> list[str]:
+    """The runs of a dataset that the shared training loop fits (not the ensemble)."""
+    return [r for r in dataset_runs(ds, models) if parse_run(r)[0] not in UNTRAINED_MODELS]
+
+
+def ensemble_members(ds: Mapping[str, Any], members: Iterable[str]) -> list[str]:
+    """The unimodal runs an ensemble averages on a dataset (every modality of each member model)."""
+    return dataset_runs(ds, [m for m in members if m in UNIMODAL_MODELS])
+
+
+def model_problems(config: Mapping[str, Any]) -> list[str]:
+    """Listed models that fit none of the datasets, and ensembles with fewer than 2 members."""
+    datasets = {name: ds for name, ds in config.get("datasets", {}).items() if "kind" in ds}
+    problems: list[str] = []
+    mods = {}
+    for name, ds in datasets.items():
+        try:
+            mods[name] = dataset_modalities(ds)
+        except (ConfigError, KeyError):
+            continue
+    for model in config.get("models") or ():
+        reasons = {name: model_misfit(model, m) for name, m in mods.items()}
+        if reasons and all(reasons.values()):
+            detail = "; ".join(f"dataset '{name}': {why}" for name, why in reasons.items())
+            problems.append(
+                f"config key 'models': {model!r} applies to no dataset of this study ({detail}); "
+                f"remove it from 'models' or add a dataset it fits"
+            )
+    if "ensemble" in (config.get("models") or ()):
+        members = (
+            config.get("baselines", {}).get("ensemble", {}).get("members", DEFAULT_ENSEMBLE_MEMBERS)
+        )
+        for name, m in mods.items():
+            if (
+                model_misfit("ensemble", m) is None
+                and len(ensemble_members(datasets[name], members)) < 2
+            ):
+                problems.append(
+                    f"config key 'baselines.ensemble.members': on dataset '{name}' the models "
+                    f"{list(members)} give fewer than 2 runs to average (modalities: {_listing(m)}); "
+                    "add a member model that fits another modality"
+                )
+    return problems

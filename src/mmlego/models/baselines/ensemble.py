@@ -1,0 +1,78 @@
+"""Ensemble of unimodal models: the mean of their predicted probabilities or survival curves.
+
+No training. For one (dataset, split) it reads the members' ``predictions.parquet`` (the
+unimodal runs of the models in ``baselines.ensemble.members``, e.g. ``snn.omics`` and
+``abmil.slides``) and averages, per patient and set:
+
+- classification: ``prob_0..K-1``;
+- survival: the survival curves ``surv_0..B-1``; the hazards are re-derived from the mean
+  curve (h_b = 1 - S_b / S_{b-1}, S_{-1} = 1) and the risk is -sum_b S_b, as for every model.
+
+A member that lacks a patient cannot happen: every run predicts every val/test patient of
+the split (missing modalities included), and the rows are checked to match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["patient_id", "set"]
+
+
+def _columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return sorted(
+        (c for c in frame.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()),
+        key=lambda c: int(c[len(prefix) :]),
+    )
+
+
+def hazards_from_survival(surv: np.ndarray) -> np.ndarray:
+    """Per-bin hazards (n, B) of discrete survival curves (n, B): 1 - S_b / S_{b-1}."""
+    previous = np.concatenate([np.ones_like(surv[:, :1]), surv[:, :-1]], axis=1)
+    ratio = np.divide(surv, previous, out=np.zeros_like(surv), where=previous > 0)
+    return np.clip(1.0 - ratio, 0.0, 1.0)
+
+
+def average_predictions(members: Mapping[str, pd.DataFrame], task: str) -> pd.DataFrame:
+    """The members' mean prediction per (patient, set); raises naming a mismatched member."""
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 member runs, got {sorted(members)}")
+    names = list(members)
+    frames = {n: members[n].sort_values(KEYS).reset_index(drop=True) for n in names}
+    first = frames[names[0]]
+    prefix = "surv_" if task == "survival" else "prob_"
+    columns = _columns(first, prefix)
+    if not columns:
+        raise ValueError(f"member run {names[0]!r} has no {prefix}* columns for a {task} task")
+    carried = ["split", "time", "event"] if task == "survival" else ["split", "label"]
+    for name in names[1:]:
+        frame = frames[name]
+        if not frame[KEYS].equals(first[KEYS]):
+            raise ValueError(
+                f"member runs {names[0]!r} and {name!r} predict different (patient_id, set) rows; "
+                "rerun both on the same split"
+            )
+        if _columns(frame, prefix) != columns:
+            raise ValueError(
+                f"member runs {names[0]!r} and {name!r} have different {prefix}* columns "
+                f"({columns} vs {_columns(frame, prefix)})"
+            )
+        for column in carried:
+            if not frame[column].equals(first[column]):
+                raise ValueError(f"member runs {names[0]!r} and {name!r} disagree on {column!r}")
+    mean = np.mean([frames[n][columns].to_numpy(dtype=np.float64) for n in names], axis=0)
+    out = first[KEYS + carried].copy()
+    if task == "survival":
+        out["risk"] = -mean.sum(axis=1)
+        hazards = hazards_from_survival(mean)
+        for b in range(mean.shape[1]):
+            out[f"hazard_{b}"] = hazards[:, b]
+        for b in range(mean.shape[1]):
+            out[f"surv_{b}"] = mean[:, b]
+    else:
+        for k, column in enumerate(columns):
+            out[f"prob_{k}"] = mean[:, k]
+    return out

@@ -1,0 +1,101 @@
+"""The ensemble is exactly the mean of its members' probabilities or survival curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmlego.models.baselines.ensemble import average_predictions, hazards_from_survival
+
+
+def survival_member(hazards, ids=("p1", "p2", "p3")):
+    hazards = np.asarray(hazards, dtype=float)
+    surv = np.cumprod(1 - hazards, axis=1)
+    frame = pd.DataFrame(
+        {
+            "patient_id": list(ids),
+            "set": ["val", "test", "test"],
+            "split": 0,
+            "time": [1.0, 2.0, 3.0],
+            "event": [1, 0, 1],
+            "risk": -surv.sum(axis=1),
+        }
+    )
+    for b in range(hazards.shape[1]):
+        frame[f"hazard_{b}"] = hazards[:, b]
+    for b in range(hazards.shape[1]):
+        frame[f"surv_{b}"] = surv[:, b]
+    return frame
+
+
+def test_classification_ensemble_is_the_mean_of_probabilities():
+    a = pd.DataFrame(
+        {
+            "patient_id": ["x", "y"],
+            "set": ["test", "val"],
+            "split": 2,
+            "label": [1, 0],
+            "prob_0": [0.2, 0.9],
+            "prob_1": [0.8, 0.1],
+        }
+    )
+    # the same rows in another order: the ensemble aligns on (patient_id, set)
+    b = pd.DataFrame(
+        {
+            "patient_id": ["y", "x"],
+            "set": ["val", "test"],
+            "split": 2,
+            "label": [0, 1],
+            "prob_0": [0.5, 0.6],
+            "prob_1": [0.5, 0.4],
+        }
+    )
+    out = average_predictions({"snn.static": a, "abmil.vitals": b}, "binary").set_index(
+        "patient_id"
+    )
+    assert out.loc["x", ["prob_0", "prob_1"]].tolist() == pytest.approx([0.4, 0.6])
+    assert out.loc["y", ["prob_0", "prob_1"]].tolist() == pytest.approx([0.7, 0.3])
+    assert out.loc["x", "label"] == 1 and out.loc["y", "set"] == "val"
+
+
+def test_survival_ensemble_averages_curves_and_rederives_hazards_and_risk():
+    a = survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]])
+    b = survival_member([[0.3, 0.1], [0.2, 0.4], [0.6, 0.6]])
+    c = survival_member([[0.2, 0.2], [0.1, 0.1], [0.1, 0.9]])
+    out = average_predictions({"a": a, "b": b, "c": c}, "survival")
+    surv = (
+        a[["surv_0", "surv_1"]].to_numpy()
+        + b[["surv_0", "surv_1"]].to_numpy()
+        + c[["surv_0", "surv_1"]].to_numpy()
+    ) / 3
+    out = out.sort_values("patient_id")
+    np.testing.assert_allclose(out[["surv_0", "surv_1"]].to_numpy(), surv)
+    np.testing.assert_allclose(out["risk"], -surv.sum(axis=1))
+    # the hazards reproduce the mean curve
+    hazards = out[["hazard_0", "hazard_1"]].to_numpy()
+    np.testing.assert_allclose(np.cumprod(1 - hazards, axis=1), surv)
+    # p1: S = mean(0.9*0.8, 0.7*0.9, 0.8*0.8) after mean(0.9, 0.7, 0.8) = 0.8
+    assert surv[0, 0] == pytest.approx(0.8)
+    assert surv[0, 1] == pytest.approx((0.72 + 0.63 + 0.64) / 3)
+
+
+def test_hazards_of_a_curve_that_reaches_zero_stay_finite():
+    hazards = hazards_from_survival(np.array([[0.5, 0.0, 0.0]]))
+    assert np.isfinite(hazards).all()
+    assert hazards.tolist() == [[0.5, 1.0, 1.0]]
+
+
+def test_members_must_predict_the_same_patients_and_labels():
+    a = survival_member([[0.1, 0.2]] * 3)
+    other = survival_member([[0.1, 0.2]] * 3, ids=("p1", "p2", "p9"))
+    with pytest.raises(ValueError, match=r"different \(patient_id, set\) rows"):
+        average_predictions({"a": a, "b": other}, "survival")
+    relabelled = a.assign(event=[0, 0, 0])
+    with pytest.raises(ValueError, match="disagree on 'event'"):
+        average_predictions({"a": a, "b": relabelled}, "survival")
+    with pytest.raises(ValueError, match="at least 2"):
+        average_predictions({"a": a}, "survival")
+    three_bins = survival_member([[0.1, 0.2, 0.3]] * 3)
+    with pytest.raises(ValueError, match="different surv_"):
+        average_predictions({"a": a, "b": three_bins}, "survival")
