@@ -101,7 +101,7 @@ def test_a_model_that_fits_no_dataset_is_a_config_error_naming_dataset_model_and
     config["models"] = ["snn", "healnet"]
     check_config(config)
     config["datasets"] = {"one": generic({"t": "tabular"})}
-    with pytest.raises(ConfigError, match="'healnet' applies to no dataset.*needs at least 2"):
+    with pytest.raises(ConfigError, match=r"'healnet' applies to no dataset.*needs at least 2"):
         check_config(config)
     config["models"] = ["abmil"]
     with pytest.raises(
@@ -127,5 +127,5 @@ def test_baselines_section_defaults(demo):
     assert params["ensemble"]["members"] == ["snn", "abmil"]
     bad = copy.deepcopy(demo)
     bad["baselines"] = {"healnet": {"weight_sharing": "all"}}
-    with pytest.raises(ConfigError, match="baselines.healnet.weight_sharing"):
+    with pytest.raises(ConfigError, match=r"baselines\.healnet\.weight_sharing"):
         check_config(bad)

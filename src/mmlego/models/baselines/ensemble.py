@@ -73,6 +73,6 @@ def average_predictions(members: Mapping[str, pd.DataFrame], task: str) -> pd.Da
         for b in range(mean.shape[1]):
             out[f"surv_{b}"] = mean[:, b]
     else:
-        for k, column in enumerate(columns):
+        for k in range(mean.shape[1]):
             out[f"prob_{k}"] = mean[:, k]
     return out

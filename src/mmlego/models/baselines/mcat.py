@@ -17,6 +17,7 @@ leaves the instance branch at zero.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,7 @@ def group_slices(inputs: Mapping[str, InputSpec], groups: int) -> list[tuple[str
         return [(m, 0, inputs[m].dim) for m in tabular]
     (name,) = tabular
     edges = np.linspace(0, inputs[name].dim, min(groups, inputs[name].dim) + 1).round().astype(int)
-    return [(name, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [(name, int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def check_mcat_inputs(inputs: Mapping[str, InputSpec]) -> str:
