@@ -18,7 +18,8 @@ from mmlego.models.registry import get_builder
 B, N_OUT = 5, 3
 TAB = InputSpec("vector", 7)
 OMIC = InputSpec("vector", 4)
-TS = InputSpec("series", 3, steps=6)
+TS = InputSpec("series", 3)
+STEPS = 6
 BAG = InputSpec("bag", 8)
 
 UNIMODAL = [("snn", {"tab": TAB}), ("abmil", {"bag": BAG}), ("abmil", {"ts": TS})] + [
@@ -51,9 +52,14 @@ def config():
     return base
 
 
+def make(model, inputs, config):
+    """Call the registered builder as the training job does."""
+    return get_builder(model)(modalities=inputs, n_out=N_OUT, task="multiclass", cfg=config)
+
+
 def build(model, inputs, config, seed=0):
     torch.manual_seed(seed)
-    return get_builder(model)(inputs, N_OUT, config).eval()
+    return make(model, inputs, config).eval()
 
 
 def make_batch(inputs, size=B, seed=0, n_instances=9):
@@ -68,7 +74,7 @@ def make_batch(inputs, size=B, seed=0, n_instances=9):
             x = torch.randn(size, spec.dim, generator=gen)
             batch[name] = ModalityBatch(x * present[:, None], present)
             continue
-        length = spec.steps if spec.kind == "series" else n_instances
+        length = STEPS if spec.kind == "series" else n_instances
         x = torch.randn(size, length, spec.dim, generator=gen)
         lengths = torch.randint(2, length + 1, (size,), generator=gen)
         mask = (torch.arange(length)[None, :] < lengths[:, None]) & present[:, None]
@@ -240,7 +246,7 @@ def test_mcat_groups_split_a_single_table_or_use_one_group_per_table():
 )
 def test_builders_reject_inputs_the_method_cannot_take(model, inputs, message, config):
     with pytest.raises(ValueError, match=message):
-        get_builder(model)(inputs, N_OUT, config)
+        make(model, inputs, config)
 
 
 def test_bilinear_refuses_an_exploding_outer_product(config):
@@ -248,7 +254,7 @@ def test_bilinear_refuses_an_exploding_outer_product(config):
     wide["baselines"]["late"]["bilinear_dim"] = 63
     inputs = {f"t{i}": TAB for i in range(4)}
     with pytest.raises(ValueError, match=r"baselines\.late\.bilinear_dim"):
-        get_builder("late_bilinear")(inputs, N_OUT, wide)
+        make("late_bilinear", inputs, wide)
 
 
 def test_healnet_weight_sharing_ties_layers_after_the_first(config):
@@ -278,3 +284,12 @@ def test_perceiver_early_tags_tokens_with_their_modality(config):
         net.modality_embedding["b"].copy_(net.modality_embedding["a"])
         net.tokenisers["b"].load_state_dict(net.tokenisers["a"].state_dict())
         assert torch.allclose(net(batch), net(swapped), atol=1e-5)
+
+
+def test_builders_take_the_training_jobs_plain_kind_dim_pairs(config):
+    """Checkpoints store modalities as [kind, dim] lists; the builder must rebuild from them."""
+    plain = {"tab": ["vector", 7], "bag": ("bag", 8)}
+    net = get_builder("healnet")(modalities=plain, n_out=2, task="binary", cfg=config)
+    assert net.modalities == ("tab", "bag")
+    with pytest.raises(KeyError, match="'baselines' config section"):
+        get_builder("snn")(modalities={"tab": ("vector", 7)}, n_out=2, task="binary", cfg={})

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
-from mmlego.models.baselines.specs import InputSpec, require_kinds
+from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
 from mmlego.models.baselines.tokens import (
     CrossAttentionBlock,
     LatentHead,
@@ -79,11 +79,12 @@ class HealNet(MultimodalModel):
 
 @register_model("healnet")
 def build_healnet(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> HealNet:
     """HEALNet over two or more modalities of any kind."""
+    inputs = input_specs(modalities)
     require_kinds("healnet", inputs, ("vector", "series", "bag"), count="many")
-    params = config["baselines"]
+    params = baseline_params(cfg)
     return HealNet(
         inputs,
         n_out,

@@ -20,7 +20,7 @@ from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, require_kinds
+from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
 from mmlego.models.registry import register_model
 
 KINDS = ("vector", "series", "bag")
@@ -111,21 +111,23 @@ class LateBilinear(LateFusion):
 
 @register_model("late_concat")
 def build_late_concat(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateConcat:
     """Late fusion by concatenation, any number (>= 2) of modalities."""
+    inputs = input_specs(modalities)
     require_kinds("late_concat", inputs, KINDS, count="many")
-    params = config["baselines"]
+    params = baseline_params(cfg)
     return LateConcat(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
 
 
 @register_model("late_bilinear")
 def build_late_bilinear(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateBilinear:
     """Late fusion by gated bilinear (outer-product) fusion, any number (>= 2) of modalities."""
+    inputs = input_specs(modalities)
     require_kinds("late_bilinear", inputs, KINDS, count="many")
-    params = config["baselines"]
+    params = baseline_params(cfg)
     return LateBilinear(
         inputs,
         n_out,

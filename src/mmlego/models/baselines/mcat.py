@@ -27,7 +27,7 @@ from torch import nn
 
 from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec
+from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs
 from mmlego.models.baselines.tokens import SelfAttentionBlock, Tokeniser, masked_attend
 from mmlego.models.encoders import GatedAttentionMIL
 from mmlego.models.registry import register_model
@@ -114,9 +114,12 @@ def _pool(pool: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 @register_model("mcat")
-def build_mcat(inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]) -> MCAT:
+def build_mcat(
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+) -> MCAT:
     """MCAT on one bag/series modality plus tabular modalities (see :func:`group_slices`)."""
-    params = config["baselines"]
+    inputs = input_specs(modalities)
+    params = baseline_params(cfg)
     return MCAT(
         inputs,
         n_out,

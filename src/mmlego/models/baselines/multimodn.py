@@ -21,7 +21,13 @@ from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, batch_size, require_kinds
+from mmlego.models.baselines.specs import (
+    InputSpec,
+    baseline_params,
+    batch_size,
+    input_specs,
+    require_kinds,
+)
 from mmlego.models.registry import register_model
 
 
@@ -72,9 +78,10 @@ class MultiModN(MultimodalModel):
 
 @register_model("multimodn")
 def build_multimodn(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> MultiModN:
     """MultiModN over two or more modalities of any kind (in the dataset's modality order)."""
+    inputs = input_specs(modalities)
     require_kinds("multimodn", inputs, ("vector", "series", "bag"), count="many")
-    params = config["baselines"]
+    params = baseline_params(cfg)
     return MultiModN(inputs, n_out, dim=params["dim"], dropout=params["dropout"])

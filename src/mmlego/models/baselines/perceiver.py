@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
-from mmlego.models.baselines.specs import InputSpec, require_kinds
+from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
 from mmlego.models.baselines.tokens import (
     CrossAttentionBlock,
     LatentHead,
@@ -78,7 +78,7 @@ class Perceiver(MultimodalModel):
 
 
 def _perceiver(inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]) -> Perceiver:
-    params = config["baselines"]
+    params = baseline_params(config)
     return Perceiver(
         inputs,
         n_out,
@@ -92,17 +92,19 @@ def _perceiver(inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str,
 
 @register_model("perceiver")
 def build_perceiver(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:
     """Unimodal Perceiver on any one modality."""
+    inputs = input_specs(modalities)
     require_kinds("perceiver", inputs, KINDS, count="one")
-    return _perceiver(inputs, n_out, config)
+    return _perceiver(inputs, n_out, cfg)
 
 
 @register_model("perceiver_early")
 def build_perceiver_early(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:
     """Early-fusion Perceiver over the concatenated tokens of two or more modalities."""
+    inputs = input_specs(modalities)
     require_kinds("perceiver_early", inputs, KINDS, count="many")
-    return _perceiver(inputs, n_out, config)
+    return _perceiver(inputs, n_out, cfg)

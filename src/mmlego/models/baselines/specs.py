@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
-from mmlego.data.store import ModalityData
 from mmlego.models.base import Batch, ModalityBatch
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """One modality's input: ``kind`` vector | series | bag, feature ``dim``, series ``steps``."""
+class InputSpec(NamedTuple):
+    """One modality's input: ``kind`` vector | series | bag and feature ``dim`` (F or D).
+
+    Builders receive ``{name: (kind, dim)}`` (``mmlego.train.data.modality_spec``);
+    :func:`input_specs` turns that into named specs.
+    """
 
     kind: str
     dim: int
-    steps: int = 0
+
+
+def input_specs(modalities: Mapping[str, tuple[str, int]]) -> dict[str, InputSpec]:
+    """``{name: (kind, dim)}`` as :class:`InputSpec` s, in the given order."""
+    return {name: InputSpec(str(kind), int(dim)) for name, (kind, dim) in modalities.items()}
 
 
 def require_kinds(
@@ -43,8 +49,11 @@ def batch_size(batch: Batch) -> int:
     return next(iter(batch.values())).x.shape[0]
 
 
-def input_spec(data: ModalityData) -> InputSpec:
-    """The :class:`InputSpec` of a (transformed) store modality."""
-    if data.kind == "series":
-        return InputSpec("series", int(data.values.shape[2]), steps=int(data.values.shape[1]))
-    return InputSpec(data.kind, int(data.values.shape[1]))
+def baseline_params(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``baselines`` config section of a run's cfg (defaults filled by validation)."""
+    if "baselines" not in cfg:
+        raise KeyError(
+            "the run's cfg lacks the 'baselines' config section; pass it to the train job "
+            "(it holds the baselines' hyperparameters)"
+        )
+    return cfg["baselines"]

@@ -4,8 +4,8 @@ Every modality becomes ``tokens`` (B, N, d) with ``mask`` (B, N), True for real 
 
 - vector (B, F): one token per feature, ``x_f * w_f + b_f`` (a learned embedding per feature,
   scaled by its value), so attention can weigh single features;
-- series (B, T, F): one token per time step, a linear map of the F variables plus a learned
-  embedding of the step's position;
+- series (B, T, F): one token per time step, a linear map of the F variables plus a
+  sinusoidal encoding of the step's index (so any series length works);
 - bag (B, N, D): one token per instance, a linear map of its features.
 
 A sample that lacks the modality (``present`` False) has every token masked. Attention over a
@@ -16,11 +16,23 @@ unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from mmlego.models.base import ModalityBatch
 from mmlego.models.baselines.specs import InputSpec
+
+
+def sinusoidal_positions(steps: int, dim: int) -> torch.Tensor:
+    """Transformer position encoding (steps, dim): sin/cos of the index at geometric frequencies."""
+    index = torch.arange(steps, dtype=torch.float32)[:, None]
+    freq = torch.exp(-torch.arange(0, dim, 2, dtype=torch.float32) * (math.log(10000.0) / dim))
+    table = torch.zeros(steps, dim)
+    table[:, 0::2] = torch.sin(index * freq)
+    table[:, 1::2] = torch.cos(index * freq[: dim // 2])
+    return table
 
 
 class Tokeniser(nn.Module):
@@ -32,10 +44,7 @@ class Tokeniser(nn.Module):
         if spec.kind == "vector":
             self.weight = nn.Parameter(torch.randn(spec.dim, dim) / dim**0.5)
             self.bias = nn.Parameter(torch.zeros(spec.dim, dim))
-        elif spec.kind == "series":
-            self.proj = nn.Linear(spec.dim, dim)
-            self.position = nn.Parameter(torch.randn(spec.steps, dim) * 0.02)
-        elif spec.kind == "bag":
+        elif spec.kind in ("series", "bag"):
             self.proj = nn.Linear(spec.dim, dim)
         else:
             raise ValueError(f"unknown modality kind {spec.kind!r}; expected vector, series or bag")
@@ -49,7 +58,7 @@ class Tokeniser(nn.Module):
         else:
             tokens = self.proj(batch.x)
             if self.kind == "series":
-                tokens = tokens + self.position[: tokens.shape[1]]
+                tokens = tokens + sinusoidal_positions(tokens.shape[1], tokens.shape[2]).to(tokens)
             mask = batch.mask.bool() & present[:, None]
         return tokens, mask
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, require_kinds
+from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
 from mmlego.models.registry import register_model
 
 
@@ -44,21 +44,23 @@ def _encoder_head(
     config: Mapping[str, Any],
 ) -> EncoderHead:
     require_kinds(model, inputs, kinds, count="one")
-    params = config["baselines"]
+    params = baseline_params(config)
     return EncoderHead(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
 
 
 @register_model("snn")
 def build_snn(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:
     """Self-normalising network on one tabular (vector) modality."""
-    return _encoder_head("snn", ("vector",), inputs, n_out, config)
+    inputs = input_specs(modalities)
+    return _encoder_head("snn", ("vector",), inputs, n_out, cfg)
 
 
 @register_model("abmil")
 def build_abmil(
-    inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str, Any]
+    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:
     """Gated-attention MIL on one bag or time-series modality."""
-    return _encoder_head("abmil", ("series", "bag"), inputs, n_out, config)
+    inputs = input_specs(modalities)
+    return _encoder_head("abmil", ("series", "bag"), inputs, n_out, cfg)
