@@ -1,0 +1,64 @@
+"""``mmlego train``: fit one run (a LegoBlock or a baseline) on one split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+import torch
+
+from mmlego.utils.device import select_device
+from mmlego.utils.provenance import provenance
+from mmlego.utils.seeding import derive_seed, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments every model step takes (train, merge, fuse)."""
+    parser.add_argument("--dataset-dir", required=True, help="the dataset's folder {OUT}/{ds}")
+    parser.add_argument("--dataset", required=True, help="dataset key (for provenance and seeds)")
+    parser.add_argument("--split", type=int, required=True, help="split index k")
+    parser.add_argument(
+        "--out-dir", required=True, help="folder for model.pt, predictions.parquet, ..."
+    )
+    parser.add_argument("--cfg", required=True, help="the model's config sections as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="the study's master seed")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def prepare_step(args: argparse.Namespace, run: str) -> tuple[dict, torch.device, int, dict]:
+    """Parse the config, fix threads and seeds, pick the device; returns (cfg, device, seed, provenance)."""
+    cfg = json.loads(args.cfg)
+    torch.set_num_threads(max(1, args.threads))
+    seed = derive_seed(args.seed, args.dataset, args.split, run)
+    seed_everything(seed)
+    device = select_device(args.device)
+    record = provenance(
+        cfg, seed=seed, device=str(device), run=run, dataset=args.dataset, split=args.split
+    )
+    return cfg, device, seed, record
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``mmlego train``."""
+    parser = sub.add_parser("train", help="train one run (model.modality) on one split")
+    add_common_arguments(parser)
+    parser.add_argument("--run", required=True, help="run name, e.g. lego_block.slides or healnet")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Load the split, train the run's model, write its outputs."""
+    from mmlego.data.prepare import load_split
+    from mmlego.train.run import train_run
+
+    cfg, device, seed, record = prepare_step(args, args.run)
+    data = load_split(args.dataset_dir, args.split)
+    train_run(
+        data, run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
+        provenance=record, device=device, seed=seed,
+    )  # fmt: skip
+    log.info("wrote %s", args.out_dir)

@@ -1,0 +1,121 @@
+"""The files every trained (or merged) model writes: ``model.pt`` and ``predictions.parquet``.
+
+``model.pt`` is ``{"state_dict", "model", "hparams", "modalities", "n_out", "task"}`` with only
+tensors and plain Python values, so :func:`load_model` reads it with ``weights_only=True`` and
+rebuilds the model through the registry: ``get_builder(model)(modalities=..., n_out=...,
+task=..., cfg=hparams)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from mmlego.models.base import MultimodalModel
+from mmlego.models.losses import survival_outputs
+from mmlego.models.registry import get_builder
+from mmlego.utils.atomic import atomic_path
+
+CHECKPOINT_KEYS = ("state_dict", "model", "hparams", "modalities", "n_out", "task")
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: MultimodalModel,
+    *,
+    name: str,
+    hparams: dict[str, Any],
+    modalities: dict[str, tuple[str, int]],
+    n_out: int,
+    task: str,
+) -> None:
+    """Write ``model`` atomically in the contract's checkpoint layout."""
+    payload = {
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model": name,
+        "hparams": json.loads(json.dumps(hparams)),
+        "modalities": {m: [kind, int(dim)] for m, (kind, dim) in modalities.items()},
+        "n_out": int(n_out),
+        "task": task,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict (weights only; no pickled code runs)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a readable model checkpoint ({err}); rerun its job") from err
+    missing = [k for k in CHECKPOINT_KEYS if k not in payload]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {missing}; rerun its job")
+    return payload
+
+
+def build_from_checkpoint(payload: dict[str, Any]) -> MultimodalModel:
+    """Rebuild the model described by a checkpoint dict and load its weights."""
+    modalities = {m: (kind, int(dim)) for m, (kind, dim) in payload["modalities"].items()}
+    model = get_builder(payload["model"])(
+        modalities=modalities, n_out=payload["n_out"], task=payload["task"], cfg=payload["hparams"]
+    )
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def load_model(path: str | Path) -> MultimodalModel:
+    """Rebuild and load the model saved at ``path``."""
+    return build_from_checkpoint(read_checkpoint(path))
+
+
+def predictions_frame(
+    task: str,
+    logits: torch.Tensor,
+    ids: list[str],
+    labels: pd.DataFrame,
+    *,
+    set_name: str,
+    split: int,
+) -> pd.DataFrame:
+    """Rows of ``predictions.parquet`` for one set (contract: probabilities, never labels)."""
+    truth = labels.set_index("patient_id").loc[ids]
+    frame = pd.DataFrame({"patient_id": ids, "set": set_name, "split": int(split)})
+    logits = logits.detach().to(torch.float32).cpu()
+    if task == "survival":
+        hazards, survival, risk = survival_outputs(logits)
+        frame["time"] = truth["time"].to_numpy(np.float64)
+        frame["event"] = truth["event"].to_numpy(np.int64)
+        frame["risk"] = risk.numpy().astype(np.float64)
+        for k in range(hazards.shape[1]):
+            frame[f"hazard_{k}"] = hazards[:, k].numpy().astype(np.float64)
+        for k in range(survival.shape[1]):
+            frame[f"surv_{k}"] = survival[:, k].numpy().astype(np.float64)
+    else:
+        probs = torch.softmax(logits, dim=1)
+        frame["label"] = truth["label"].to_numpy(np.int64)
+        for k in range(probs.shape[1]):
+            frame[f"prob_{k}"] = probs[:, k].numpy().astype(np.float64)
+    return frame
+
+
+def write_predictions(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """Write the predictions atomically with the ``mmlego`` schema metadata."""
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), b"mmlego": json.dumps(meta, default=str).encode()}
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+
+
+def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The predictions table and its ``mmlego`` metadata."""
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(b"mmlego", b"{}"))
+    return table.to_pandas(), meta

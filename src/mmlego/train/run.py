@@ -1,0 +1,122 @@
+"""One training job: build a run's model from the registry, fit it, write its three outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mmlego.config import parse_run
+from mmlego.models.base import MultimodalModel
+from mmlego.models.registry import get_builder
+from mmlego.train.data import PatientDataset, modality_spec
+from mmlego.train.loop import fit, predict
+from mmlego.train.outputs import predictions_frame, save_checkpoint, write_predictions
+from mmlego.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def run_modalities(run: str, data: Any) -> dict[str, tuple[str, int]]:
+    """``{name: (kind, dim)}`` a run's model takes: its one modality, or all of the split's."""
+    _, modality = parse_run(run)
+    spec = modality_spec(data)
+    if modality is None:
+        return spec
+    if modality not in spec:
+        raise KeyError(f"run {run!r}: the split data has no modality {modality!r} ({list(spec)})")
+    return {modality: spec[modality]}
+
+
+def split_predictions(
+    model: MultimodalModel, data: Any, *, split: int, device: torch.device | str = "cpu"
+) -> pd.DataFrame:
+    """Predictions of ``model`` for every val and test patient of the split."""
+    frames = []
+    for set_name in ("val", "test"):
+        dataset = PatientDataset(data, data.sets[set_name], list(model.modalities) or None)
+        logits, _, ids = predict(model, dataset, device=device)
+        frames.append(
+            predictions_frame(data.task, logits, ids, data.labels, set_name=set_name, split=split)
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_run_outputs(
+    out_dir: str | Path,
+    model: MultimodalModel,
+    data: Any,
+    *,
+    name: str,
+    run: str,
+    dataset: str,
+    split: int,
+    hparams: dict[str, Any],
+    modalities: dict[str, tuple[str, int]],
+    provenance: dict[str, Any],
+    train_log: pd.DataFrame | None = None,
+    device: torch.device | str = "cpu",
+) -> None:
+    """Write ``model.pt``, ``predictions.parquet`` and (when given) ``train_log.csv``."""
+    out = Path(out_dir)
+    model.eval()
+    save_checkpoint(
+        out / "model.pt", model, name=name, hparams=hparams, modalities=modalities,
+        n_out=data.n_out, task=data.task,
+    )  # fmt: skip
+    meta = {
+        "task": data.task,
+        "bins": list(data.bins) if data.bins is not None else None,
+        "classes": list(data.classes) if data.classes is not None else None,
+        "run": run,
+        "dataset": dataset,
+        "provenance": provenance,
+    }
+    frame = split_predictions(model, data, split=split, device=device)
+    write_predictions(out / "predictions.parquet", frame, meta)
+    if train_log is not None:
+        with atomic_path(out / "train_log.csv") as tmp:
+            train_log.to_csv(tmp, index=False)
+
+
+def train_run(
+    data: Any,
+    *,
+    run: str,
+    dataset: str,
+    split: int,
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    provenance: dict[str, Any],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> MultimodalModel:
+    """Build ``run``'s model with its registry builder, fit it and write its outputs.
+
+    ``cfg`` holds the config sections the builder reads (``train``, ``lego``, ...); it is
+    stored as the checkpoint's ``hparams`` so that :func:`~mmlego.train.outputs.load_model`
+    rebuilds the same model. A unimodal run trains and validates on the patients that have
+    its modality; a multimodal one on every patient.
+    """
+    model_key, modality = parse_run(run)
+    modalities = run_modalities(run, data)
+    torch.manual_seed(seed)
+    model = get_builder(model_key)(modalities=modalities, n_out=data.n_out, task=data.task, cfg=cfg)
+    require = [modality] if modality else []
+    result = fit(model, data, cfg["train"], require=require, device=device, seed=seed)
+    log.info(
+        "%s split %d: best epoch %d (%s %.4f)",
+        run,
+        split,
+        result.best_epoch,
+        result.monitor,
+        result.best_score,
+    )
+    write_run_outputs(
+        out_dir, model, data, name=model_key, run=run, dataset=dataset, split=split, hparams=cfg,
+        modalities=modalities, provenance=provenance, train_log=result.log, device=device,
+    )  # fmt: skip
+    return model
