@@ -24,67 +24,83 @@ def write_predictions(path: Path, frame: pd.DataFrame, **meta) -> Path:
     return path
 
 
+def _splits(root: Path, ids: list[str], rng: np.random.Generator, repeats: int) -> list[dict]:
+    n = len(ids)
+    splits = []
+    for _ in range(repeats):
+        order = rng.permutation(n)
+        n_tr, n_va = int(0.6 * n), int(0.2 * n)
+        splits.append(
+            {
+                "train": [ids[i] for i in order[:n_tr]],
+                "val": [ids[i] for i in order[n_tr : n_tr + n_va]],
+                "test": [ids[i] for i in order[n_tr + n_va :]],
+            }
+        )
+    (root / "splits.json").write_text(json.dumps({"dataset": root.name, "splits": splits}))
+    return splits
+
+
 def survival_study(
     root: Path,
     n: int = 40,
     seed: int = 0,
     *,
-    signal: float = 1.0,
-    run: str = "lego_merge",
-    k: int = 0,
+    runs: dict[str, float] | None = None,
+    repeats: int = 1,
 ) -> dict[str, Path]:
-    """A survival dataset of ``n`` patients with one split and a run's predictions.
+    """A survival dataset of ``n`` patients, ``repeats`` splits and predictions of ``runs``.
 
-    The risk is the true log-hazard plus noise scaled by ``1 / signal``; survival per bin is
-    exp(-cumulative hazard) at the bins' right edges, so the predictions are consistent.
+    ``runs`` maps a run name to its signal: the risk is the true log-hazard plus standard
+    normal noise divided by the signal. Survival per bin is exp(-cumulative hazard) at the
+    bins' right edges, so risk and survival agree.
     """
+    runs = runs or {"lego_merge": 3.0}
     rng = np.random.default_rng(seed)
     ids = [f"p{i:03d}" for i in range(n)]
-    log_hazard = rng.normal(size=n)
+    log_hazard = rng.normal(scale=2.0, size=n)
     time = rng.exponential(np.exp(-log_hazard)) * 10 + 0.1
     censor = rng.uniform(0, 30, size=n)
     event = (time <= censor).astype(int)
     time = np.minimum(time, censor)
     labels = pd.DataFrame({"patient_id": ids, "time": time, "event": event})
     write_labels(root / "labels.parquet", labels, "survival", provenance=provenance(None))
-    order = rng.permutation(n)
-    n_tr, n_va = int(0.6 * n), int(0.2 * n)
-    sets = {
-        "train": [ids[i] for i in order[:n_tr]],
-        "val": [ids[i] for i in order[n_tr : n_tr + n_va]],
-        "test": [ids[i] for i in order[n_tr + n_va :]],
-    }
-    (root / "splits.json").write_text(json.dumps({"dataset": "toy", "splits": [sets] * (k + 1)}))
+    splits = _splits(root, ids, rng, repeats)
     edges = [0.0, *np.quantile(time[event == 1], [0.25, 0.5, 0.75]).tolist(), float("inf")]
-    risk = log_hazard + rng.normal(size=n) / max(signal, 1e-9)
-    rows = []
-    for name in ("val", "test"):
-        for pid in sets[name]:
-            i = ids.index(pid)
-            surv = np.exp(-np.exp(risk[i]) * np.array([*edges[1:-1], edges[-2] * 2]) / 10)
-            hazard = 1 - surv / np.concatenate([[1.0], surv[:-1]])
-            rows.append(
-                {
-                    "patient_id": pid,
-                    "set": name,
-                    "split": k,
-                    "time": time[i],
-                    "event": event[i],
-                    "risk": -surv.sum(),
-                    **{f"hazard_{j}": h for j, h in enumerate(hazard)},
-                    **{f"surv_{j}": s for j, s in enumerate(surv)},
-                }
+    paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
+    for run, signal in runs.items():
+        for k, sets in enumerate(splits):
+            risk = log_hazard + rng.normal(size=n) / max(signal, 1e-9)
+            rows = []
+            for name in ("val", "test"):
+                for pid in sets[name]:
+                    i = ids.index(pid)
+                    surv = np.exp(-np.exp(risk[i]) * np.array([*edges[1:-1], edges[-2] * 2]) / 10)
+                    surv = np.clip(surv, 1e-6, 1.0)
+                    hazard = 1 - surv / np.concatenate([[1.0], surv[:-1]])
+                    rows.append(
+                        {
+                            "patient_id": pid,
+                            "set": name,
+                            "split": k,
+                            "time": time[i],
+                            "event": event[i],
+                            "risk": -surv.sum(),
+                            **{f"hazard_{j}": h for j, h in enumerate(hazard)},
+                            **{f"surv_{j}": s for j, s in enumerate(surv)},
+                        }
+                    )
+            paths[(run, k)] = write_predictions(
+                root / run / f"split{k}" / "predictions.parquet",
+                pd.DataFrame(rows),
+                task="survival",
+                bins=edges,
+                classes=None,
+                run=run,
+                dataset=root.name,
             )
-    preds = write_predictions(
-        root / run / f"split{k}" / "predictions.parquet",
-        pd.DataFrame(rows),
-        task="survival",
-        bins=edges,
-        classes=None,
-        run=run,
-        dataset="toy",
-    )
-    return {"labels": root / "labels.parquet", "splits": root / "splits.json", "predictions": preds}
+    paths["predictions"] = paths[(next(iter(runs)), 0)]
+    return paths
 
 
 def classification_study(
@@ -93,10 +109,14 @@ def classification_study(
     n: int = 60,
     seed: int = 0,
     *,
-    run: str = "lego_merge",
-    k: int = 0,
+    runs: dict[str, float] | None = None,
+    repeats: int = 1,
 ) -> dict[str, Path]:
-    """A classification dataset with one split and informative softmax predictions."""
+    """A classification dataset with ``repeats`` splits and softmax predictions of ``runs``.
+
+    ``runs`` maps a run name to the logit margin of the true class (its signal).
+    """
+    runs = runs or {"lego_merge": 1.5}
     rng = np.random.default_rng(seed)
     ids = [f"p{i:03d}" for i in range(n)]
     label = np.arange(n) % n_classes
@@ -106,33 +126,49 @@ def classification_study(
     write_labels(
         root / "labels.parquet", labels, task, provenance=provenance(None), classes=classes
     )
-    order = rng.permutation(n)
-    sets = {
-        "train": [ids[i] for i in order[: n // 2]],
-        "val": [ids[i] for i in order[n // 2 : 3 * n // 4]],
-        "test": [ids[i] for i in order[3 * n // 4 :]],
+    splits = _splits(root, ids, rng, repeats)
+    paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
+    for run, signal in runs.items():
+        for k, sets in enumerate(splits):
+            logits = rng.normal(size=(n, n_classes))
+            logits[np.arange(n), label] += signal
+            probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+            rows = [
+                {
+                    "patient_id": pid,
+                    "set": name,
+                    "split": k,
+                    "label": int(label[ids.index(pid)]),
+                    **{f"prob_{c}": probs[ids.index(pid), c] for c in range(n_classes)},
+                }
+                for name in ("val", "test")
+                for pid in sets[name]
+            ]
+            paths[(run, k)] = write_predictions(
+                root / run / f"split{k}" / "predictions.parquet",
+                pd.DataFrame(rows),
+                task=task,
+                classes=classes,
+                run=run,
+                dataset=root.name,
+            )
+    paths["predictions"] = paths[(next(iter(runs)), 0)]
+    return paths
+
+
+def write_metrics(root: Path, ds: str, run: str, k: int, task: str, val: dict, test: dict) -> Path:
+    """A hand-made metrics.json (values chosen by the test)."""
+    path = root / ds / run / f"split{k}" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "dataset": ds,
+        "run": run,
+        "split": k,
+        "task": task,
+        "val": val,
+        "test": test,
+        "n": {"val": 10, "test": 10},
+        "provenance": provenance(None),
     }
-    (root / "splits.json").write_text(json.dumps({"dataset": "toy", "splits": [sets] * (k + 1)}))
-    logits = rng.normal(size=(n, n_classes))
-    logits[np.arange(n), label] += 1.5
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    rows = [
-        {
-            "patient_id": pid,
-            "set": name,
-            "split": k,
-            "label": int(label[ids.index(pid)]),
-            **{f"prob_{c}": probs[ids.index(pid), c] for c in range(n_classes)},
-        }
-        for name in ("val", "test")
-        for pid in sets[name]
-    ]
-    preds = write_predictions(
-        root / run / f"split{k}" / "predictions.parquet",
-        pd.DataFrame(rows),
-        task=task,
-        classes=classes,
-        run=run,
-        dataset="toy",
-    )
-    return {"labels": root / "labels.parquet", "splits": root / "splits.json", "predictions": preds}
+    path.write_text(json.dumps(doc))
+    return path

@@ -174,7 +174,7 @@ def test_undefined_metrics_are_nan_with_a_warning(call, match):
 
 
 def test_metrics_cli_writes_metrics_json_for_survival(tmp_path):
-    paths = survival_study(tmp_path, n=60, signal=3.0)
+    paths = survival_study(tmp_path, n=60)
     out = tmp_path / "metrics.json"
     argv = [
         "metrics",

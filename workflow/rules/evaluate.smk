@@ -31,5 +31,90 @@ rule metrics:
         "--out {output:q}"
 
 
+rule tables:
+    input:
+        metrics=[f for files in METRICS_FILES.values() for f in files],
+        predictions=[
+            f.replace("metrics.json", "predictions.parquet")
+            for files in METRICS_FILES.values()
+            for f in files
+        ],
+        labels=[f"{OUT}/{ds}/labels.parquet" for ds in DATASETS],
+    output:
+        table2=report(
+            f"{OUT}/tables/table2.html",
+            caption="../report/table2.rst",
+            category="Tables",
+            labels={"table": "Table 2 (main results)"},
+        ),
+        table2_csv=f"{OUT}/tables/table2.csv",
+        table2_md=f"{OUT}/tables/table2.md",
+        table2_tex=f"{OUT}/tables/table2.tex",
+        secondary=report(
+            f"{OUT}/tables/secondary.csv",
+            caption="../report/table_secondary.rst",
+            category="Tables",
+            labels={"table": "Secondary metrics"},
+        ),
+        secondary_md=f"{OUT}/tables/secondary.md",
+        secondary_tex=f"{OUT}/tables/secondary.tex",
+        paired=report(
+            f"{OUT}/tables/paired.csv",
+            caption="../report/table_paired.rst",
+            category="Tables",
+            labels={"table": "Paired comparison with the best baseline"},
+        ),
+        paired_md=f"{OUT}/tables/paired.md",
+        paired_tex=f"{OUT}/tables/paired.tex",
+        long=report(
+            f"{OUT}/tables/metrics_long.csv",
+            caption="../report/table_long.rst",
+            category="Tables",
+            labels={"table": "Every metric (long format)"},
+        ),
+    log:
+        f"{OUT}/logs/tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    params:
+        cfg=as_json(
+            {
+                "seed": config["seed"],
+                "datasets": config["datasets"],
+                "evaluate": config["evaluate"],
+            }
+        ),
+        out_dir=lambda w, output: Path(output.table2).parent,
+    shell:
+        "mmlego --log {log:q} tables --metrics {input.metrics:q} --labels {input.labels:q} "
+        "--config-json {params.cfg:q} --out-dir {params.out_dir:q}"
+
+
+rule paper_comparison:
+    input:
+        f"{OUT}/tables/table2.csv",
+    output:
+        csv=report(
+            f"{OUT}/tables/paper_comparison.csv",
+            caption="../report/table_paper.rst",
+            category="Tables",
+            labels={"table": "Comparison with the paper's Table 2"},
+        ),
+        md=f"{OUT}/tables/paper_comparison.md",
+    log:
+        f"{OUT}/logs/paper_comparison.log",
+    localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
+    shell:
+        "mmlego --log {log:q} paper-comparison --table2 {input:q} --out {output.csv:q}"
+
+
 if PREDICTIONS_MADE:
-    ALL_TARGETS += [f for files in METRICS_FILES.values() for f in files]
+    ALL_TARGETS += [f"{OUT}/tables/table2.html"]
+    # Our numbers next to the paper's only make sense on the real data.
+    if not config["demo"]["enabled"]:
+        ALL_TARGETS += [f"{OUT}/tables/paper_comparison.csv"]

@@ -1,0 +1,194 @@
+"""Paired comparison of LegoMerge/LegoFuse with the best baseline, and with the paper's Table 2.
+
+**Paired comparison.** Per dataset, the best baseline is the non-Lego run with the best mean
+**validation** primary metric (test numbers never choose it). The difference ours − baseline is
+averaged over the splits; its 95% interval is a paired bootstrap: in every replicate the test
+patients of each split are resampled with replacement, the same patients for both models, both
+metrics are recomputed from the saved predictions, and the per-split differences are averaged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmlego.evaluate.metrics import (
+    LOWER_IS_BETTER,
+    PRIMARY_METRIC,
+    UndefinedMetricWarning,
+    binary_auc,
+    harrell_c,
+    macro_ovr_auc,
+)
+from mmlego.evaluate.predictions import Predictions, read_predictions
+from mmlego.evaluate.tables import OURS, pick_on_validation
+from mmlego.utils.seeding import derive_seed
+
+
+def primary_score(preds: Predictions, rows: np.ndarray) -> float:
+    """The task's primary metric on rows ``rows`` (positions in the test frame)."""
+    frame = preds.frame.iloc[rows]
+    if preds.task == "survival":
+        return harrell_c(
+            frame["time"].to_numpy(), frame["event"].to_numpy(), frame["risk"].to_numpy()
+        )
+    probs = frame[preds.columns("prob")].to_numpy(float)
+    if preds.task == "binary":
+        return binary_auc(frame["label"].to_numpy(), probs[:, 1])
+    return macro_ovr_auc(frame["label"].to_numpy(), probs)
+
+
+def _test_only(preds: Predictions, order: pd.Index | None = None) -> Predictions:
+    frame = preds.frame[preds.subset("test")].set_index("patient_id")
+    frame = frame.loc[order] if order is not None else frame.sort_index()
+    return Predictions(
+        frame.reset_index(), preds.task, preds.bins, preds.classes, preds.meta, preds.source
+    )
+
+
+def bootstrap_difference(
+    pairs: list[tuple[Predictions, Predictions]], n_boot: int, seed: int
+) -> tuple[float, float]:
+    """95% percentile interval of mean-over-splits (ours − baseline) under a paired bootstrap."""
+    if n_boot == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    diffs = np.full((n_boot, len(pairs)), np.nan)
+    with warnings.catch_warnings():
+        # A resample with a single class or no event is undefined; it is skipped via nanmean.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for j, (ours, base) in enumerate(pairs):
+            n = len(ours.frame)
+            for b in range(n_boot):
+                rows = rng.integers(0, n, size=n)
+                diffs[b, j] = primary_score(ours, rows) - primary_score(base, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_replicate = np.nanmean(diffs, axis=1)
+    per_replicate = per_replicate[np.isfinite(per_replicate)]
+    if per_replicate.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(per_replicate, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def paired_comparison(
+    long: pd.DataFrame, n_boot: int, seed: int, tasks: Mapping[str, str]
+) -> pd.DataFrame:
+    """One row per (dataset, Lego model): best baseline (on val), mean difference, bootstrap CI."""
+    rows = []
+    for ds, task in tasks.items():
+        metric = PRIMARY_METRIC[task]
+        here = long[(long["dataset"] == ds) & (long["metric"] == metric)]
+        baselines = sorted(set(here.loc[~here["model"].isin(OURS), "run"]))
+        if not baselines:
+            continue
+        val = here[here["set"] == "val"].groupby("run")["value"].mean().to_dict()
+        base = pick_on_validation(baselines, val, metric)
+        test = here[here["set"] == "test"].pivot_table(index="split", columns="run", values="value")
+        paths = here.drop_duplicates(["run", "split"]).set_index(["run", "split"])["path"]
+        for ours in ("lego_merge", "lego_fuse"):
+            if ours not in test.columns:
+                continue
+            both = test[[ours, base]].dropna()
+            diff = both[ours] - both[base]
+            pairs = []
+            for k in both.index:
+                mine = _test_only(
+                    read_predictions(Path(paths[(ours, k)]).with_name("predictions.parquet"))
+                )
+                theirs = read_predictions(Path(paths[(base, k)]).with_name("predictions.parquet"))
+                pairs.append((mine, _test_only(theirs, pd.Index(mine.frame["patient_id"]))))
+            low, high = bootstrap_difference(pairs, n_boot, derive_seed(seed, ds, ours, base))
+            sign = -1 if metric in LOWER_IS_BETTER else 1
+            rows.append(
+                {
+                    "dataset": ds,
+                    "metric": metric,
+                    "model": ours,
+                    "baseline": base,
+                    "n_splits": len(both),
+                    "mean_model": both[ours].mean(),
+                    "mean_baseline": both[base].mean(),
+                    "mean_difference": diff.mean(),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "splits_won": int((sign * diff > 0).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def paired_markdown(frame: pd.DataFrame) -> str:
+    """The paired comparison as a Markdown table."""
+    lines = [
+        "| dataset | model | best baseline (val) | model | baseline | difference [95% CI] | splits won |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in frame.itertuples():
+        lines.append(
+            f"| {r.dataset} | {r.model} | {r.baseline} | {r.mean_model:.3f} | {r.mean_baseline:.3f} | "
+            f"{r.mean_difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.splits_won}/{r.n_splits} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def paired_latex(frame: pd.DataFrame) -> str:
+    """The paired comparison as a booktabs ``tabular`` fragment."""
+    from mmlego.evaluate.tables import tex_escape
+
+    lines = [
+        r"\begin{tabular}{lllcccc}",
+        r"\toprule",
+        r"Dataset & Model & Best baseline (val) & Model & Baseline & Difference [95\% CI] & Splits won \\",
+        r"\midrule",
+    ]
+    for r in frame.itertuples():
+        lines.append(
+            f"{tex_escape(r.dataset)} & {tex_escape(r.model)} & {tex_escape(r.baseline)} & "
+            f"{r.mean_model:.3f} & {r.mean_baseline:.3f} & "
+            f"${r.mean_difference:+.3f}$ [${r.ci_low:+.3f}$, ${r.ci_high:+.3f}$] & {r.splits_won}/{r.n_splits} \\\\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def paper_table2() -> tuple[pd.DataFrame, str]:
+    """The paper's Table 2 means (rows × datasets) and the source line of the data file."""
+    text = (
+        resources.files("mmlego.resources").joinpath("paper_table2.csv").read_text(encoding="utf-8")
+    )
+    source = text.splitlines()[0].lstrip("# ").strip()
+    frame = pd.read_csv(
+        resources.files("mmlego.resources").joinpath("paper_table2.csv"), comment="#"
+    )
+    return frame.set_index("row"), source
+
+
+def compare_with_paper(body: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 2 cells next to the paper's, for the datasets and rows both have."""
+    paper, _ = paper_table2()
+    rows = []
+    for r in body.itertuples():
+        if r.dataset not in paper.columns or r.row not in paper.index:
+            continue
+        ours = float(r.mean)
+        theirs = float(paper.at[r.row, r.dataset])
+        rows.append(
+            {
+                "row": r.row,
+                "dataset": r.dataset,
+                "ours_mean": ours,
+                "ours_std": float(r.std),
+                "paper_mean": theirs,
+                "difference": ours - theirs,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["row", "dataset", "ours_mean", "ours_std", "paper_mean", "difference"]
+    )

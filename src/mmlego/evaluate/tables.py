@@ -1,0 +1,423 @@
+"""The paper's result tables from the runs' ``metrics.json`` files.
+
+Layout of Table 2: rows are models grouped as in the paper (unimodal tabular, unimodal
+image/time series, multimodal), columns are datasets, and a cell is the mean ± sample standard
+deviation (ddof = 1) of the test metric over the splits. Per column the best mean is bold and the
+second best underlined (ranked on the printed 3-decimal values, so printed ties share a mark).
+A unimodal row such as "SNN (tab)" stands for one run per dataset; when a dataset has several
+modalities of that kind (TCGA with separate mut/cnv/rna tables), the run with the best mean
+**validation** metric is shown and named in the CSV and in a footnote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mmlego.config import parse_run
+from mmlego.evaluate.metrics import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC
+
+MODEL_NAMES = {
+    "snn": "SNN",
+    "abmil": "ABMIL",
+    "perceiver": "Perceiver",
+    "lego_block": "LegoBlock",
+    "late_concat": "SNN+ABMIL concat (late)",
+    "late_bilinear": "SNN+ABMIL bilinear (late)",
+    "perceiver_early": "Perceiver concat (early)",
+    "ensemble": "Ensemble",
+    "multimodn": "MultiModN",
+    "mcat": "MCAT",
+    "healnet": "HEALNet",
+    "lego_merge": "LegoMerge",
+    "lego_fuse": "LegoFuse",
+}
+# Row groups and order as in the paper's Table 2 (plus the Perceiver on tables and the ensemble).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Unimodal (tab)", ("snn", "perceiver", "lego_block")),
+    ("Unimodal (img/ts)", ("abmil", "perceiver", "lego_block")),
+    (
+        "Multimodal",
+        (
+            "late_concat",
+            "late_bilinear",
+            "perceiver_early",
+            "ensemble",
+            "multimodn",
+            "mcat",
+            "healnet",
+            "lego_merge",
+            "lego_fuse",
+        ),
+    ),
+)
+GROUP_KIND = {"Unimodal (tab)": "tab", "Unimodal (img/ts)": "img/ts"}
+TYPE_KIND = {"tabular": "tab", "timeseries": "img/ts", "wsi": "img/ts", "image": "img/ts"}
+OURS = ("lego_block", "lego_merge", "lego_fuse")
+METRIC_NAMES = {
+    "c_index": "c-index",
+    "c_index_uno": "Uno c-index",
+    "ibs": "IBS (lower is better)",
+    "auc": "AUC",
+    "average_precision": "avg. precision",
+    "auc_macro_ovr": "macro AUC (OvR)",
+}
+
+
+@dataclass
+class DatasetInfo:
+    """What the header rows of a table say about a dataset."""
+
+    name: str
+    task: str
+    n: int
+    modalities: dict[str, str] = field(default_factory=dict)  # name -> type
+
+
+def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Long table ``dataset, run, model, modality, split, set, metric, value`` (NaN = undefined)."""
+    rows = []
+    for path in paths:
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(
+                f"{path}: not a readable metrics.json ({err}); rerun its metrics job"
+            ) from err
+        for key in ("dataset", "run", "split", "task", "val", "test"):
+            if key not in doc:
+                raise KeyError(f"{path}: key '{key}' is missing (see docs/contracts.md)")
+        model, modality = parse_run(doc["run"])
+        for name in ("val", "test"):
+            for metric, value in doc[name].items():
+                rows.append(
+                    {
+                        "dataset": doc["dataset"],
+                        "run": doc["run"],
+                        "model": model,
+                        "modality": modality,
+                        "task": doc["task"],
+                        "split": int(doc["split"]),
+                        "set": name,
+                        "metric": metric,
+                        "value": float("nan") if value is None else float(value),
+                        "path": str(path),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def summarise(long: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample std and count over the splits per (dataset, run, set, metric)."""
+    grouped = long.groupby(["dataset", "run", "model", "set", "metric"], dropna=False)["value"]
+    out = grouped.agg(mean="mean", std=lambda v: v.std(ddof=1), n_splits="count").reset_index()
+    modality = long.drop_duplicates("run").set_index("run")["modality"]
+    out["modality"] = out["run"].map(modality)
+    return out
+
+
+def _row_label(group: str, model: str) -> str:
+    kind = GROUP_KIND.get(group)
+    return MODEL_NAMES[model] + (f" ({kind})" if kind else "")
+
+
+ROW_ORDER = [(group, _row_label(group, m)) for group, models in GROUPS for m in models]
+
+
+def _fits_row(run: str, kind: str | None, info: DatasetInfo) -> bool:
+    """A multimodal run fits a multimodal row; a unimodal run the row of its modality's kind."""
+    modality = parse_run(run)[1]
+    if kind is None:
+        return modality is None
+    return modality is not None and TYPE_KIND.get(info.modalities.get(modality, "")) == kind
+
+
+def pick_on_validation(runs: Sequence[str], val_mean: Mapping[str, float], metric: str) -> str:
+    """The run with the best mean validation metric; NaN last, the name breaks ties."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+    def key(run: str) -> tuple[float, str]:
+        value = val_mean.get(run, math.nan)
+        return (math.inf if math.isnan(value) else -sign * value, run)
+
+    return min(runs, key=key)
+
+
+def select_runs(summary: pd.DataFrame, ds: str, info: DatasetInfo, metric: str) -> pd.DataFrame:
+    """One run per table row for dataset ``ds``: unimodal rows pick the best on **validation**.
+
+    Columns ``group, row, model, run, selected_from`` (the candidates when a choice was made).
+    """
+    here = summary[(summary["dataset"] == ds) & (summary["metric"] == metric)]
+    val = here[here["set"] == "val"].set_index("run")["mean"].to_dict()
+    rows = []
+    for group, models in GROUPS:
+        kind = GROUP_KIND.get(group)
+        for model in models:
+            runs = sorted(
+                r
+                for r in here.loc[here["model"] == model, "run"].unique()
+                if _fits_row(r, kind, info)
+            )
+            if runs:
+                rows.append(
+                    {
+                        "group": group,
+                        "row": _row_label(group, model),
+                        "model": model,
+                        "run": pick_on_validation(runs, val, metric),
+                        "selected_from": ", ".join(runs) if len(runs) > 1 else "",
+                    }
+                )
+    return pd.DataFrame(rows, columns=["group", "row", "model", "run", "selected_from"])
+
+
+def mark_best(
+    values: Sequence[float], lower_is_better: bool = False, decimals: int = 3
+) -> list[str]:
+    """``"best"``, ``"second"`` or ``""`` per value, on the printed (rounded) values; NaN unmarked."""
+    rounded = [math.nan if math.isnan(v) else round(v, decimals) for v in values]
+    distinct = sorted({v for v in rounded if not math.isnan(v)}, reverse=not lower_is_better)
+    rank = {v: i for i, v in enumerate(distinct[:2])}
+    names = ("best", "second")
+    return ["" if math.isnan(v) or v not in rank else names[rank[v]] for v in rounded]
+
+
+@dataclass
+class ResultTable:
+    """A formatted results table: header rows, grouped body rows, one column per dataset."""
+
+    columns: list[str]
+    header: list[tuple[str, list[str]]]  # e.g. ("n", ["436", ...])
+    body: (
+        pd.DataFrame
+    )  # group, row, column, dataset, metric, run, selected_from, mean, std, n_splits, mark
+    footnotes: list[str]
+
+    def cell(self, row: str, column: str) -> pd.Series | None:
+        """The body record of one cell, or None when the model does not apply."""
+        hit = self.body[(self.body["row"] == row) & (self.body["column"] == column)]
+        return None if hit.empty else hit.iloc[0]
+
+    def rows(self) -> list[tuple[str, list[str]]]:
+        """(group, [row labels]) in display order, only rows with at least one cell."""
+        present = set(zip(self.body["group"], self.body["row"], strict=True))
+        out: dict[str, list[str]] = {}
+        for group, row in ROW_ORDER:
+            if (group, row) in present:
+                out.setdefault(group, []).append(row)
+        return list(out.items())
+
+
+def format_value(mean: float, std: float, decimals: int = 3) -> str:
+    """``0.712 ± 0.034``; the std is left out when undefined (one split)."""
+    if math.isnan(mean):
+        return "n/a"
+    if math.isnan(std):
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def primary_columns(infos: Mapping[str, DatasetInfo]) -> list[tuple[str, str, str]]:
+    """(label, dataset, metric): each dataset with its task's primary metric (Table 2)."""
+    return [(ds, ds, PRIMARY_METRIC[info.task]) for ds, info in infos.items()]
+
+
+def secondary_columns(infos: Mapping[str, DatasetInfo]) -> list[tuple[str, str, str]]:
+    """(label, dataset, metric): every other metric of each dataset's task."""
+    return [
+        (f"{ds}: {METRIC_NAMES[m]}", ds, m)
+        for ds, info in infos.items()
+        for m in METRICS[info.task]
+        if m != PRIMARY_METRIC[info.task]
+    ]
+
+
+BODY_COLUMNS = [
+    "group",
+    "row",
+    "column",
+    "dataset",
+    "metric",
+    "run",
+    "selected_from",
+    "mean",
+    "std",
+    "n_splits",
+    "mark",
+]
+
+
+def build_table(
+    summary: pd.DataFrame, infos: Mapping[str, DatasetInfo], columns: Sequence[tuple[str, str, str]]
+) -> ResultTable:
+    """Table 2 layout over ``columns`` = (label, dataset, metric) triples."""
+    records, footnotes = [], []
+    for label, ds, metric in columns:
+        test = summary[
+            (summary["dataset"] == ds) & (summary["set"] == "test") & (summary["metric"] == metric)
+        ]
+        test = test.set_index("run")
+        cells = []
+        for rec in select_runs(summary, ds, infos[ds], metric).itertuples():
+            found = rec.run in test.index
+            cells.append(
+                {
+                    "group": rec.group,
+                    "row": rec.row,
+                    "column": label,
+                    "dataset": ds,
+                    "metric": metric,
+                    "run": rec.run,
+                    "selected_from": rec.selected_from,
+                    "mean": float(test.at[rec.run, "mean"]) if found else math.nan,
+                    "std": float(test.at[rec.run, "std"]) if found else math.nan,
+                    "n_splits": int(test.at[rec.run, "n_splits"]) if found else 0,
+                }
+            )
+            if rec.selected_from:
+                footnotes.append(
+                    f"{rec.row}, {label}: {rec.run} (best validation {METRIC_NAMES[metric]} "
+                    f"among {rec.selected_from})"
+                )
+        marks = mark_best([c["mean"] for c in cells], metric in LOWER_IS_BETTER)
+        records += [{**c, "mark": m} for c, m in zip(cells, marks, strict=True)]
+    header = [
+        ("n", [str(infos[ds].n) for _, ds, _ in columns]),
+        ("modalities", [", ".join(infos[ds].modalities) for _, ds, _ in columns]),
+        ("metric", [METRIC_NAMES[m] for _, _, m in columns]),
+    ]
+    body = pd.DataFrame(records, columns=BODY_COLUMNS)
+    return ResultTable([c[0] for c in columns], header, body, footnotes)
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _text(
+    table: ResultTable,
+    row: str,
+    column: str,
+    bold: tuple[str, str],
+    under: tuple[str, str],
+    pm: str,
+) -> str:
+    cell = table.cell(row, column)
+    if cell is None:
+        return "–"
+    text = format_value(cell["mean"], cell["std"]).replace(" ± ", pm)
+    if cell["mark"] == "best":
+        return f"{bold[0]}{text}{bold[1]}"
+    if cell["mark"] == "second":
+        return f"{under[0]}{text}{under[1]}"
+    return text
+
+
+def to_markdown(table: ResultTable) -> str:
+    """GitHub Markdown: best **bold**, second <u>underlined</u>."""
+    lines = ["| | " + " | ".join(table.columns) + " |", "| --- |" + " --- |" * len(table.columns)]
+    for name, values in table.header:
+        lines.append(f"| *{name}* | " + " | ".join(values) + " |")
+    for group, labels in table.rows():
+        lines.append(f"| **{group}** |" + " |" * len(table.columns))
+        for row in labels:
+            cells = [
+                _text(table, row, c, ("**", "**"), ("<u>", "</u>"), " ± ") for c in table.columns
+            ]
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    if table.footnotes:
+        text += "\n" + "\n".join(f"- {note}" for note in table.footnotes) + "\n"
+    return text
+
+
+_TEX_ESCAPE = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX's special characters in a label."""
+    return "".join(_TEX_ESCAPE.get(ch, ch) for ch in text).replace("–", "--")
+
+
+def to_latex(table: ResultTable, caption: str = "") -> str:
+    """A booktabs ``tabular`` fragment: best ``\\textbf``, second ``\\underline``."""
+    n = len(table.columns)
+    lines = [
+        f"% {caption}" if caption else "% results table",
+        r"\begin{tabular}{l" + "c" * n + "}",
+        r"\toprule",
+        " & ".join(["Model", *(tex_escape(c) for c in table.columns)]) + r" \\",
+    ]
+    for name, values in table.header:
+        lines.append(
+            " & ".join([rf"\textit{{{tex_escape(name)}}}", *(tex_escape(v) for v in values)])
+            + r" \\"
+        )
+    for group, labels in table.rows():
+        lines.append(r"\midrule")
+        lines.append(rf"\multicolumn{{{n + 1}}}{{l}}{{\textit{{{tex_escape(group)}}}}} \\")
+        for row in labels:
+            cells = [
+                _text(table, row, c, (r"\textbf{", "}"), (r"\underline{", "}"), r" $\pm$ ").replace(
+                    "–", "--"
+                )
+                for c in table.columns
+            ]
+            lines.append(" & ".join([tex_escape(row), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(table: ResultTable, title: str = "Test performance, mean ± std over the splits") -> str:
+    """A standalone HTML page of the table (for the report): best bold, second underlined."""
+    import html
+
+    def esc(text: str) -> str:
+        return html.escape(str(text))
+
+    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    rows = [f"<tr><th></th>{head}</tr>"]
+    for name, values in table.header:
+        rows.append(
+            f"<tr class='meta'><td><i>{esc(name)}</i></td>"
+            + "".join(f"<td>{esc(v)}</td>" for v in values)
+            + "</tr>"
+        )
+    for group, labels in table.rows():
+        rows.append(
+            f"<tr class='group'><td colspan='{len(table.columns) + 1}'>{esc(group)}</td></tr>"
+        )
+        for row in labels:
+            cells = [
+                _text(table, row, c, ("<b>", "</b>"), ("<u>", "</u>"), " ± ") for c in table.columns
+            ]
+            rows.append(
+                f"<tr><td>{esc(row)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            )
+    notes = "".join(f"<li>{esc(n)}</li>" for n in table.footnotes)
+    style = (
+        "body{font-family:sans-serif;font-size:14px}table{border-collapse:collapse}"
+        "td,th{padding:3px 10px;text-align:center}td:first-child{text-align:left}"
+        "tr.group td{font-style:italic;border-top:1px solid #333;padding-top:6px}"
+        "tr.meta td{color:#555}th{border-bottom:1px solid #333}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<style>{style}</style></head><body><h3>{esc(title)}</h3><table>{''.join(rows)}</table>"
+        f"<p>Bold: best per column; underlined: second best.</p><ul>{notes}</ul></body></html>\n"
+    )
