@@ -1,0 +1,194 @@
+"""``mmlego encode-slide``, ``encode-images``, ``tissue-qc`` and ``build-bags``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+from mmlego.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def _optional_float(text: str) -> float | None:
+    """A float, or None for an empty string / 'nan' (manifest cells left blank)."""
+    if text.strip().lower() in ("", "nan", "none", "null"):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        required=True,
+        help="JSON with the encoder and preprocess sections, seed and device (from the rule)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the feature-extraction subcommands."""
+    slide = sub.add_parser("encode-slide", help="segment, patch and encode one slide into an h5")
+    _common(slide)
+    slide.add_argument("--slide", required=True, help="slide file (any format OpenSlide reads)")
+    slide.add_argument("--item-id", required=True, help="the slide's id (its manifest item_id)")
+    slide.add_argument("--mpp", type=_optional_float, default=None, help="manifest µm/px")
+    slide.add_argument(
+        "--fallback-mpp", type=_optional_float, default=None, help="µm/px when metadata lacks it"
+    )
+    slide.add_argument("--out", required=True, help="feature h5 to write")
+    slide.set_defaults(func=run_encode_slide)
+
+    images = sub.add_parser("encode-images", help="encode one shard of a manifest's images")
+    _common(images)
+    images.add_argument("--manifest", required=True, help="manifest CSV of the modality")
+    images.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
+    images.add_argument("--per-shard", type=int, required=True, help="images per shard")
+    images.add_argument("--mode", choices=("grid", "whole"), required=True)
+    images.add_argument("--size", type=int, required=True, help="side images are resized to")
+    images.add_argument("--out-dir", required=True, help="folder of per-image h5 files")
+    images.set_defaults(func=run_encode_images)
+
+    qc = sub.add_parser("tissue-qc", help="QC PNGs of a manifest's slides")
+    _common(qc)
+    qc.add_argument("--manifest", required=True)
+    qc.add_argument("--features-dir", required=True, help="folder of the slides' feature h5s")
+    qc.add_argument("--fallback-mpp", type=_optional_float, default=None)
+    qc.add_argument("--out-dir", required=True, help="folder of PNGs to write")
+    qc.set_defaults(func=run_tissue_qc)
+
+    bags = sub.add_parser("build-bags", help="join item features into the patient bag store")
+    _common(bags)
+    bags.add_argument("--labels", required=True, help="the dataset's labels.parquet")
+    bags.add_argument("--manifest", required=True)
+    bags.add_argument(
+        "--features", nargs="+", required=True, help="folders holding the items' feature h5s"
+    )
+    bags.add_argument("--dataset", required=True)
+    bags.add_argument("--modality", required=True)
+    bags.add_argument("--type", choices=("wsi", "image"), required=True)
+    bags.add_argument("--out", required=True, help="modality store h5 to write")
+    bags.add_argument("--qc", required=True, help="per-item QC CSV to write")
+    bags.set_defaults(func=run_build_bags)
+
+
+def run_encode_slide(args: argparse.Namespace) -> None:
+    """Encode one slide."""
+    from mmlego.preprocess.pipeline import encode_slide
+
+    encode_slide(
+        args.slide,
+        args.out,
+        item_id=args.item_id,
+        config=json.loads(args.config),
+        manifest_mpp=args.mpp,
+        fallback_mpp=args.fallback_mpp,
+        threads=args.threads,
+    )
+
+
+def run_encode_images(args: argparse.Namespace) -> None:
+    """Encode one shard of images."""
+    from mmlego.preprocess.bags import read_manifest
+    from mmlego.preprocess.pipeline import encode_images
+
+    manifest = read_manifest(args.manifest)
+    rows = manifest.iloc[args.shard * args.per_shard : (args.shard + 1) * args.per_shard]
+    if rows.empty:
+        raise ValueError(f"{args.manifest}: shard {args.shard} is empty; rerun the workflow")
+    encode_images(
+        list(zip(rows["item_id"], rows["path"], strict=True)),
+        args.out_dir,
+        config=json.loads(args.config),
+        image={"mode": args.mode, "size": args.size},
+        threads=args.threads,
+    )
+
+
+def run_tissue_qc(args: argparse.Namespace) -> None:
+    """One QC PNG per slide of the manifest, written into a folder that appears whole."""
+    from mmlego.preprocess.bags import read_manifest
+    from mmlego.preprocess.features_io import atomic_folder
+    from mmlego.preprocess.pipeline import slide_qc
+
+    config = json.loads(args.config)
+    manifest = read_manifest(args.manifest)
+    with atomic_folder(args.out_dir) as tmp:
+        for row in manifest.itertuples():
+            slide_qc(
+                row.path,
+                Path(args.features_dir) / f"{row.item_id}.h5",
+                tmp / f"{row.item_id}.png",
+                config=config,
+                manifest_mpp=_optional_float(str(row.mpp)),
+                fallback_mpp=args.fallback_mpp,
+            )
+    log.info("wrote %d QC images to %s", len(manifest), args.out_dir)
+
+
+def _finder(folders: list[str]):
+    """Map an item id to its feature file in one of ``folders``; raise naming the item."""
+    index: dict[str, Path] = {}
+    for folder in map(Path, folders):
+        for path in folder.glob("*.h5") if folder.is_dir() else []:
+            index.setdefault(path.stem, path)
+
+    def find(item_id: str) -> Path:
+        if item_id not in index:
+            raise FileNotFoundError(
+                f"no feature file {item_id}.h5 in {', '.join(folders)}; rerun the encode rules"
+            )
+        return index[item_id]
+
+    return find
+
+
+def run_build_bags(args: argparse.Namespace) -> None:
+    """Write the bag store and the per-item QC table."""
+    from mmlego.data.labels import read_labels
+    from mmlego.data.store import write_modality
+    from mmlego.preprocess.bags import build_bags, read_manifest
+    from mmlego.preprocess.pipeline import feature_tag
+    from mmlego.utils.provenance import provenance
+
+    config = json.loads(args.config)
+    labels, _ = read_labels(args.labels)
+    manifest = read_manifest(args.manifest)
+    build = build_bags(
+        labels["patient_id"].astype(str).tolist(),
+        manifest,
+        _finder(args.features),
+        name=args.modality,
+        type=args.type,
+        cap=config["preprocess"]["max_patches_per_patient"],
+        seed=config["seed"],
+        dataset=args.dataset,
+        attrs={"feature_tag": feature_tag(config["encoder"])},
+    )
+    record = provenance(config, seed=config["seed"], device=config["device"])
+    write_modality(args.out, build.data, provenance=record)
+    with atomic_path(args.qc) as tmp:
+        build.qc.to_csv(tmp, index=False)
+    data = build.data
+    log.info(
+        "wrote %s: %d of %d patients with instances, %d instances of dim %d; QC in %s",
+        args.out,
+        int(data.present.sum()),
+        len(data),
+        len(data.values),
+        data.dim,
+        args.qc,
+    )
+    empty = build.qc[build.qc["instances"] == 0]
+    for row in empty.itertuples():
+        log.warning(
+            "%s/%s: item %s has no instances (%s)",
+            args.dataset,
+            args.modality,
+            row.item_id,
+            row.status,
+        )

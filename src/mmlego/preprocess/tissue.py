@@ -1,0 +1,110 @@
+"""Tissue segmentation of a slide thumbnail: saturation threshold (Otsu), pen marks, morphology.
+
+H&E tissue is stained pink to purple and therefore saturated, while glass is white or grey.
+The threshold is Otsu's on the saturation channel, floored so a blank slide has no tissue.
+Pen marks (blue, green, black ink) are saturated too, so they are found by hue and darkness
+and removed before the morphological clean-up. Red ink has the hue of eosin and is not
+separable by colour alone; it is kept as tissue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.filters import threshold_otsu
+from skimage.morphology import (
+    closing,
+    dilation,
+    disk,
+    remove_small_holes,
+    remove_small_objects,
+)
+
+# Minimum saturation of tissue: below it is glass, dust or scanner noise whatever Otsu says.
+SATURATION_FLOOR = 0.08
+# Blue and green ink: hue bands in degrees (hematoxylin's purple sits above 255°, eosin's
+# pink near 330°), with a minimum saturation so greyish pixels never count as ink.
+PEN_HUES = ((75.0, 245.0),)
+PEN_MIN_SATURATION = 0.2
+# Black ink (and slide-label shadow): value below this fraction of full brightness.
+DARK_VALUE = 0.2
+# Ink edges blend with glass or tissue, so the pen mask grows by this many µm.
+PEN_MARGIN_UM = 16.0
+
+
+@dataclass(frozen=True)
+class TissueParams:
+    """Settings of :func:`segment_tissue` (sizes in µm so they hold at any thumbnail mpp)."""
+
+    remove_pen: bool = True
+    close_um: float = 16.0
+    min_region_um2: float = 10_000.0
+    max_hole_um2: float = 10_000.0
+
+
+@dataclass(frozen=True)
+class TissueMask:
+    """Boolean tissue mask at the thumbnail's resolution, with what was removed as ink."""
+
+    mask: np.ndarray
+    pen: np.ndarray
+    mpp: float
+    saturation_threshold: float
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the thumbnail that is tissue."""
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+
+def hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue in degrees [0, 360), saturation and value in [0, 1], as float32 arrays."""
+    rgbf = rgb.astype(np.float32) / 255.0
+    r, g, b = rgbf[..., 0], rgbf[..., 1], rgbf[..., 2]
+    vmax = rgbf.max(axis=-1)
+    vmin = rgbf.min(axis=-1)
+    delta = vmax - vmin
+    sat = np.where(vmax > 0, delta / np.maximum(vmax, 1e-6), 0.0).astype(np.float32)
+    safe = np.maximum(delta, 1e-6)
+    hue = np.select(
+        [vmax == r, vmax == g],
+        [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
+        (r - g) / safe + 4.0,
+    )
+    hue = np.where(delta > 0, hue * 60.0, 0.0).astype(np.float32)
+    return hue, sat, vmax
+
+
+def pen_mask(rgb: np.ndarray, mpp: float) -> np.ndarray:
+    """Pixels of blue, green or black ink, grown by :data:`PEN_MARGIN_UM`."""
+    hue, sat, value = hsv(rgb)
+    ink = value < DARK_VALUE
+    for low, high in PEN_HUES:
+        ink |= (hue >= low) & (hue <= high) & (sat >= PEN_MIN_SATURATION)
+    margin = round(PEN_MARGIN_UM / mpp)
+    if margin > 0 and ink.any():
+        ink = dilation(ink, disk(margin))
+    return ink
+
+
+def segment_tissue(rgb: np.ndarray, mpp: float, params: TissueParams | None = None) -> TissueMask:
+    """Tissue mask of an RGB uint8 thumbnail taken at ``mpp`` µm per pixel."""
+    params = params or TissueParams()
+    _, sat, _ = hsv(rgb)
+    pen = pen_mask(rgb, mpp) if params.remove_pen else np.zeros(sat.shape, dtype=bool)
+    # Otsu without the ink: saturated ink would otherwise pull the threshold above tissue.
+    candidates = sat[~pen]
+    threshold = SATURATION_FLOOR
+    if candidates.size and candidates.max() > candidates.min():
+        threshold = max(threshold, float(threshold_otsu(candidates)))
+    tissue = (sat > threshold) & ~pen
+    radius = round(params.close_um / mpp)
+    if radius > 0:
+        tissue = closing(tissue, disk(radius))
+    pixel_area = mpp * mpp
+    tissue = remove_small_holes(tissue, max_size=int(params.max_hole_um2 / pixel_area))
+    # Hole filling and closing must not bring ink back.
+    tissue &= ~pen
+    tissue = remove_small_objects(tissue, max_size=int(params.min_region_um2 / pixel_area))
+    return TissueMask(mask=tissue, pen=pen, mpp=mpp, saturation_threshold=threshold)
