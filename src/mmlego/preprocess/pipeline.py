@@ -120,10 +120,21 @@ def check_tissue(layout: SlideLayout, path: Path, preprocess: Mapping[str, Any])
         )
 
 
-def _runtime(device: str, threads: int | None) -> torch.device:
+def _runtime(encoder: Mapping[str, Any], device: str, threads: int | None) -> torch.device:
+    """Select the device; the job's threads minus the loader workers go to torch."""
     if threads:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(max(1, threads - encoder["num_workers"]))
     return select_device(device)
+
+
+def image_settings(dataset: Mapping[str, Any], modality: str) -> dict[str, Any]:
+    """How a dataset's images become bags: ``mode`` (grid | whole) and resize ``size``.
+
+    ISIC datasets set ``image_mode``/``image_size``; a generic image modality may set them on
+    the modality; the defaults are a grid over the image resized to 512 px.
+    """
+    spec = dataset.get("modalities", {}).get(modality, dataset)
+    return {"mode": spec.get("image_mode", "grid"), "size": int(spec.get("image_size", 512))}
 
 
 def _encoder(encoder: Mapping[str, Any], seed: int, dev: torch.device):
@@ -171,7 +182,7 @@ def encode_slide(
         )
     check_tissue(layout, path, preprocess)
     grid = layout.grid
-    dev = _runtime(config["device"], threads)
+    dev = _runtime(encoder, config["device"], threads)
     model, info = _encoder(encoder, config["seed"], dev)
     if len(grid):
         dataset = SlidePatches(path, grid, input_size=encoder.get("input_size"))
@@ -241,7 +252,7 @@ def encode_images(
     """
     encoder = config["encoder"]
     out_dir = Path(out_dir)
-    dev = _runtime(config["device"], threads)
+    dev = _runtime(encoder, config["device"], threads)
     model, info = _encoder(encoder, config["seed"], dev)
     dataset = ImagePatches(
         [Path(p) for _, p in items],
