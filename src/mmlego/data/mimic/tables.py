@@ -1,0 +1,160 @@
+"""Locating and reading the raw MIMIC-III v1.4 CSV tables (plain or gzipped).
+
+Column names are matched case-insensitively (the release uses upper case, database exports
+often lower case). Timestamps become int64 seconds since the epoch, because the release's
+shifted dates (years 2100-2200, and about 1800 for the date of birth of patients older than
+89) do not all fit pandas' nanosecond range. A missing table or column raises naming the
+file and the column.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+# Columns the extraction reads, by table; (name, arrow type) with "ts" for timestamps.
+COLUMNS: dict[str, dict[str, str]] = {
+    "PATIENTS": {"SUBJECT_ID": "int64", "DOB": "ts", "DOD": "ts"},
+    "ADMISSIONS": {
+        "SUBJECT_ID": "int64",
+        "HADM_ID": "int64",
+        "ADMITTIME": "ts",
+        "DEATHTIME": "ts",
+        "ADMISSION_TYPE": "string",
+    },
+    "ICUSTAYS": {
+        "SUBJECT_ID": "int64",
+        "HADM_ID": "int64",
+        "ICUSTAY_ID": "int64",
+        "INTIME": "ts",
+        "OUTTIME": "ts",
+    },
+    "DIAGNOSES_ICD": {"HADM_ID": "int64", "ICD9_CODE": "string"},
+    "CHARTEVENTS": {
+        "HADM_ID": "int64",
+        "ICUSTAY_ID": "int64",
+        "ITEMID": "int64",
+        "CHARTTIME": "ts",
+        "VALUENUM": "float64",
+        "VALUEUOM": "string",
+        "ERROR": "float64",
+    },
+    "LABEVENTS": {
+        "HADM_ID": "int64",
+        "ITEMID": "int64",
+        "CHARTTIME": "ts",
+        "VALUENUM": "float64",
+        "VALUEUOM": "string",
+    },
+}
+TABLES = tuple(COLUMNS)
+_TYPES = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "ts": pa.timestamp("s"),
+}
+
+
+def table_path(mimic_dir: str | Path, table: str) -> Path:
+    """``<table>.csv.gz`` if present, else ``<table>.csv``; raises naming both when neither exists."""
+    base = Path(mimic_dir)
+    for name in (f"{table}.csv.gz", f"{table}.csv"):
+        if (base / name).exists():
+            return base / name
+    raise FileNotFoundError(
+        f"{base}: MIMIC-III table {table} not found (looked for {table}.csv.gz and {table}.csv); "
+        "point datasets.<ds>.mimic_dir at the folder of the v1.4 CSV tables"
+    )
+
+
+def _header(path: Path) -> list[str]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        line = handle.readline()
+    if not line.strip():
+        raise ValueError(f"{path}: empty file, expected a CSV header")
+    return [name.strip().strip('"') for name in line.rstrip("\r\n").split(",")]
+
+
+def _resolve_columns(path: Path, table: str) -> dict[str, str]:
+    """Canonical (upper-case) column -> the file's spelling; raises naming missing columns."""
+    present = {name.upper(): name for name in _header(path)}
+    missing = [col for col in COLUMNS[table] if col not in present]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {missing} of the MIMIC-III v1.4 {table} table "
+            f"(the file has {sorted(present.values())})"
+        )
+    return {col: present[col] for col in COLUMNS[table]}
+
+
+def _options(path: Path, table: str) -> tuple[dict[str, str], pacsv.ConvertOptions]:
+    names = _resolve_columns(path, table)
+    convert = pacsv.ConvertOptions(
+        include_columns=list(names.values()),
+        column_types={names[c]: _TYPES[t] for c, t in COLUMNS[table].items()},
+        strings_can_be_null=True,
+    )
+    return names, convert
+
+
+def _to_frame(batch: pa.RecordBatch | pa.Table, names: dict[str, str], table: str) -> pd.DataFrame:
+    """Arrow columns -> a frame with canonical names; timestamps as int64 seconds (NaN-free)."""
+    data: dict[str, np.ndarray] = {}
+    for col, kind in COLUMNS[table].items():
+        arr = batch.column(names[col])
+        if kind == "ts":
+            data[col] = pc.fill_null(arr.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
+        elif kind == "int64":
+            data[col] = pc.fill_null(arr, -1).to_numpy()
+        else:
+            data[col] = arr.to_numpy(zero_copy_only=False)
+    return pd.DataFrame(data)
+
+
+MISSING_TIME = np.iinfo(np.int64).min
+
+
+def read_table(mimic_dir: str | Path, table: str) -> pd.DataFrame:
+    """A small table read whole (PATIENTS, ADMISSIONS, ICUSTAYS, DIAGNOSES_ICD).
+
+    Missing ids become -1 and missing timestamps :data:`MISSING_TIME`.
+    """
+    path = table_path(mimic_dir, table)
+    names, convert = _options(path, table)
+    try:
+        data = pacsv.read_csv(path, convert_options=convert)
+    except pa.ArrowInvalid as err:
+        raise ValueError(f"{path}: cannot parse the {table} table ({err})") from err
+    return _to_frame(data, names, table)
+
+
+def stream_table(
+    mimic_dir: str | Path, table: str, *, chunk_rows: int, itemids: np.ndarray
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Stream an event table in blocks; yield (rows in the block, rows whose ITEMID is mapped).
+
+    Rows are filtered by ITEMID in arrow before anything is converted, so memory is bounded
+    by the block size, not by the file. ``chunk_rows`` sets the block size (about 100 bytes
+    per row of the release's CHARTEVENTS). Arrow parses with its CPU pool
+    (``pyarrow.set_cpu_count``).
+    """
+    path = table_path(mimic_dir, table)
+    names, convert = _options(path, table)
+    read = pacsv.ReadOptions(block_size=int(min(max(chunk_rows * 100, 1 << 10), 1 << 30)))
+    wanted = pa.array(np.asarray(itemids, dtype=np.int64))
+    try:
+        reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
+        for batch in reader:
+            keep = pc.is_in(batch.column(names["ITEMID"]), value_set=wanted)
+            yield batch.num_rows, _to_frame(batch.filter(keep), names, table)
+    except pa.ArrowInvalid as err:
+        raise ValueError(f"{path}: cannot parse the {table} table ({err})") from err
