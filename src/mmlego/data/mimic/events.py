@@ -186,9 +186,7 @@ class HourlyBins:
         names = self.mapping.names
         values = np.full((self.n, self.hours, len(names)), np.nan, dtype=np.float64)
         for f, name in enumerate(names):
-            own = [
-                k for k, c in enumerate(self.channels) if c.variable == name and c.component is None
-            ][0]
+            own = [c.name for c in self.channels].index(name)
             parts = [k for k, c in enumerate(self.channels) if c.variable == name and c.component]
             values[..., f] = means[..., own]
             if parts:
