@@ -1,0 +1,52 @@
+"""``mmlego mimic-extract`` (shared, per database) and ``mmlego mimic-dataset`` (per dataset)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+import pyarrow as pa
+
+from mmlego.data.mimic.extract import build_dataset, extract, extraction_settings
+from mmlego.utils.provenance import provenance
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the MIMIC subcommands."""
+    ext = sub.add_parser(
+        "mimic-extract",
+        help="stream the MIMIC-III v1.4 tables into cohort, static and vitals stores, and QC",
+    )
+    ext.add_argument("--mimic-dir", required=True, help="folder of the v1.4 CSV tables")
+    ext.add_argument("--cfg", required=True, help="the dataset's config section as JSON")
+    ext.add_argument("--out-dir", required=True, help="folder of the shared extraction")
+    ext.add_argument("--threads", type=int, default=1, help="CSV parsing threads")
+    ext.set_defaults(func=run_extract)
+
+    ds = sub.add_parser(
+        "mimic-dataset", help="labels, stores and QC of one MIMIC dataset from an extraction"
+    )
+    ds.add_argument("--extract-dir", required=True, help="folder written by mimic-extract")
+    ds.add_argument("--dataset", required=True, help="dataset key (for the log)")
+    ds.add_argument("--cfg", required=True, help="the dataset's config section as JSON")
+    ds.add_argument("--out-dir", required=True, help="the dataset's output folder")
+    ds.set_defaults(func=run_dataset)
+
+
+def run_extract(args: argparse.Namespace) -> None:
+    """Run the shared extraction."""
+    cfg = json.loads(args.cfg)
+    pa.set_cpu_count(max(1, args.threads))
+    settings = {**extraction_settings(cfg), "chunk_rows": cfg.get("chunk_rows", 2_000_000)}
+    record = provenance({"mimic_dir": args.mimic_dir, **settings})
+    extract(args.mimic_dir, args.out_dir, settings=settings, provenance=record)
+
+
+def run_dataset(args: argparse.Namespace) -> None:
+    """Write one dataset's labels, stores and QC."""
+    cfg = json.loads(args.cfg)
+    labels = build_dataset(args.extract_dir, args.out_dir, cfg, provenance=provenance(cfg))
+    log.info("%s: %d patients labelled", args.dataset, len(labels))

@@ -1,0 +1,72 @@
+"""A real snakemake run of the MIMIC rules on a hand-made database: one shared extraction,
+two datasets (icd9, mortality) with their labels, stores and QC tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from mmlego.data.labels import read_labels
+from mmlego.data.store import read_modality
+from tests.conftest import REPO, run_snakemake
+from tests.unit.mimic_tables import write_database
+
+
+def test_mimic_rules_extract_once_and_write_both_datasets(tmp_path):
+    raw = write_database(tmp_path / "raw", gzip_chart=True)
+    out = tmp_path / "out"
+    mimic = {"kind": "mimic", "mimic_dir": str(raw), "chunk_rows": 1000}
+    config = {
+        "output_dir": str(out),
+        "demo": {"enabled": False},
+        "models": ["lego_block"],
+        "datasets": {
+            "icd9": {**mimic, "task": "binary", "target": "icd9"},
+            "mort": {**mimic, "task": "multiclass", "target": "mortality"},
+        },
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = [
+        str(out / ds / name)
+        for ds in ("icd9", "mort")
+        for name in ("labels.parquet", "modalities/vitals.h5", "qc/mimic_cohort.csv")
+    ]
+    result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((out / "_mimic").iterdir())) == 1  # one extraction for both datasets
+    icd9, meta = read_labels(out / "icd9" / "labels.parquet")
+    assert icd9["label"].tolist() == [1, 0, 0] and meta["task"] == "binary"
+    mort, meta = read_labels(out / "mort" / "labels.parquet")
+    assert mort["label"].tolist() == [1, 5, 4] and len(meta["classes"]) == 6
+    vitals = read_modality(out / "mort" / "modalities" / "vitals.h5")
+    assert vitals.values.shape == (3, 24, 12) and vitals.ids.tolist() == ["1", "2", "5"]
+    log = next((out / "logs" / "_mimic").glob("*.log")).read_text()
+    assert "unknown VALUEUOM 'Deg. K'" in log
+
+
+def test_cli_names_the_file_and_column_of_a_broken_table(tmp_path):
+    raw = write_database(tmp_path / "raw")
+    chart = raw / "CHARTEVENTS.csv"
+    chart.write_text(chart.read_text().replace("VALUENUM", "VALUE_NUM", 1))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmlego.cli",
+            "mimic-extract",
+            "--mimic-dir",
+            str(raw),
+            "--cfg",
+            "{}",
+            "--out-dir",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "CHARTEVENTS.csv: missing column(s) ['VALUENUM']" in result.stderr
+    assert not (tmp_path / "x" / "vitals.h5").exists()

@@ -1,0 +1,107 @@
+"""MIMIC-III v1.4 raw tables -> cohort, static and vitals stores, labels, QC.
+
+One `mimic_extract_<key>` job per distinct database and extraction settings streams
+CHARTEVENTS and LABEVENTS once into `{OUT}/_mimic/<key>/`; one cheap `mimic_<ds>` job per
+dataset writes its labels (icd9 or mortality), its two stores and its QC tables.
+"""
+
+from pathlib import Path
+
+from mmlego.data.mimic.extract import EXTRACT_FILES, extraction_key, extraction_settings
+from mmlego.data.mimic.tables import TABLES
+
+MIMIC_DATASETS = [ds for ds in DATASETS if config["datasets"][ds]["kind"] == "mimic"]
+MIMIC_KEYS = {ds: extraction_key(config["datasets"][ds]) for ds in MIMIC_DATASETS}
+
+
+def mimic_tables(mimic_dir):
+    """The raw tables of a database: the gzipped file when present, else the plain CSV."""
+    paths = []
+    for table in TABLES:
+        gz = Path(mimic_dir, f"{table}.csv.gz")
+        paths.append(str(gz) if gz.exists() else str(Path(mimic_dir, f"{table}.csv")))
+    return paths
+
+
+def mimic_inputs_available(ds):
+    """False only while the demo generator of the MIMIC-like tables is not part of the workflow."""
+    tables = mimic_tables(config["datasets"][ds]["mimic_dir"])
+    return all(
+        Path(t).exists() or any(r.is_producer(t) for r in workflow.rules) for t in tables
+    )
+
+
+def mimic_extract_files(key):
+    """Every file the shared extraction `key` writes."""
+    return {name: f"{OUT}/_mimic/{key}/{fname}" for name, fname in EXTRACT_FILES.items()}
+
+
+def mimic_dataset_files(ds):
+    """Every file the per-dataset job of `ds` writes."""
+    return {
+        "labels": f"{OUT}/{ds}/labels.parquet",
+        "static": f"{OUT}/{ds}/modalities/static.h5",
+        "vitals": f"{OUT}/{ds}/modalities/vitals.h5",
+        "qc_cohort": f"{OUT}/{ds}/qc/mimic_cohort.csv",
+        "qc_events": f"{OUT}/{ds}/qc/mimic_events.csv",
+    }
+
+
+for _key in sorted(set(MIMIC_KEYS.values())):
+    _ds = next(ds for ds, key in MIMIC_KEYS.items() if key == _key)
+
+    rule:
+        name:
+            f"mimic_extract_{_key.replace('-', '_').replace('.', '_')}"
+        input:
+            mimic_tables(config["datasets"][_ds]["mimic_dir"]),
+        output:
+            **mimic_extract_files(_key),
+        log:
+            f"{OUT}/logs/_mimic/{_key}.log",
+        benchmark:
+            f"{OUT}/benchmarks/_mimic/{_key}.tsv"
+        conda:
+            "../../envs/data.yaml"
+        threads: 2
+        resources:
+            mem_mb=4000,
+        params:
+            mimic_dir=config["datasets"][_ds]["mimic_dir"],
+            cfg=as_json(
+                {
+                    **extraction_settings(config["datasets"][_ds]),
+                    "chunk_rows": config["datasets"][_ds]["chunk_rows"],
+                }
+            ),
+            out_dir=f"{OUT}/_mimic/{_key}",
+        shell:
+            "mmlego --log {log:q} mimic-extract --mimic-dir {params.mimic_dir:q}"
+            " --cfg {params.cfg:q} --out-dir {params.out_dir:q} --threads {threads}"
+
+
+for _ds in MIMIC_DATASETS:
+
+    rule:
+        name:
+            f"mimic_{_ds}"
+        input:
+            **mimic_extract_files(MIMIC_KEYS[_ds]),
+        output:
+            **mimic_dataset_files(_ds),
+        log:
+            f"{OUT}/logs/{_ds}/mimic.log",
+        localrule: True
+        conda:
+            "../../envs/data.yaml"
+        params:
+            ds=_ds,
+            cfg=as_json(config["datasets"][_ds]),
+            extract_dir=f"{OUT}/_mimic/{MIMIC_KEYS[_ds]}",
+            out_dir=f"{OUT}/{_ds}",
+        shell:
+            "mmlego --log {log:q} mimic-dataset --extract-dir {params.extract_dir:q}"
+            " --dataset {params.ds:q} --cfg {params.cfg:q} --out-dir {params.out_dir:q}"
+
+    if mimic_inputs_available(_ds):
+        ALL_TARGETS.extend(mimic_dataset_files(_ds).values())
