@@ -5,6 +5,7 @@ CHARTEVENTS and LABEVENTS once into `{OUT}/_mimic/<key>/`; one cheap `mimic_<ds>
 dataset writes its labels (icd9 or mortality), its two stores and its QC tables.
 """
 
+import os
 from pathlib import Path
 
 from mmlego.data.mimic.extract import EXTRACT_FILES, extraction_key, extraction_settings
@@ -27,13 +28,16 @@ def mimic_inputs_available(ds):
     """False only while the demo generator of the MIMIC-like tables is not part of the workflow."""
     tables = mimic_tables(config["datasets"][ds]["mimic_dir"])
     return all(
-        Path(t).exists() or any(r.is_producer(t) for r in workflow.rules) for t in tables
+        Path(t).exists() or any(r.is_producer(t) for r in workflow.rules)
+        for t in tables
     )
 
 
 def mimic_extract_files(key):
     """Every file the shared extraction `key` writes."""
-    return {name: f"{OUT}/_mimic/{key}/{fname}" for name, fname in EXTRACT_FILES.items()}
+    return {
+        name: f"{OUT}/_mimic/{key}/{fname}" for name, fname in EXTRACT_FILES.items()
+    }
 
 
 def mimic_dataset_files(ds):
@@ -67,14 +71,14 @@ for _key in sorted(set(MIMIC_KEYS.values())):
         resources:
             mem_mb=4000,
         params:
-            mimic_dir=config["datasets"][_ds]["mimic_dir"],
+            mimic_dir=lambda wildcards, input: os.path.dirname(input[0]),
             cfg=as_json(
                 {
                     **extraction_settings(config["datasets"][_ds]),
                     "chunk_rows": config["datasets"][_ds]["chunk_rows"],
                 }
             ),
-            out_dir=f"{OUT}/_mimic/{_key}",
+            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
             "mmlego --log {log:q} mimic-extract --mimic-dir {params.mimic_dir:q}"
             " --cfg {params.cfg:q} --out-dir {params.out_dir:q} --threads {threads}"
@@ -97,8 +101,8 @@ for _ds in MIMIC_DATASETS:
         params:
             ds=_ds,
             cfg=as_json(config["datasets"][_ds]),
-            extract_dir=f"{OUT}/_mimic/{MIMIC_KEYS[_ds]}",
-            out_dir=f"{OUT}/{_ds}",
+            extract_dir=lambda wildcards, input: os.path.dirname(input[0]),
+            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
             "mmlego --log {log:q} mimic-dataset --extract-dir {params.extract_dir:q}"
             " --dataset {params.ds:q} --cfg {params.cfg:q} --out-dir {params.out_dir:q}"
