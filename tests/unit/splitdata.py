@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mmlego.data.store import ModalityData
+
+# Tiny models run fastest single-threaded, and the test machine has 2 shared cores.
+torch.set_num_threads(1)
 
 
 @dataclass

@@ -1,0 +1,62 @@
+"""``mmlego merge`` and ``mmlego fuse``: combine one split's trained LegoBlocks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from mmlego.commands.train import add_common_arguments, prepare_step
+
+log = logging.getLogger(__name__)
+
+
+def _block_paths(pairs: list[str]) -> dict[str, str]:
+    """``modality=path`` pairs → {modality: path}, in the given order."""
+    paths = {}
+    for pair in pairs:
+        modality, sep, path = pair.partition("=")
+        if not sep or not modality or not path:
+            raise ValueError(f"--block expects modality=path, got {pair!r}")
+        paths[modality] = path
+    return paths
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``mmlego merge`` and ``mmlego fuse``."""
+    for name, func, help_text in (
+        ("merge", run_merge, "merge a split's LegoBlocks (no training)"),
+        ("fuse", run_fuse, "fuse a split's LegoBlocks and fine-tune them on paired patients"),
+    ):
+        parser = sub.add_parser(name, help=help_text)
+        add_common_arguments(parser)
+        parser.add_argument(
+            "--block", action="append", required=True, metavar="MODALITY=MODEL_PT",
+            help="a trained block's checkpoint; repeat for every modality (at least 2)",
+        )  # fmt: skip
+        parser.set_defaults(func=func)
+
+
+def run_merge(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, merge, write outputs."""
+    from mmlego.data.prepare import load_split
+    from mmlego.train.combine import merge_run
+
+    cfg, device, _, record = prepare_step(args, "lego_merge")
+    data = load_split(args.dataset_dir, args.split)
+    merge_run(
+        data, block_paths=_block_paths(args.block), cfg=cfg, dataset=args.dataset,
+        split=args.split, out_dir=args.out_dir, provenance=record, device=device,
+    )  # fmt: skip
+
+
+def run_fuse(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, fuse, fine-tune, write outputs."""
+    from mmlego.data.prepare import load_split
+    from mmlego.train.combine import fuse_run
+
+    cfg, device, seed, record = prepare_step(args, "lego_fuse")
+    data = load_split(args.dataset_dir, args.split)
+    fuse_run(
+        data, block_paths=_block_paths(args.block), cfg=cfg, dataset=args.dataset,
+        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
+    )  # fmt: skip

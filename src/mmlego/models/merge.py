@@ -1,0 +1,286 @@
+"""LegoMerge: N trained LegoBlocks combined without any training.
+
+Latents: each block's final frequency-domain latent Z_m = |Z_m| e^{iφ_m} is combined
+elementwise over the blocks a patient has:
+
+- magnitude ``harmonic`` (default): N / Σ_m 1/max(|Z_m|, ε), the N-way harmonic mean; or
+  ``mean``, ``sum``, ``product``, ``max`` (for the interference study);
+- phase ``circular`` (default): angle(Σ_m e^{iφ_m}), so π−δ and −π+δ average to π, not 0; or
+  the arithmetic ``mean`` of the angles (the released code's wrap-around bug, for comparison).
+
+Heads: every head parameter tensor is flattened and split into norm and direction. ``slerp``
+interpolates the directions on the unit sphere and the norms linearly: two heads by
+:func:`slerp` at t = ½ (t = 0 gives the first, t = 1 the second; parallel and antiparallel
+vectors are handled), N > 2 by the spherical (Karcher) mean of the directions with equal
+weights, which is order-invariant and equals the SLERP midpoint for N = 2; ``linear`` averages
+the parameters.
+
+Missing modalities: a patient is predicted from the merge of the blocks whose modality it has
+(one block: exactly that block). A patient with none of them gets the merge of all blocks,
+each seeing an empty modality (the blocks' learned priors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
+from mmlego.models.registry import register_model
+
+MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
+PHASES = ("circular", "mean")
+HEAD_METHODS = ("slerp", "linear")
+MERGE_DEFAULTS: dict[str, Any] = {
+    "magnitude": "harmonic",
+    "phase": "circular",
+    "head": "slerp",
+    "eps": 1e-8,
+}
+
+
+def _weights(values: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
+    """Presence (N, B) broadcast to ``values`` (N, B, ...), as a float mask; all ones if None."""
+    if present is None:
+        return torch.ones_like(values)
+    shape = present.shape + (1,) * (values.dim() - present.dim())
+    return present.reshape(shape).to(values.dtype).expand_as(values)
+
+
+def aggregate_magnitude(
+    mags: torch.Tensor,
+    present: torch.Tensor | None = None,
+    *,
+    mode: str = "harmonic",
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Combine magnitudes (N, ...) over the first axis, counting only ``present`` blocks."""
+    w = _weights(mags, present)
+    count = w.sum(0)
+    if mode == "harmonic":
+        return count / (w / mags.clamp_min(eps)).sum(0)
+    if mode == "mean":
+        return (w * mags).sum(0) / count
+    if mode == "sum":
+        return (w * mags).sum(0)
+    if mode == "product":
+        return torch.where(w > 0, mags, torch.ones_like(mags)).prod(0)
+    if mode == "max":
+        return torch.where(w > 0, mags, torch.full_like(mags, -math.inf)).amax(0)
+    raise ValueError(f"unknown magnitude aggregation {mode!r}; choose one of {MAGNITUDES}")
+
+
+def aggregate_phase(
+    phases: torch.Tensor, present: torch.Tensor | None = None, *, mode: str = "circular"
+) -> torch.Tensor:
+    """Combine phases (N, ...) in radians over the first axis, counting only ``present`` blocks."""
+    w = _weights(phases, present)
+    if mode == "circular":
+        return torch.atan2((w * torch.sin(phases)).sum(0), (w * torch.cos(phases)).sum(0))
+    if mode == "mean":
+        return (w * phases).sum(0) / w.sum(0)
+    raise ValueError(f"unknown phase aggregation {mode!r}; choose one of {PHASES}")
+
+
+def merge_latents(
+    latents: torch.Tensor,
+    present: torch.Tensor | None = None,
+    *,
+    magnitude: str = "harmonic",
+    phase: str = "circular",
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Merge complex latents (N, B, ...) into (B, ...) by magnitude and phase aggregation."""
+    mag = aggregate_magnitude(latents.abs(), present, mode=magnitude, eps=eps)
+    ang = aggregate_phase(torch.angle(latents), present, mode=phase)
+    return torch.polar(mag, ang)
+
+
+def _orthogonal_unit(u: torch.Tensor) -> torch.Tensor:
+    """A unit vector orthogonal to unit ``u``, chosen deterministically (same for u and −u)."""
+    j = int(torch.argmin(u.abs()))
+    e = torch.zeros_like(u)
+    e[j] = 1.0
+    w = e - (u @ e) * u
+    return w / w.norm()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, *, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation of the directions of ``a`` and ``b``, linear in their norms.
+
+    t = 0 returns ``a``, t = 1 returns ``b``. Near-parallel directions fall back to normalised
+    linear interpolation; antiparallel ones rotate through a fixed orthogonal direction; zero
+    vectors fall back to linear interpolation of the raw values. Computed in float64.
+    """
+    shape, dtype = a.shape, a.dtype
+    a64, b64 = a.reshape(-1).double(), b.reshape(-1).double()
+    na, nb = a64.norm(), b64.norm()
+    if na < eps or nb < eps or a64.numel() == 1:
+        return ((1 - t) * a64 + t * b64).reshape(shape).to(dtype)
+    ua, ub = a64 / na, b64 / nb
+    dot = torch.clamp(ua @ ub, -1.0, 1.0)
+    theta = torch.arccos(dot)
+    if theta < 1e-4:
+        direction = (1 - t) * ua + t * ub
+        direction = direction / direction.norm()
+    elif math.pi - theta < 1e-4:
+        w = _orthogonal_unit(ua)
+        direction = math.cos(math.pi * t) * ua + math.sin(math.pi * t) * w
+    else:
+        direction = (torch.sin((1 - t) * theta) * ua + torch.sin(t * theta) * ub) / torch.sin(theta)
+    return (((1 - t) * na + t * nb) * direction).reshape(shape).to(dtype)
+
+
+def spherical_mean(
+    vectors: Sequence[torch.Tensor], *, iters: int = 100, tol: float = 1e-12
+) -> torch.Tensor:
+    """Equal-weight spherical (Karcher) mean of the directions, with the mean of the norms.
+
+    Two vectors: the SLERP midpoint. More: fixed-point iteration of the Riemannian mean on the
+    unit sphere, started from the normalised arithmetic mean of the directions.
+    """
+    if len(vectors) == 1:
+        return vectors[0].clone()
+    if len(vectors) == 2:
+        return slerp(vectors[0], vectors[1], 0.5)
+    shape, dtype = vectors[0].shape, vectors[0].dtype
+    flat = torch.stack([v.reshape(-1).double() for v in vectors])
+    norms = flat.norm(dim=1)
+    if norms.min() < 1e-12 or flat.shape[1] == 1:
+        return flat.mean(0).reshape(shape).to(dtype)
+    units = flat / norms[:, None]
+    mean = units.mean(0)
+    m = mean / mean.norm() if mean.norm() > 1e-8 else units[0]
+    for _ in range(iters):
+        dots = torch.clamp(units @ m, -1.0, 1.0)
+        theta = torch.arccos(dots)
+        tangent = units - dots[:, None] * m
+        tnorm = tangent.norm(dim=1, keepdim=True)
+        logs = torch.where(
+            tnorm > 1e-12,
+            tangent / tnorm.clamp_min(1e-300) * theta[:, None],
+            torch.zeros_like(tangent),
+        )
+        step = logs.mean(0)
+        size = step.norm()
+        if size < tol:
+            break
+        m = torch.cos(size) * m + torch.sin(size) * step / size
+        m = m / m.norm()
+    return (norms.mean() * m).reshape(shape).to(dtype)
+
+
+def merge_heads(
+    heads: Sequence[dict[str, torch.Tensor]], *, method: str = "slerp"
+) -> dict[str, torch.Tensor]:
+    """Merge head parameter dicts tensor by tensor (each tensor flattened)."""
+    if method not in HEAD_METHODS:
+        raise ValueError(f"unknown head merge {method!r}; choose one of {HEAD_METHODS}")
+    merged = {}
+    for key in heads[0]:
+        tensors = [h[key] for h in heads]
+        merged[key] = (
+            torch.stack(tensors).mean(0) if method == "linear" else spherical_mean(tensors)
+        )
+    return merged
+
+
+def check_compatible(blocks: dict[str, LegoBlock]) -> None:
+    """Blocks must share latent shape, outputs and FFT settings to be merged or fused."""
+    if len(blocks) < 2:
+        raise ValueError(f"merging needs at least 2 LegoBlocks, got {list(blocks)}")
+    signature = {
+        name: (
+            tuple(b.latent.shape),
+            b.head.linear.out_features,
+            b.fft_mode,
+            b.fft_norm,
+            b.l2_normalise,
+        )
+        for name, b in blocks.items()
+    }
+    if len(set(signature.values())) > 1:
+        raise ValueError(
+            "LegoBlocks to combine must share latent shape, number of outputs and FFT settings; got "
+            + ", ".join(f"{n}: {s}" for n, s in signature.items())
+        )
+
+
+def presence(batch: Batch, names: Sequence[str]) -> torch.Tensor:
+    """(N, B) bool: which sample has which modality; a sample with none counts as having all."""
+    present = torch.stack([batch[m].present.bool() for m in names])
+    return present | ~present.any(dim=0, keepdim=True)
+
+
+class LegoMerge(MultimodalModel):
+    """Merged LegoBlocks (no training). ``blocks`` maps modality → trained LegoBlock."""
+
+    def __init__(self, blocks: dict[str, LegoBlock], *, magnitude: str = "harmonic", phase: str = "circular",
+                 head: str = "slerp", eps: float = 1e-8) -> None:  # fmt: skip
+        super().__init__()
+        check_compatible(blocks)
+        for value, allowed, key in (
+            (magnitude, MAGNITUDES, "magnitude"),
+            (phase, PHASES, "phase"),
+            (head, HEAD_METHODS, "head"),
+        ):
+            if value not in allowed:
+                raise ValueError(f"merge.{key}: {value!r} is not one of {allowed}")
+        self.blocks = nn.ModuleDict(blocks)
+        self.modalities = tuple(blocks)
+        self.magnitude, self.phase, self.head_method, self.eps = magnitude, phase, head, eps
+
+    def merged_head(self, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The merged head parameters of the blocks ``names``."""
+        heads = [dict(self.blocks[m].head.state_dict()) for m in names]
+        return merge_heads(heads, method=self.head_method)
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """The merged complex frequency-domain latent (B, c, d)."""
+        latents = torch.stack([self.blocks[m].embed(batch[m]) for m in self.modalities])
+        return merge_latents(latents, presence(batch, self.modalities), magnitude=self.magnitude,
+                             phase=self.phase, eps=self.eps)  # fmt: skip
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        present = presence(batch, self.modalities)
+        merged = self.embed(batch)
+        n_out = self.blocks[self.modalities[0]].head.linear.out_features
+        out = merged.real.new_zeros(merged.shape[0], n_out)
+        for pattern in torch.unique(present.T, dim=0):
+            rows = (pattern == present.T).all(dim=1)
+            names = [m for m, p in zip(self.modalities, pattern.tolist(), strict=True) if p]
+            out[rows] = head_forward(merged[rows], self.merged_head(names))
+        return out
+
+
+def merge_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """LegoMerge options from the ``merge`` config section."""
+    section = cfg.get("merge", {})
+    return {k: section.get(k, default) for k, default in MERGE_DEFAULTS.items()}
+
+
+def build_blocks(
+    modalities: dict[str, tuple[str, int]], n_out: int, task: str, block_cfgs: dict[str, Any]
+) -> dict[str, LegoBlock]:
+    """One LegoBlock per modality, each from the config it was trained with."""
+    missing = [m for m in modalities if m not in block_cfgs]
+    if missing:
+        raise KeyError(f"no LegoBlock config for modalities {missing}")
+    return {
+        m: build_lego_block(modalities={m: spec}, n_out=n_out, task=task, cfg=block_cfgs[m])
+        for m, spec in modalities.items()
+    }
+
+
+@register_model("lego_merge")
+def build_lego_merge(
+    *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
+) -> LegoMerge:
+    """Registry builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``."""
+    blocks = build_blocks(modalities, n_out, task, cfg["blocks"])
+    return LegoMerge(blocks, **merge_options(cfg))
