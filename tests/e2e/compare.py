@@ -1,0 +1,133 @@
+"""Compare two runs' output trees by content: equal data, ignoring provenance and timings.
+
+Provenance records (creation time, host) and wall-clock columns legitimately differ between
+two runs of the same study; everything else must match (floats to a tight tolerance, since
+SLURM and local jobs may use different thread counts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+import yaml
+
+# Keys and columns that record when/where/how long, not what.
+VOLATILE = {"provenance", "created_utc", "seconds", "runtime", "runtime_s", "elapsed_s"}
+SKIP_DIRS = {"logs", "benchmarks"}
+RTOL, ATOL = 1e-5, 1e-7
+
+
+def _files(root: Path) -> set[Path]:
+    return {
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if p.is_file() and not SKIP_DIRS & set(p.relative_to(root).parts[:-1])
+    }
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _assert_close(a: Any, b: Any, where: str) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            _assert_close(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), f"{where}: lengths {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert np.isclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True), f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _frames(a: pd.DataFrame, b: pd.DataFrame, where: str) -> None:
+    a = a.drop(columns=[c for c in a.columns if c in VOLATILE])
+    b = b.drop(columns=[c for c in b.columns if c in VOLATILE])
+    try:
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=RTOL, atol=ATOL)
+    except AssertionError as err:
+        raise AssertionError(f"{where}: {err}") from None
+
+
+def _h5(a: Path, b: Path, where: str) -> None:
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        names_a, names_b = [], []
+        fa.visit(names_a.append)
+        fb.visit(names_b.append)
+        assert names_a == names_b, f"{where}: members differ"
+        for name in [None, *names_a]:
+            oa, ob = (fa, fb) if name is None else (fa[name], fb[name])
+            attrs_a = {k: v for k, v in oa.attrs.items() if k not in VOLATILE}
+            attrs_b = {k: v for k, v in ob.attrs.items() if k not in VOLATILE}
+            assert attrs_a.keys() == attrs_b.keys(), f"{where}:{name} attrs differ"
+            for key in attrs_a:
+                np.testing.assert_array_equal(attrs_a[key], attrs_b[key], f"{where}:{name}@{key}")
+            if isinstance(oa, h5py.Dataset):
+                x, y = oa[()], ob[()]
+                if np.issubdtype(np.asarray(x).dtype, np.floating):
+                    np.testing.assert_allclose(
+                        x, y, rtol=RTOL, atol=ATOL, err_msg=f"{where}:{name}"
+                    )
+                else:
+                    np.testing.assert_array_equal(x, y, f"{where}:{name}")
+
+
+def _torch(a: Path, b: Path, where: str) -> None:
+    import torch
+
+    ca = torch.load(a, map_location="cpu", weights_only=True)
+    cb = torch.load(b, map_location="cpu", weights_only=True)
+    assert ca.keys() == cb.keys(), f"{where}: keys differ"
+    for key in ca:
+        if key == "state_dict":
+            assert ca[key].keys() == cb[key].keys(), f"{where}: parameters differ"
+            for name, tensor in ca[key].items():
+                torch.testing.assert_close(tensor, cb[key][name], rtol=RTOL, atol=ATOL)
+        else:
+            _assert_close(_strip(ca[key]), _strip(cb[key]), f"{where}:{key}")
+
+
+def assert_same_file(a: Path, b: Path, where: str) -> None:
+    """Content equality of one output file, by format."""
+    name = a.name
+    if name.endswith(".json"):
+        _assert_close(_strip(json.loads(a.read_text())), _strip(json.loads(b.read_text())), where)
+    elif name.endswith((".yaml", ".yml")):
+        _assert_close(
+            _strip(yaml.safe_load(a.read_text())), _strip(yaml.safe_load(b.read_text())), where
+        )
+    elif name.endswith(".parquet"):
+        _frames(pd.read_parquet(a), pd.read_parquet(b), where)
+    elif name.endswith((".csv", ".tsv")):
+        sep = "\t" if name.endswith(".tsv") else ","
+        _frames(pd.read_csv(a, sep=sep), pd.read_csv(b, sep=sep), where)
+    elif name.endswith(".h5"):
+        _h5(a, b, where)
+    elif name.endswith(".pt"):
+        _torch(a, b, where)
+    else:
+        assert a.read_bytes() == b.read_bytes(), f"{where}: bytes differ"
+
+
+def assert_same_outputs(expected_root: Path, actual_root: Path) -> None:
+    """The same files under both roots (logs and benchmarks aside), with equal contents."""
+    expected, actual = _files(expected_root), _files(actual_root)
+    assert expected == actual, (
+        f"only in {expected_root}: {sorted(map(str, expected - actual))}; "
+        f"only in {actual_root}: {sorted(map(str, actual - expected))}"
+    )
+    for rel in sorted(expected):
+        assert_same_file(expected_root / rel, actual_root / rel, str(rel))

@@ -1,0 +1,127 @@
+"""profiles/slurm as snakemake reads it: env-var switches, GPU requests, lint, rule names."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+from snakemake.profiles import ProfileConfigFileParser
+
+from tests.conftest import BIN, REPO, run_snakemake
+
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+SWITCHES = (
+    "MMLEGO_SLURM_PARTITION",
+    "MMLEGO_SLURM_GPU_PARTITION",
+    "MMLEGO_SLURM_ACCOUNT",
+    "MMLEGO_SLURM_GPUS",
+    "MMLEGO_SLURM_GPU_MODEL",
+)
+
+
+def _parse(monkeypatch, **env: str) -> dict[str, object]:
+    for key in SWITCHES:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with open(PROFILE) as handle:
+        return ProfileConfigFileParser().parse(handle)
+
+
+def _set_resources(parsed) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for item in parsed["set-resources"]:
+        rule, assignment = item.split(":", 1)
+        key, value = assignment.split("=", 1)
+        out.setdefault(rule, {})[key] = value
+    return out
+
+
+def test_defaults_request_one_gpu_and_no_partition_or_account(monkeypatch):
+    parsed = _parse(monkeypatch)
+    assert parsed["executor"] == "slurm"
+    defaults = dict(item.split("=", 1) for item in parsed["default-resources"])
+    assert "slurm_partition" not in defaults and "slurm_account" not in defaults
+    assert defaults["cpus_per_task"] == "threads"
+    rules = _set_resources(parsed)
+    assert rules, "no per-rule resources"
+    for rule, res in rules.items():
+        assert res["gpu"] == "1", rule
+        assert "slurm_partition" not in res and "gpu_model" not in res, rule
+
+
+def test_environment_sets_partitions_account_and_gpu_model(monkeypatch):
+    parsed = _parse(
+        monkeypatch,
+        MMLEGO_SLURM_PARTITION="cpu",
+        MMLEGO_SLURM_GPU_PARTITION="gpu",
+        MMLEGO_SLURM_ACCOUNT="lab42",
+        MMLEGO_SLURM_GPUS="2",
+        MMLEGO_SLURM_GPU_MODEL="a100",
+    )
+    defaults = dict(item.split("=", 1) for item in parsed["default-resources"])
+    assert defaults["slurm_partition"] == "cpu"
+    assert defaults["slurm_account"] == "lab42"
+    for rule, res in _set_resources(parsed).items():
+        assert (res["gpu"], res["gpu_model"], res["slurm_partition"]) == ("2", "a100", "gpu"), rule
+
+
+def test_gpu_partition_falls_back_to_the_cpu_partition_and_zero_gpus_drops_the_model(monkeypatch):
+    parsed = _parse(
+        monkeypatch,
+        MMLEGO_SLURM_PARTITION="shared",
+        MMLEGO_SLURM_GPUS="0",
+        MMLEGO_SLURM_GPU_MODEL="a100",
+    )
+    for rule, res in _set_resources(parsed).items():
+        assert res["gpu"] == "0" and res["slurm_partition"] == "shared", rule
+        assert "gpu_model" not in res, rule
+
+
+def test_memory_and_time_grow_with_the_attempt(monkeypatch):
+    """Retried jobs ask for more: every memory and time request is a multiple of `attempt`."""
+    parsed = _parse(monkeypatch)
+    assert int(parsed["retries"]) >= 1
+    defaults = dict(item.split("=", 1) for item in parsed["default-resources"])
+    requests = [defaults["mem_mb"], defaults["runtime"]] + [
+        res[key] for res in _set_resources(parsed).values() for key in ("mem_mb", "runtime")
+    ]
+    assert all(expr.endswith("* attempt") for expr in requests), requests
+
+
+def test_lint_is_clean_with_the_slurm_profile():
+    env_path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = subprocess.run(
+        [
+            str(BIN / "snakemake"),
+            "--lint",
+            "--profile",
+            "profiles/slurm",
+            "--workflow-profile",
+            "none",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PATH": env_path},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_profile_names_only_rules_that_exist():
+    """A renamed rule would silently lose its GPU: every rule named in the profile must exist."""
+    stages = {"features.smk", "train.smk", "combine.smk"}
+    present = {p.name for p in (REPO / "workflow" / "rules").glob("*.smk")}
+    if not stages <= present:
+        pytest.skip(f"stage files {sorted(stages - present)} have not landed yet")
+    listed = run_snakemake("--list-rules", "--cores", "1")
+    assert listed.returncode == 0, listed.stderr
+    rules = set(listed.stdout.split())
+    named = set(re.findall(r"'(\w+)'", PROFILE.read_text().split("executor:")[0]))
+    named -= {"os"}
+    assert named, "no rule names found in the profile's rule lists"
+    assert named <= rules, f"profiles/slurm names unknown rules: {sorted(named - rules)}"
