@@ -99,3 +99,52 @@ def test_members_must_predict_the_same_patients_and_labels():
     three_bins = survival_member([[0.1, 0.2, 0.3]] * 3)
     with pytest.raises(ValueError, match="different surv_"):
         average_predictions({"a": a, "b": three_bins}, "survival")
+
+
+def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
+    from mmlego.cli import main
+    from mmlego.evaluate.predictions import read_predictions
+    from mmlego.train.outputs import write_predictions
+
+    meta = {
+        "task": "survival",
+        "bins": [0.0, 2.0, float("inf")],
+        "classes": None,
+        "dataset": "tcga",
+        "provenance": {},
+    }
+    members = {
+        "snn.omics": survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]]),
+        "abmil.slides": survival_member([[0.3, 0.1], [0.2, 0.4], [0.6, 0.6]]),
+    }
+    paths = []
+    for run, frame in members.items():
+        path = tmp_path / "tcga" / run / "split0" / "predictions.parquet"
+        path.parent.mkdir(parents=True)
+        write_predictions(path, frame, {**meta, "run": run})
+        paths.append(str(path))
+    out = tmp_path / "tcga" / "ensemble" / "split0" / "predictions.parquet"
+    args = [
+        "ensemble",
+        "--members",
+        *paths,
+        "--dataset",
+        "tcga",
+        "--split",
+        "0",
+        "--cfg",
+        '{"seed": 0}',
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    preds = read_predictions(out)
+    assert preds.meta["run"] == "ensemble" and preds.meta["members"] == list(members)
+    assert preds.meta["bins"][:2] == [0.0, 2.0] and "provenance" in preds.meta
+    expected = average_predictions(members, "survival")
+    np.testing.assert_allclose(preds.matrix("surv"), expected[["surv_0", "surv_1"]].to_numpy())
+    # a member of another split is refused, and nothing is written
+    out.unlink()
+    wrong = [*args[:-1], str(out)]
+    wrong[wrong.index("--split") + 1] = "1"
+    assert main(wrong) == 1 and not out.exists()
