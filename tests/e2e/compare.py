@@ -16,8 +16,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-# Keys and columns that record when/where/how long, not what.
-VOLATILE = {"provenance", "created_utc", "seconds", "runtime", "runtime_s", "elapsed_s"}
+# Keys and columns that record when, where, how fast or how much memory, not what.
+VOLATILE = {"provenance", "runtime"}
+VOLATILE_SUFFIXES = ("seconds", "_per_second", "_utc", "_rss_mb", "_s")
+
+
+def _volatile(key: object) -> bool:
+    return isinstance(key, str) and (key in VOLATILE or key.endswith(VOLATILE_SUFFIXES))
+
+
 SKIP_DIRS = {"logs", "benchmarks"}
 RTOL, ATOL = 1e-5, 1e-7
 
@@ -32,7 +39,7 @@ def _files(root: Path) -> set[Path]:
 
 def _strip(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: _strip(v) for k, v in value.items() if not _volatile(k)}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value
@@ -54,8 +61,8 @@ def _assert_close(a: Any, b: Any, where: str) -> None:
 
 
 def _frames(a: pd.DataFrame, b: pd.DataFrame, where: str) -> None:
-    a = a.drop(columns=[c for c in a.columns if c in VOLATILE])
-    b = b.drop(columns=[c for c in b.columns if c in VOLATILE])
+    a = a.drop(columns=[c for c in a.columns if _volatile(c)])
+    b = b.drop(columns=[c for c in b.columns if _volatile(c)])
     try:
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=RTOL, atol=ATOL)
     except AssertionError as err:
@@ -70,8 +77,8 @@ def _h5(a: Path, b: Path, where: str) -> None:
         assert names_a == names_b, f"{where}: members differ"
         for name in [None, *names_a]:
             oa, ob = (fa, fb) if name is None else (fa[name], fb[name])
-            attrs_a = {k: v for k, v in oa.attrs.items() if k not in VOLATILE}
-            attrs_b = {k: v for k, v in ob.attrs.items() if k not in VOLATILE}
+            attrs_a = {k: v for k, v in oa.attrs.items() if not _volatile(k)}
+            attrs_b = {k: v for k, v in ob.attrs.items() if not _volatile(k)}
             assert attrs_a.keys() == attrs_b.keys(), f"{where}:{name} attrs differ"
             for key in attrs_a:
                 np.testing.assert_array_equal(attrs_a[key], attrs_b[key], f"{where}:{name}@{key}")

@@ -1,8 +1,8 @@
 """The workflow on a real one-node SLURM cluster through profiles/slurm (+ profiles/slurm-test).
 
 scripts/slurm_local.sh installs Debian's slurm and munge, starts munged, slurmctld and slurmd,
-and stops them by PID. A tiny hand-made generic study (tabular + time series) runs with the
-executor plugin; every non-local job must have gone through SLURM (one log per SLURM job id,
+and stops them by PID. A tiny hand-made study (a generic dataset with tabular and time-series
+modalities, and a MIMIC-III-like one) runs with the executor plugin; every non-local job must have gone through SLURM (one log per SLURM job id,
 each job COMPLETED in `squeue -t all`), and the outputs must equal a local run's. The study's
 default target grows as stages land, so the slice covers whatever rules the workflow has.
 
@@ -25,6 +25,7 @@ import yaml
 
 from tests.conftest import BIN, REPO
 from tests.e2e.compare import assert_same_outputs
+from tests.unit.mimic_tables import write_database
 
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 STATE_DIR = Path(os.environ.get("MMLEGO_SLURM_DIR", "/var/tmp/mmlego-slurm"))
@@ -99,8 +100,9 @@ def slurm_env():
         assert down.returncode == 0, down.stderr
 
 
-def _write_generic_study(root: Path, n: int = 40, seed: int = 3) -> Path:
-    """A small survival study in plain CSVs: a tabular and a long-format time-series modality."""
+def _write_study(root: Path, n: int = 40, seed: int = 3) -> Path:
+    """A small study: a generic survival dataset in plain CSVs (a tabular and a long-format
+    time-series modality) and a MIMIC-III-like mortality dataset from a hand-made database."""
     rng = np.random.default_rng(seed)
     data = root / "data"
     data.mkdir()
@@ -155,7 +157,14 @@ def _write_generic_study(root: Path, n: int = 40, seed: int = 3) -> Path:
                         "bins": 4,
                     },
                 },
-            }
+            },
+            "mort": {
+                "kind": "mimic",
+                "task": "multiclass",
+                "target": "mortality",
+                "mimic_dir": str(write_database(root / "mimic")),
+                "chunk_rows": 1000,
+            },
         },
         "models": ["lego_block", "lego_merge"],
         "train": {"epochs": 2, "batch_size": 16, "patience": 2},
@@ -215,7 +224,7 @@ def _squeue_states(env: dict[str, str]) -> dict[int, str]:
 
 
 def test_study_runs_through_slurm_and_matches_a_local_run(tmp_path, slurm_env):
-    config = _write_generic_study(tmp_path)
+    config = _write_study(tmp_path)
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
     on_slurm.mkdir()
     local.mkdir()
