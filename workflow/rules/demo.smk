@@ -1,0 +1,33 @@
+"""The demo study's raw data: synthetic TCGA-, MIMIC-III- and ISIC-like releases.
+
+Runs only when ``demo.enabled``; one rule per source so they run in parallel. The truth
+sidecars (true per-patient factors) are for tests; no model reads them.
+"""
+
+RAW = f"{OUT}/raw"
+
+if config["demo"]["enabled"]:
+
+    rule generate_demo_tcga:
+        output:
+            slides=directory(f"{RAW}/tcga/slides"),
+            table=f"{RAW}/tcga/tcga_demo_all_clean.csv.zip",
+            truth=f"{RAW}/truth/tcga.parquet",
+        log:
+            f"{OUT}/logs/generate_demo_tcga.log",
+        benchmark:
+            f"{OUT}/benchmarks/generate_demo_tcga.tsv"
+        conda:
+            "../../envs/data.yaml"
+        threads: 2
+        resources:
+            mem_mb=2000,
+        params:
+            demo=as_json(config["demo"]),
+            seed=config["seed"],
+            out_dir=f"{RAW}/tcga",
+        shell:
+            "mmlego --log {log:q} generate-demo tcga --demo {params.demo:q} --seed {params.seed}"
+            " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
+
+    ALL_TARGETS.extend(rules.generate_demo_tcga.output)
