@@ -105,7 +105,7 @@ def test_slide_without_mpp_and_slide_without_tissue(tmp_path):
 
 
 def test_bad_arguments_name_the_slide(tmp_path):
-    with pytest.raises(ValueError, match="tiny.tif.*minimum"):
+    with pytest.raises(ValueError, match=r"tiny\.tif.*minimum"):
         write_slide(tmp_path / "tiny.tif", size=100)
     with pytest.raises(ValueError, match="tumour_fraction"):
         write_slide(tmp_path / "x.tif", size=256, tumour_fraction=1.5)

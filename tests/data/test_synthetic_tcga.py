@@ -27,7 +27,7 @@ def cohort(tmp_path_factory):
 
 
 def test_table_has_the_mcat_layout_and_dtypes(cohort):
-    out, result = cohort
+    out, _ = cohort
     table = pd.read_csv(out / TABLE_NAME)
     assert list(table.columns[:8]) == [
         "case_id",

@@ -128,28 +128,27 @@ def write_slide(
     stain = (1.0 + rng.normal(0.0, 0.03, 3)).astype(np.float32)
     noise = np.rint(rng.normal(0.0, 1.5, (2 * TILE, 2 * TILE, 3))).astype(np.float32)
     big = width * height * 3 > 2**31
-    with atomic_path(path) as tmp:
-        with tifffile.TiffWriter(tmp, bigtiff=big) as tif:
-            for index, downsample in enumerate(LEVEL_DOWNSAMPLES):
-                shape = (math.ceil(height / downsample), math.ceil(width / downsample), 3)
-                extra = {}
-                if mpp is not None:
-                    extra = {
-                        "resolution": (1e4 / (mpp * downsample),) * 2,
-                        "resolutionunit": "CENTIMETER",
-                    }
-                tif.write(
-                    _tiles(layout, textures[downsample], stain, noise, shape, downsample, seed),
-                    shape=shape,
-                    dtype=np.uint8,
-                    tile=(TILE, TILE),
-                    photometric="rgb",
-                    compression="zlib",
-                    compressionargs={"level": compression_level},
-                    subfiletype=0 if index == 0 else 1,
-                    metadata=None,
-                    **extra,
-                )
+    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, bigtiff=big) as tif:
+        for index, downsample in enumerate(LEVEL_DOWNSAMPLES):
+            shape = (math.ceil(height / downsample), math.ceil(width / downsample), 3)
+            extra = {}
+            if mpp is not None:
+                extra = {
+                    "resolution": (1e4 / (mpp * downsample),) * 2,
+                    "resolutionunit": "CENTIMETER",
+                }
+            tif.write(
+                _tiles(layout, textures[downsample], stain, noise, shape, downsample, seed),
+                shape=shape,
+                dtype=np.uint8,
+                tile=(TILE, TILE),
+                photometric="rgb",
+                compression="zlib",
+                compressionargs={"level": compression_level},
+                subfiletype=0 if index == 0 else 1,
+                metadata=None,
+                **extra,
+            )
     return SlideTruth(
         path=Path(path),
         width=width,

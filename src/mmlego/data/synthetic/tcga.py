@@ -52,12 +52,58 @@ INFORMATIVE_GENES = 0.25
 TEXTURE_BANKS = 4
 
 # Real cancer genes first, for a familiar-looking table; synthetic symbols after them.
-_KNOWN_GENES = (
-    "TP53 PIK3CA KRAS PTEN ARID1A KMT2D KDM6A FGFR3 RB1 ERBB2 CDKN2A EGFR BRCA1 BRCA2 ATM "
-    "NF1 APC CTNNB1 SMAD4 FBXW7 MTOR TSC1 STAG2 ELF3 CREBBP EP300 NOTCH1 KMT2C SPTAN1 RHOB "
-    "FAT1 ERCC2 CDKN1A HRAS NRAS MYC CCND1 MDM2 E2F3 SOX2 GATA3 FOXA1 KRT5 KRT14 UPK1B "
-    "PPARG TERT ZFP36L1 ASXL2 BAP1"
-).split()
+_KNOWN_GENES = [
+    "TP53",
+    "PIK3CA",
+    "KRAS",
+    "PTEN",
+    "ARID1A",
+    "KMT2D",
+    "KDM6A",
+    "FGFR3",
+    "RB1",
+    "ERBB2",
+    "CDKN2A",
+    "EGFR",
+    "BRCA1",
+    "BRCA2",
+    "ATM",
+    "NF1",
+    "APC",
+    "CTNNB1",
+    "SMAD4",
+    "FBXW7",
+    "MTOR",
+    "TSC1",
+    "STAG2",
+    "ELF3",
+    "CREBBP",
+    "EP300",
+    "NOTCH1",
+    "KMT2C",
+    "SPTAN1",
+    "RHOB",
+    "FAT1",
+    "ERCC2",
+    "CDKN1A",
+    "HRAS",
+    "NRAS",
+    "MYC",
+    "CCND1",
+    "MDM2",
+    "E2F3",
+    "SOX2",
+    "GATA3",
+    "FOXA1",
+    "KRT5",
+    "KRT14",
+    "UPK1B",
+    "PPARG",
+    "TERT",
+    "ZFP36L1",
+    "ASXL2",
+    "BAP1",
+]
 
 
 @dataclass(frozen=True)
