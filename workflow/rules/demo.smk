@@ -25,7 +25,7 @@ if config["demo"]["enabled"]:
         params:
             demo=as_json(config["demo"]),
             seed=config["seed"],
-            out_dir=f"{RAW}/tcga",
+            out_dir=lambda wildcards, output: os.path.dirname(output.table),
         shell:
             "mmlego --log {log:q} generate-demo tcga --demo {params.demo:q} --seed {params.seed}"
             " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
