@@ -276,7 +276,8 @@ def ensemble_members(ds: Mapping[str, Any], members: Iterable[str]) -> list[str]
 
 
 def model_problems(config: Mapping[str, Any]) -> list[str]:
-    """Listed models that fit none of the datasets, and ensembles with fewer than 2 members."""
+    """Listed models that fit none of the datasets, ensembles with fewer than 2 members, and
+    baseline sizes attention cannot take."""
     datasets = {name: ds for name, ds in config.get("datasets", {}).items() if "kind" in ds}
     problems: list[str] = []
     mods = {}
@@ -293,6 +294,13 @@ def model_problems(config: Mapping[str, Any]) -> list[str]:
                 f"config key 'models': {model!r} applies to no dataset of this study ({detail}); "
                 f"remove it from 'models' or add a dataset it fits"
             )
+    params = config.get("baselines", {})
+    dim, heads = params.get("dim", 64), params.get("heads", 4)
+    if dim % heads:
+        problems.append(
+            f"config key 'baselines.heads' ({heads}) must divide 'baselines.dim' ({dim}): "
+            "attention splits the embedding across the heads"
+        )
     if "ensemble" in (config.get("models") or ()):
         members = (
             config.get("baselines", {}).get("ensemble", {}).get("members", DEFAULT_ENSEMBLE_MEMBERS)

@@ -129,3 +129,12 @@ def test_baselines_section_defaults(demo):
     bad["baselines"] = {"healnet": {"weight_sharing": "all"}}
     with pytest.raises(ConfigError, match=r"baselines\.healnet\.weight_sharing"):
         check_config(bad)
+
+
+def test_heads_must_divide_the_embedding_width(demo):
+    config = copy.deepcopy(demo)
+    config["baselines"] = {"dim": 30, "heads": 4}
+    with pytest.raises(
+        ConfigError, match=r"'baselines\.heads' \(4\) must divide 'baselines\.dim' \(30\)"
+    ):
+        check_config(config)
