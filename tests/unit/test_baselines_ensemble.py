@@ -80,6 +80,21 @@ def test_survival_ensemble_averages_curves_and_rederives_hazards_and_risk():
     assert surv[0, 1] == pytest.approx((0.72 + 0.63 + 0.64) / 3)
 
 
+def test_members_without_the_patients_modality_are_left_out_of_its_mean():
+    a = survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]])
+    b = survival_member([[0.3, 0.1], [0.2, 0.4], [0.6, 0.6]])
+    present = {
+        "a": {"p1": True, "p2": False, "p3": False},
+        "b": {"p1": True, "p2": True, "p3": False},
+    }
+    out = average_predictions({"a": a, "b": b}, "survival", present).set_index("patient_id")
+    surv = ["surv_0", "surv_1"]
+    both = (a.set_index("patient_id")[surv] + b.set_index("patient_id")[surv]) / 2
+    np.testing.assert_allclose(out.loc["p1", surv], both.loc["p1"])  # both members
+    np.testing.assert_allclose(out.loc["p2", surv], b.set_index("patient_id").loc["p2", surv])
+    np.testing.assert_allclose(out.loc["p3", surv], both.loc["p3"])  # none: every member
+
+
 def test_hazards_of_a_curve_that_reaches_zero_stay_finite():
     hazards = hazards_from_survival(np.array([[0.5, 0.0, 0.0]]))
     assert np.isfinite(hazards).all()
@@ -103,6 +118,7 @@ def test_members_must_predict_the_same_patients_and_labels():
 
 def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
     from mmlego.cli import main
+    from mmlego.data.store import ModalityData, write_modality
     from mmlego.evaluate.predictions import read_predictions
     from mmlego.train.outputs import write_predictions
 
@@ -117,8 +133,14 @@ def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
         "snn.omics": survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]]),
         "abmil.slides": survival_member([[0.3, 0.1], [0.2, 0.4], [0.6, 0.6]]),
     }
-    paths = []
+    paths, stores = [], []
     for run, frame in members.items():
+        store = tmp_path / "tcga" / "modalities" / f"{run.split('.')[1]}.h5"
+        present = [True, True, run == "snn.omics"]  # p3 has no slides
+        ids = ["p1", "p2", "p3"]
+        data = ModalityData(run, "vector", ids, present, np.zeros((3, 2), np.float32), ["f", "g"])
+        write_modality(store, data, provenance={})
+        stores.append(str(store))
         path = tmp_path / "tcga" / run / "split0" / "predictions.parquet"
         path.parent.mkdir(parents=True)
         write_predictions(path, frame, {**meta, "run": run})
@@ -128,6 +150,8 @@ def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
         "ensemble",
         "--members",
         *paths,
+        "--stores",
+        *stores,
         "--dataset",
         "tcga",
         "--split",
@@ -141,8 +165,13 @@ def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
     preds = read_predictions(out)
     assert preds.meta["run"] == "ensemble" and preds.meta["members"] == list(members)
     assert preds.meta["bins"][:2] == [0.0, 2.0] and "provenance" in preds.meta
-    expected = average_predictions(members, "survival")
-    np.testing.assert_allclose(preds.matrix("surv"), expected[["surv_0", "surv_1"]].to_numpy())
+    expected = average_predictions(members, "survival").set_index("patient_id")
+    got = preds.frame.set_index("patient_id")
+    surv = ["surv_0", "surv_1"]
+    np.testing.assert_allclose(got.loc[["p1", "p2"], surv], expected.loc[["p1", "p2"], surv])
+    # p3 lacks the slides: only the omics member counts
+    only = members["snn.omics"].set_index("patient_id").loc["p3", surv].to_numpy(float)
+    np.testing.assert_allclose(got.loc["p3", surv].to_numpy(float), only)
     # a member of another split is refused, and nothing is written
     out.unlink()
     wrong = [*args[:-1], str(out)]

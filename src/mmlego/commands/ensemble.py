@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from mmlego.data.store import read_presence
 from mmlego.evaluate.predictions import read_predictions
 from mmlego.models.baselines.ensemble import average_predictions
 from mmlego.train.outputs import write_predictions
@@ -27,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="predictions.parquet of each member run ({ds}/{run}/split{k}/predictions.parquet)",
     )
+    parser.add_argument(
+        "--stores",
+        nargs="+",
+        required=True,
+        help="modality store ({ds}/modalities/{mod}.h5) of each member, in the same order",
+    )
     parser.add_argument("--dataset", required=True, help="dataset key")
     parser.add_argument("--split", type=int, required=True, help="split index")
     parser.add_argument("--cfg", required=True, help="the config as JSON (for provenance)")
@@ -41,7 +48,12 @@ def member_run(path: str | Path) -> str:
 
 def run_ensemble(args: argparse.Namespace) -> None:
     """Read the members, check they describe the same task and split, average, write."""
+    if len(args.stores) != len(args.members):
+        raise ValueError(
+            f"{len(args.members)} --members but {len(args.stores)} --stores; give one store per member"
+        )
     members = {member_run(p): read_predictions(p) for p in args.members}
+    present = {run: read_presence(s) for run, s in zip(members, args.stores, strict=True)}
     first_name, first = next(iter(members.items()))
     for preds in members.values():
         for key in ("task", "bins", "classes", "dataset"):
@@ -55,7 +67,7 @@ def run_ensemble(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"{preds.source}: rows of split(s) {sorted(splits)}, expected {args.split}"
             )
-    frame = average_predictions({n: p.frame for n, p in members.items()}, first.task)
+    frame = average_predictions({n: p.frame for n, p in members.items()}, first.task, present)
     cfg = json.loads(args.cfg)
     meta = {
         "task": first.task,

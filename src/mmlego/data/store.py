@@ -202,3 +202,14 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance record stored in an h5 file's attrs."""
     with h5py.File(path, "r") as h5:
         return json.loads(h5.attrs["provenance"])
+
+
+def read_presence(path: str | Path) -> dict[str, bool]:
+    """``{patient_id: present}`` of a modality store, without reading its values."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return dict(zip(_strings(h5["ids"]).tolist(), h5["present"][...].tolist(), strict=True))
+    except (OSError, KeyError) as err:
+        raise ValueError(
+            f"{path}: not a modality store with ids and present ({err}); rerun its job"
+        ) from err

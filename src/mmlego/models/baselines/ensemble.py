@@ -2,7 +2,10 @@
 
 No training. For one (dataset, split) it reads the members' ``predictions.parquet`` (the
 unimodal runs of the models in ``baselines.ensemble.members``, e.g. ``snn.omics`` and
-``abmil.slides``) and averages, per patient and set:
+``abmil.slides``) and averages, per patient and set, over the members whose modality the
+patient has (a member only sees an empty input for a patient without its modality, so its
+prediction there carries no information; a patient with none of the modalities gets the mean
+of all members):
 
 - classification: ``prob_0..K-1``;
 - survival: the survival curves ``surv_0..B-1``; the hazards are re-derived from the mean
@@ -36,8 +39,16 @@ def hazards_from_survival(surv: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - ratio, 0.0, 1.0)
 
 
-def average_predictions(members: Mapping[str, pd.DataFrame], task: str) -> pd.DataFrame:
-    """The members' mean prediction per (patient, set); raises naming a mismatched member."""
+def average_predictions(
+    members: Mapping[str, pd.DataFrame],
+    task: str,
+    present: Mapping[str, Mapping[str, bool]] | None = None,
+) -> pd.DataFrame:
+    """The members' mean prediction per (patient, set); raises naming a mismatched member.
+
+    ``present``: per member, ``{patient_id: has the member's modality}``; members without the
+    modality are left out of a patient's mean. None: every member counts for every patient.
+    """
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least 2 member runs, got {sorted(members)}")
     names = list(members)
@@ -63,7 +74,13 @@ def average_predictions(members: Mapping[str, pd.DataFrame], task: str) -> pd.Da
         for column in carried:
             if not frame[column].equals(first[column]):
                 raise ValueError(f"member runs {names[0]!r} and {name!r} disagree on {column!r}")
-    mean = np.mean([frames[n][columns].to_numpy(dtype=np.float64) for n in names], axis=0)
+    stack = np.stack([frames[n][columns].to_numpy(dtype=np.float64) for n in names])
+    weight = np.ones(stack.shape[:2])
+    if present is not None:
+        ids = first["patient_id"].astype(str).tolist()
+        weight = np.array([[present[n].get(i, False) for i in ids] for n in names], float)
+        weight[:, weight.sum(axis=0) == 0] = 1.0
+    mean = np.einsum("mn,mnk->nk", weight, stack) / weight.sum(axis=0)[:, None]
     out = first[KEYS + carried].copy()
     if task == "survival":
         out["risk"] = -mean.sum(axis=1)
