@@ -131,7 +131,7 @@ class HourlyBins:
         qc.add("outside_window", channel[late])
         keep &= ~late
 
-        scale, offset = self._convert(block["VALUEUOM"].to_numpy(object), channel, keep)
+        scale, offset = self._convert(pd.Categorical(block["VALUEUOM"]), channel, keep)
         scale = np.where(np.isnan(scale), item_scale[item], scale)
         offset = np.where(np.isnan(offset), item_offset[item], offset)
         unknown = keep & np.isinf(scale)
@@ -151,29 +151,25 @@ class HourlyBins:
         np.add.at(self.counts, flat, 1)
 
     def _convert(
-        self, units: np.ndarray, channel: np.ndarray, keep: np.ndarray
+        self, units: pd.Categorical, channel: np.ndarray, keep: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per-row (scale, offset) from VALUEUOM: NaN = use the ITEMID's unit, inf = unknown."""
-        scale = np.full(len(units), np.nan)
-        offset = np.full(len(units), np.nan)
-        codes, uniques = pd.factorize(pd.Series(units).fillna(""), sort=False)
-        pairs = pd.unique(codes[keep] * len(self.channels) + channel[keep])
-        for pair in pairs:
-            code, k = divmod(int(pair), len(self.channels))
-            spelling = normalise_unit(uniques[code])
-            if not spelling:
-                continue
-            rows = keep & (codes == code) & (channel == k)
-            unit = self._spellings[k].get(spelling)
-            if unit is None:
-                self.counts_qc.unknown_units[(self.channels[k].variable, str(uniques[code]))] += (
-                    int(rows.sum())
-                )
-                scale[rows] = np.inf
-                offset[rows] = 0.0
-            else:
-                scale[rows] = unit.scale
-                offset[rows] = unit.offset
+        n_ch = len(self.channels)
+        table = np.full((len(units.categories) + 1, n_ch, 2), np.nan)  # row 0: no VALUEUOM
+        for code, raw in enumerate(units.categories, start=1):
+            spelling = normalise_unit(raw)
+            for k in range(n_ch) if spelling else ():
+                unit = self._spellings[k].get(spelling)
+                table[code, k] = (np.inf, 0.0) if unit is None else (unit.scale, unit.offset)
+        codes = np.asarray(units.codes, dtype=np.int64) + 1
+        scale, offset = table[codes, channel, 0], table[codes, channel, 1]
+        unknown = keep & np.isinf(scale)
+        if unknown.any():
+            pairs, counts = np.unique(codes[unknown] * n_ch + channel[unknown], return_counts=True)
+            for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+                code, k = divmod(pair, n_ch)
+                key = (self.channels[k].variable, str(units.categories[code - 1]))
+                self.counts_qc.unknown_units[key] += count
         return scale, offset
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "ITEMID": "int64",
         "CHARTTIME": "ts",
         "VALUENUM": "float64",
-        "VALUEUOM": "string",
+        "VALUEUOM": "category",
         "ERROR": "float64",
     },
     "LABEVENTS": {
@@ -51,7 +51,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "ITEMID": "int64",
         "CHARTTIME": "ts",
         "VALUENUM": "float64",
-        "VALUEUOM": "string",
+        "VALUEUOM": "category",
     },
 }
 TABLES = tuple(COLUMNS)
@@ -59,6 +59,8 @@ _TYPES = {
     "int64": pa.int64(),
     "float64": pa.float64(),
     "string": pa.string(),
+    # Unit strings repeat: dictionary-encoded while parsing, so a block holds a few codes.
+    "category": pa.dictionary(pa.int32(), pa.string()),
     "ts": pa.timestamp("s"),
 }
 
@@ -115,6 +117,8 @@ def _to_frame(batch: pa.RecordBatch | pa.Table, names: dict[str, str], table: st
             data[col] = pc.fill_null(arr.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
         elif kind == "int64":
             data[col] = pc.fill_null(arr, -1).to_numpy()
+        elif kind == "category":
+            data[col] = arr.to_pandas()
         else:
             data[col] = arr.to_numpy(zero_copy_only=False)
     return pd.DataFrame(data)
