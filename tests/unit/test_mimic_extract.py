@@ -8,6 +8,7 @@ import pytest
 
 from mmlego.data.labels import read_labels
 from mmlego.data.mimic.cohort import mortality_class
+from mmlego.data.mimic.events import forward_fill
 from mmlego.data.mimic.extract import build_dataset, extract, extraction_key
 from mmlego.data.mimic.tables import MISSING_TIME
 from mmlego.data.store import read_modality
@@ -193,3 +194,12 @@ def test_extraction_key_depends_on_settings_not_target():
     assert extraction_key(base) == extraction_key({**base, "target": "mortality"})
     assert extraction_key(base) != extraction_key({**base, "hours": 48})
     assert extraction_key(base).startswith("mimic-iii-")
+
+
+def test_forward_fill_stays_within_each_stay_and_variable():
+    nan = np.nan
+    values = np.array([[[nan, 1.0], [2.0, nan], [nan, nan]], [[nan, nan], [nan, 5.0], [nan, nan]]])
+    filled = forward_fill(values)
+    np.testing.assert_array_equal(
+        filled, [[[nan, 1.0], [2.0, 1.0], [2.0, 1.0]], [[nan, nan], [nan, 5.0], [nan, 5.0]]]
+    )
