@@ -33,6 +33,21 @@ def mimic_inputs_available(ds):
     )
 
 
+def mimic_extract_minutes(paths):
+    """Time limit of a shared extraction: streaming measured ~50 MB/s of CSV on one CPU core
+    (docs/scaling.md); budget 5 MB/s, with gzip counted at 8x its size (the paper's
+    CHARTEVENTS: 33 GB -> about 2 h)."""
+    mb = (
+        sum(
+            os.path.getsize(p) * (8 if p.endswith(".gz") else 1)
+            for p in paths
+            if os.path.exists(p)
+        )
+        / 1e6
+    )
+    return max(30, int(mb / 300))
+
+
 def mimic_extract_files(key):
     """Every file the shared extraction `key` writes."""
     return {
@@ -70,6 +85,8 @@ for _key in sorted(set(MIMIC_KEYS.values())):
         threads: 2
         resources:
             mem_mb=4000,
+            runtime=lambda wildcards, input, attempt: mimic_extract_minutes(input)
+            * attempt,
         params:
             mimic_dir=lambda wildcards, input: os.path.dirname(input[0]),
             cfg=as_json(
