@@ -34,9 +34,9 @@ def mimic_inputs_available(ds):
 
 
 def mimic_extract_minutes(paths):
-    """Time limit of a shared extraction: streaming measured ~50 MB/s of CSV on one CPU core
-    (docs/scaling.md); budget 5 MB/s, with gzip counted at 8x its size (the paper's
-    CHARTEVENTS: 33 GB -> about 2 h)."""
+    """Time limit in minutes of a shared extraction: benchmarks/mimic_extract.py measured
+    ~32 MB/s of CSV with 2 threads (docs/scaling.md); budget 5 MB/s, gzip counted at 8x its
+    size (the paper's 35 GB of event tables -> about 2 h)."""
     mb = (
         sum(
             os.path.getsize(p) * (8 if p.endswith(".gz") else 1)
