@@ -84,7 +84,7 @@ for _key in sorted(set(MIMIC_KEYS.values())):
             "../../envs/data.yaml"
         threads: 2
         resources:
-            mem_mb=4000,
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
             runtime=lambda wildcards, input, attempt: mimic_extract_minutes(input)
             * attempt,
         params:
