@@ -9,7 +9,14 @@ from mmlego.data.synthetic.io import read_truth
 from mmlego.utils.provenance import has_provenance
 from tests.conftest import REPO, run_snakemake
 
-TINY_DEMO = {"enabled": True, "tcga_patients": 6, "slide_size": 512, "genes": 4}
+TINY_DEMO = {
+    "enabled": True,
+    "tcga_patients": 6,
+    "slide_size": 512,
+    "genes": 4,
+    "mimic_stays": 30,
+    "mimic_chart_hours": 30,
+}
 
 
 def test_generate_rules_write_the_raw_data(tmp_path):
@@ -19,9 +26,11 @@ def test_generate_rules_write_the_raw_data(tmp_path):
     config["demo"].update(TINY_DEMO)
     config["datasets"]["tcga"]["slides"] = str(out / "raw/tcga/slides")
     config["datasets"]["tcga"]["table"] = str(out / "raw/tcga/tcga_demo_all_clean.csv.zip")
+    for ds in ("icd9", "mort"):
+        config["datasets"][ds]["mimic_dir"] = str(out / "raw/mimic-iii")
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
-    targets = [str(out / "raw/truth/tcga.parquet")]
+    targets = [str(out / f"raw/truth/{source}.parquet") for source in ("tcga", "mimic")]
     result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path))
     assert result.returncode == 0, result.stderr
     slides = sorted((out / "raw/tcga/slides").glob("*.tif"))
@@ -31,4 +40,9 @@ def test_generate_rules_write_the_raw_data(tmp_path):
     assert sorted(truth["case_id"]) == sorted(table["case_id"].unique())
     assert meta["source"] == "tcga" and has_provenance(meta["provenance"])
     assert "TCGA-like cohort: 6 patients" in (out / "logs/generate_demo_tcga.log").read_text()
-    assert (out / "benchmarks/generate_demo_tcga.tsv").exists()
+    tables = sorted(p.name for p in (out / "raw/mimic-iii").glob("*.csv"))
+    assert "CHARTEVENTS.csv" in tables and len(tables) == 8
+    mimic, meta = read_truth(out / "raw/truth/mimic.parquet")
+    assert len(mimic) == 30 and meta["params"]["stays"] == 30
+    for source in ("tcga", "mimic"):
+        assert (out / f"benchmarks/generate_demo_{source}.tsv").exists()

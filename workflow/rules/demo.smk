@@ -30,4 +30,25 @@ if config["demo"]["enabled"]:
             "mmlego --log {log:q} generate-demo tcga --demo {params.demo:q} --seed {params.seed}"
             " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
 
+    rule generate_demo_mimic:
+        output:
+            tables=directory(f"{RAW}/mimic-iii"),
+            truth=f"{RAW}/truth/mimic.parquet",
+        log:
+            f"{OUT}/logs/generate_demo_mimic.log",
+        benchmark:
+            f"{OUT}/benchmarks/generate_demo_mimic.tsv"
+        conda:
+            "../../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+        params:
+            demo=as_json(config["demo"]),
+            seed=config["seed"],
+        shell:
+            "mmlego --log {log:q} generate-demo mimic --demo {params.demo:q} --seed {params.seed}"
+            " --out-dir {output.tables:q} --truth {output.truth:q}"
+
     ALL_TARGETS.extend(rules.generate_demo_tcga.output)
+    ALL_TARGETS.extend(rules.generate_demo_mimic.output)

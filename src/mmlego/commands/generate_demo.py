@@ -23,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tcga.add_argument("--out-dir", required=True, help="folder for slides/ and the table")
     tcga.add_argument("--workers", type=int, default=1, help="processes writing slides")
     tcga.set_defaults(func=run_tcga)
+    mimic = sources.add_parser("mimic", help="MIMIC-III v1.4-like CSV tables")
+    _common(mimic)
+    mimic.add_argument("--out-dir", required=True, help="folder for the CSV tables")
+    mimic.set_defaults(func=run_mimic)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -54,3 +58,15 @@ def run_tcga(args: argparse.Namespace) -> None:
     cohort = generate_tcga(args.out_dir, seed=args.seed, workers=args.workers, **params)
     write_truth(cohort.truth, args.truth, source="tcga", params=params, seed=args.seed)
     log.info("TCGA-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
+
+
+def run_mimic(args: argparse.Namespace) -> None:
+    """Write the MIMIC-III-like database and its truth."""
+    from mmlego.data.synthetic.mimic import generate_mimic
+
+    demo = _demo(args)
+    params = {"stays": demo["mimic_stays"], "chart_hours": demo["mimic_chart_hours"]}
+    start = time.perf_counter()
+    cohort = generate_mimic(args.out_dir, seed=args.seed, **params)
+    write_truth(cohort.truth, args.truth, source="mimic", params=params, seed=args.seed)
+    log.info("MIMIC-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
