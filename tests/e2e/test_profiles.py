@@ -138,3 +138,16 @@ def test_every_gpu_rule_is_in_the_profile():
 def test_gpu_rule_finder_reads_rule_blocks():
     text = "rule a:\n    resources:\n        gpu=1,\n\n\nrule b:\n    threads: 1\n"
     assert _gpu_rules(text) == {"a"}
+
+
+def test_test_overlay_polls_squeue_well_inside_the_test_clusters_min_job_age():
+    """squeue forgets a job MinJobAge s after it ends; the plugin needs >= 3x its first delay."""
+    with open(REPO / "profiles" / "slurm-test" / "config.yaml") as handle:
+        overlay = ProfileConfigFileParser().parse(handle)
+    script = (REPO / "scripts" / "slurm_local.sh").read_text()
+    min_job_age = int(re.search(r"^MIN_JOB_AGE=(\d+)$", script, re.MULTILINE).group(1))
+    assert overlay["slurm-status-command"] == "squeue"
+    assert 3 * int(overlay["slurm-init-seconds-before-status-checks"]) <= min_job_age
+    assert overlay["slurm-keep-successful-logs"] == "True"
+    defaults = dict(item.split("=", 1) for item in overlay["default-resources"])
+    assert "gpu" not in defaults and int(defaults["mem_mb"]) <= 2000
