@@ -24,13 +24,27 @@ def mimic_tables(mimic_dir):
     return paths
 
 
+def mimic_inputs(ds):
+    """What the extraction of `ds` depends on: the folder when a rule writes it as a whole
+    (the demo generator), else the six tables."""
+    mimic_dir = config["datasets"][ds]["mimic_dir"]
+    if any(r.is_producer(mimic_dir) for r in workflow.rules):
+        return [mimic_dir]
+    return mimic_tables(mimic_dir)
+
+
 def mimic_inputs_available(ds):
-    """False only while the demo generator of the MIMIC-like tables is not part of the workflow."""
-    tables = mimic_tables(config["datasets"][ds]["mimic_dir"])
+    """False only while no rule writes the demo's MIMIC-like tables."""
     return all(
-        Path(t).exists() or any(r.is_producer(t) for r in workflow.rules)
-        for t in tables
+        Path(p).exists() or any(r.is_producer(p) for r in workflow.rules)
+        for p in mimic_inputs(ds)
     )
+
+
+def mimic_dir_of(input):
+    """The database folder, from the extraction's input (the folder itself, or its tables)."""
+    first = input[0]
+    return first if os.path.isdir(first) else os.path.dirname(first)
 
 
 def mimic_extract_minutes(paths):
@@ -73,7 +87,7 @@ for _key in sorted(set(MIMIC_KEYS.values())):
         name:
             f"mimic_extract_{_key.replace('-', '_').replace('.', '_')}"
         input:
-            mimic_tables(config["datasets"][_ds]["mimic_dir"]),
+            mimic_inputs(_ds),
         output:
             **mimic_extract_files(_key),
         log:
@@ -88,7 +102,7 @@ for _key in sorted(set(MIMIC_KEYS.values())):
             runtime=lambda wildcards, input, attempt: mimic_extract_minutes(input)
             * attempt,
         params:
-            mimic_dir=lambda wildcards, input: os.path.dirname(input[0]),
+            mimic_dir=lambda wildcards, input: mimic_dir_of(input),
             cfg=as_json(
                 {
                     **extraction_settings(config["datasets"][_ds]),
