@@ -113,6 +113,39 @@ rule paper_comparison:
         "mmlego --log {log:q} paper-comparison --table2 {input:q} --out {output.csv:q}"
 
 
+rule interference_toy:
+    output:
+        fig4=report(
+            f"{OUT}/figures/fig4_interference_latent.png",
+            caption="../report/fig4.rst",
+            category="Figures",
+            subcategory="Signal interference",
+            labels={"figure": "Fig. 4 (additive inverse)"},
+        ),
+        fig4_pdf=f"{OUT}/figures/fig4_interference_latent.pdf",
+        fig5=report(
+            f"{OUT}/figures/fig5_interference_waves.png",
+            caption="../report/fig5.rst",
+            category="Figures",
+            subcategory="Signal interference",
+            labels={"figure": "Fig. 5 (square waves)"},
+        ),
+        fig5_pdf=f"{OUT}/figures/fig5_interference_waves.pdf",
+        numbers=f"{OUT}/figures/interference_toy.json",
+    log:
+        f"{OUT}/logs/interference_toy.log",
+    localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
+    params:
+        seed=config["evaluate"]["interference_seed"],
+    shell:
+        "mmlego --log {log:q} interference-toy --seed {params.seed} --fig4 {output.fig4:q} "
+        "--fig5 {output.fig5:q} --json {output.numbers:q}"
+
+
+ALL_TARGETS += [f"{OUT}/figures/fig4_interference_latent.png"]
+
 if PREDICTIONS_MADE:
     ALL_TARGETS += [f"{OUT}/tables/table2.html"]
     # Our numbers next to the paper's only make sense on the real data.
