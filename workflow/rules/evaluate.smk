@@ -146,8 +146,71 @@ rule interference_toy:
 
 ALL_TARGETS += [f"{OUT}/figures/fig4_interference_latent.png"]
 
+
+rule result_figures:
+    input:
+        long=f"{OUT}/tables/metrics_long.csv",
+        predictions=[
+            f.replace("metrics.json", "predictions.parquet")
+            for files in METRICS_FILES.values()
+            for f in files
+        ],
+    output:
+        fig2=report(
+            f"{OUT}/figures/fig2_merge_vs_ensemble.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            subcategory="Results",
+            labels={"figure": "Fig. 2 (merge/fuse vs ensemble)"},
+        ),
+        fig3=report(
+            f"{OUT}/figures/fig3_blocks_vs_merge.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+            subcategory="Results",
+            labels={"figure": "Fig. 3 (blocks vs merge)"},
+        ),
+        curves=report(
+            f"{OUT}/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            subcategory="Training",
+            labels={"figure": "Training curves"},
+        ),
+        km=report(
+            f"{OUT}/figures/km_risk_groups.png",
+            caption="../report/km.rst",
+            category="Figures",
+            subcategory="Results",
+            labels={"figure": "Kaplan-Meier risk groups"},
+        ),
+        pdfs=[
+            f"{OUT}/figures/{name}.pdf"
+            for name in (
+                "fig2_merge_vs_ensemble",
+                "fig3_blocks_vs_merge",
+                "training_curves",
+                "km_risk_groups",
+            )
+        ],
+    log:
+        f"{OUT}/logs/result_figures.log",
+    localrule: True
+    conda:
+        "../../envs/evaluate.yaml"
+    params:
+        cfg=as_json({"datasets": config["datasets"]}),
+    shell:
+        "mmlego --log {log:q} figures --metrics-long {input.long:q} "
+        "--predictions {input.predictions:q} --config-json {params.cfg:q} "
+        "--fig2 {output.fig2:q} --fig3 {output.fig3:q} --curves {output.curves:q} --km {output.km:q}"
+
+
 if PREDICTIONS_MADE:
-    ALL_TARGETS += [f"{OUT}/tables/table2.html"]
+    ALL_TARGETS += [
+        f"{OUT}/tables/table2.html",
+        f"{OUT}/figures/fig2_merge_vs_ensemble.png",
+    ]
     # Our numbers next to the paper's only make sense on the real data.
     if not config["demo"]["enabled"]:
         ALL_TARGETS += [f"{OUT}/tables/paper_comparison.csv"]

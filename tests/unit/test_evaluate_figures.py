@@ -1,0 +1,132 @@
+"""Result figures from saved files: Fig. 2, Fig. 3, training curves, Kaplan–Meier risk groups."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmlego.cli import main
+from mmlego.evaluate.result_figures import km_run, risk_groups
+from tests.evaluate_fixtures import classification_study, survival_study
+
+SURV_RUNS = {"lego_block.slides": 1.0, "lego_block.omics": 2.0, "lego_merge": 3.0, "ensemble": 1.5}
+CLS_RUNS = {"ensemble": 1.0, "lego_merge": 1.5, "lego_fuse": 2.0, "lego_block.static": 0.8}
+
+
+def _score_all(root, runs, repeats):
+    files = []
+    for run in runs:
+        for k in range(repeats):
+            out = root / run / f"split{k}" / "metrics.json"
+            argv = [
+                "metrics",
+                "--predictions",
+                str(out.with_name("predictions.parquet")),
+                "--labels",
+                str(root / "labels.parquet"),
+                "--splits",
+                str(root / "splits.json"),
+                "--split",
+                str(k),
+                "--out",
+                str(out),
+            ]
+            assert main(argv) == 0
+            files.append(str(out))
+            if run != "lego_merge":
+                epochs = np.arange(1, 6)
+                pd.DataFrame(
+                    {
+                        "epoch": epochs,
+                        "train_loss": 1 / epochs,
+                        "val_loss": 1 / epochs,
+                        "val_metric": 0.5 + 0.05 * epochs,
+                        "lr": 1e-3,
+                        "seconds": 0.1,
+                    }
+                ).to_csv(out.with_name("train_log.csv"), index=False)
+    return files
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    survival_study(root / "tcga", n=80, runs=SURV_RUNS, repeats=2)
+    classification_study(root / "icd9", n=80, runs=CLS_RUNS, repeats=2)
+    files = _score_all(root / "tcga", SURV_RUNS, 2) + _score_all(root / "icd9", CLS_RUNS, 2)
+    config = {
+        "seed": 0,
+        "evaluate": {"bootstrap": 10},
+        "datasets": {
+            "tcga": {
+                "kind": "tcga",
+                "task": "survival",
+                "slides": "x",
+                "table": "y",
+                "omics_as": "joint",
+            },
+            "icd9": {"kind": "mimic", "task": "binary", "mimic_dir": "x", "target": "icd9"},
+        },
+    }
+    argv = [
+        "tables",
+        "--metrics",
+        *files,
+        "--labels",
+        str(root / "tcga" / "labels.parquet"),
+        str(root / "icd9" / "labels.parquet"),
+        "--config-json",
+        json.dumps(config),
+        "--out-dir",
+        str(root / "tables"),
+    ]
+    assert main(argv) == 0
+    return root, config, [f.replace("metrics.json", "predictions.parquet") for f in files]
+
+
+def test_figures_cli_draws_every_figure(study):
+    root, config, preds = study
+    figs = root / "figures"
+    argv = [
+        "figures",
+        "--metrics-long",
+        str(root / "tables" / "metrics_long.csv"),
+        "--predictions",
+        *preds,
+        "--config-json",
+        json.dumps(config),
+        "--fig2",
+        str(figs / "fig2.png"),
+        "--fig3",
+        str(figs / "fig3.png"),
+        "--curves",
+        str(figs / "curves.png"),
+        "--km",
+        str(figs / "km.png"),
+    ]
+    assert main(argv) == 0
+    for name in ("fig2", "fig3", "curves", "km"):
+        assert (figs / f"{name}.png").stat().st_size > 5000
+        assert (figs / f"{name}.pdf").exists()
+
+
+def test_risk_groups_split_test_patients_at_the_validation_median(study):
+    _, _, preds = study
+    files = [p for p in preds if "/tcga/lego_merge/" in p]
+    groups = risk_groups(files)
+    assert set(groups["split"]) == {0, 1}
+    frame = pd.read_parquet(files[0])
+    cut = frame.loc[frame["set"] == "val", "risk"].median()
+    test = groups[groups["split"] == 0]
+    assert ((test["risk"] > cut) == (test["group"] == "high risk")).all()
+    # a model with signal: the high-risk group has the higher event rate per unit time
+    high, low = groups[groups["group"] == "high risk"], groups[groups["group"] == "low risk"]
+    assert high["event"].sum() / high["time"].sum() > low["event"].sum() / low["time"].sum()
+
+
+def test_km_prefers_lego_merge():
+    assert km_run(["ensemble", "lego_fuse", "lego_merge"]) == "lego_merge"
+    assert km_run(["snn.omics"]) == "snn.omics" and km_run([]) is None
