@@ -35,6 +35,7 @@ def test_metrics_and_tables_rules_on_saved_predictions(tmp_path):
     out = tmp_path / "out"
     result = run_snakemake(
         str(out / "tables" / "table2.html"),
+        str(out / "figures" / "fig3_blocks_vs_merge.png"),
         "--cores",
         "2",
         "--configfile",
@@ -42,6 +43,7 @@ def test_metrics_and_tables_rules_on_saved_predictions(tmp_path):
         "--allowed-rules",
         "metrics",
         "tables",
+        "result_figures",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     doc = json.loads((out / "icd9" / "lego_merge" / "split1" / "metrics.json").read_text())
@@ -55,5 +57,6 @@ def test_metrics_and_tables_rules_on_saved_predictions(tmp_path):
     ]
     assert abs(merge["mean"] - values["value"].mean()) < 1e-9
     assert "LegoMerge" in (out / "tables" / "table2.md").read_text()
+    assert (out / "figures" / "km_risk_groups.pdf").exists()
     log = (out / "logs" / "metrics" / "icd9" / "lego_merge" / "split1.log").read_text()
     assert "lego_merge split 1" in log

@@ -5,19 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
-
-import pandas as pd
-
-from mmlego.evaluate.plotting import save
-from mmlego.evaluate.result_figures import (
-    fig2_merge_vs_ensemble,
-    fig3_blocks_vs_merge,
-    km_figure,
-    km_run,
-    risk_groups,
-    training_curves,
-)
 
 log = logging.getLogger(__name__)
 
@@ -32,31 +19,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config-json", required=True, help="the study config as JSON")
     parser.add_argument("--fig2", required=True, help="Fig. 2 PNG (PDF beside it)")
     parser.add_argument("--fig3", required=True, help="Fig. 3 PNG (PDF beside it)")
-    parser.add_argument("--curves", required=True, help="training curves PNG")
-    parser.add_argument("--km", required=True, help="Kaplan–Meier PNG")
+    parser.add_argument("--curves", required=True, help="training curves PNG (PDF beside it)")
+    parser.add_argument("--km", required=True, help="Kaplan–Meier PNG (PDF beside it)")
     parser.set_defaults(func=run)
 
 
-def _pdf(png: str) -> str:
-    return str(Path(png).with_suffix(".pdf"))
-
-
 def run(args: argparse.Namespace) -> None:
-    """Draw every result figure."""
-    config = json.loads(args.config_json)
-    tasks = {ds: spec["task"] for ds, spec in config["datasets"].items()}
-    kinds = {ds: spec["kind"] for ds, spec in config["datasets"].items()}
-    long = pd.read_csv(args.metrics_long)
-    save(fig2_merge_vs_ensemble(long, tasks, kinds), args.fig2, _pdf(args.fig2))
-    save(fig3_blocks_vs_merge(long, tasks), args.fig3, _pdf(args.fig3))
-    save(training_curves(args.predictions, tasks), args.curves, _pdf(args.curves))
-    groups = {}
-    for ds, task in tasks.items():
-        if task != "survival":
-            continue
-        files = [p for p in args.predictions if Path(p).parts[-4] == ds]
-        chosen = km_run(sorted({Path(p).parts[-3] for p in files}))
-        if chosen is not None:
-            groups[ds] = (chosen, risk_groups([p for p in files if Path(p).parts[-3] == chosen]))
-    save(km_figure(groups), args.km, _pdf(args.km))
+    """Draw every result figure (imports kept here so that ``mmlego --help`` stays fast)."""
+    from mmlego.evaluate.result_figures import write_result_figures
+
+    write_result_figures(
+        args.metrics_long,
+        args.predictions,
+        json.loads(args.config_json),
+        fig2=args.fig2,
+        fig3=args.fig3,
+        curves=args.curves,
+        km=args.km,
+    )
     log.info("wrote figures %s, %s, %s, %s", args.fig2, args.fig3, args.curves, args.km)

@@ -5,12 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mmlego.data.labels import read_labels
-from mmlego.evaluate.predictions import read_predictions, read_split_sets
-from mmlego.evaluate.score import nan_to_null, score_predictions
-from mmlego.utils.atomic import write_json_atomic
-from mmlego.utils.provenance import provenance
-
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Score the predictions and write ``metrics.json`` with provenance."""
+    # Heavy imports here, so that ``mmlego --help`` and the other steps stay fast.
+    from mmlego.data.labels import read_labels
+    from mmlego.evaluate.predictions import read_predictions, read_split_sets
+    from mmlego.evaluate.score import nan_to_null, score_predictions
+    from mmlego.utils.atomic import write_json_atomic
+    from mmlego.utils.provenance import provenance
+
     preds = read_predictions(args.predictions)
     labels, _ = read_labels(args.labels)
     sets = read_split_sets(args.splits, args.split)

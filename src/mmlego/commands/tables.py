@@ -1,42 +1,13 @@
-"""``mmlego tables``: Table 2 layout, secondary metrics, paired comparison, paper comparison."""
+"""``mmlego tables`` and ``mmlego paper-comparison``: the result tables from metrics.json files."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-from pathlib import Path
-
-import pandas as pd
-
-from mmlego.config import dataset_modalities
-from mmlego.data.labels import read_labels
-from mmlego.evaluate.compare import (
-    compare_with_paper,
-    paired_comparison,
-    paired_latex,
-    paired_markdown,
-    paper_table2,
-)
-from mmlego.evaluate.tables import (
-    DatasetInfo,
-    ResultTable,
-    build_table,
-    load_metrics,
-    primary_columns,
-    secondary_columns,
-    summarise,
-    to_html,
-    to_latex,
-    to_markdown,
-)
-from mmlego.utils.atomic import atomic_path, write_text_atomic
-
-log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``tables``."""
+    """Register ``tables`` and ``paper-comparison``."""
     parser = sub.add_parser(
         "tables", help="result tables (CSV, Markdown, LaTeX) from metrics.json files"
     )
@@ -54,88 +25,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     paper.set_defaults(func=run_paper)
 
 
-def dataset_infos(config: dict, labels: list[str]) -> dict[str, DatasetInfo]:
-    """Task, patient count and modalities of each dataset (labels files are ``{ds}/labels.parquet``)."""
-    counts = {Path(p).parent.name: len(read_labels(p)[0]) for p in labels}
-    infos = {}
-    for ds, spec in config["datasets"].items():
-        if ds not in counts:
-            raise KeyError(f"no labels.parquet given for dataset '{ds}'")
-        mods = {m.name: m.type for m in dataset_modalities(spec)}
-        infos[ds] = DatasetInfo(ds, spec["task"], counts[ds], mods)
-    return infos
-
-
-def _write_table(table: ResultTable, stem: Path, caption: str) -> None:
-    with atomic_path(stem.with_suffix(".csv")) as tmp:
-        table.body.to_csv(tmp, index=False)
-    write_text_atomic(stem.with_suffix(".md"), to_markdown(table))
-    write_text_atomic(stem.with_suffix(".tex"), to_latex(table, caption))
-
-
-def _write_frame(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
 def run(args: argparse.Namespace) -> None:
-    """Read every metrics.json and write the tables."""
-    config = json.loads(args.config_json)
-    out = Path(args.out_dir)
-    infos = dataset_infos(config, args.labels)
-    long = load_metrics(args.metrics)
-    summary = summarise(long)
-    _write_frame(long.drop(columns="path"), out / "metrics_long.csv")
-    main = build_table(summary, infos, primary_columns(infos))
-    _write_table(
-        main, out / "table2", "Test performance, mean ± std over the splits (Table 2 layout)"
-    )
-    _write_table(
-        build_table(summary, infos, secondary_columns(infos)),
-        out / "secondary",
-        "Secondary metrics, mean ± std over the splits",
-    )
-    evaluate = config.get("evaluate", {})
-    paired = paired_comparison(
-        long,
-        evaluate.get("bootstrap", 1000),
-        config.get("seed", 0),
-        {d: i.task for d, i in infos.items()},
-    )
-    _write_frame(paired, out / "paired.csv")
-    write_text_atomic(out / "paired.md", paired_markdown(paired))
-    write_text_atomic(out / "paired.tex", paired_latex(paired))
-    write_text_atomic(out / "table2.html", to_html(main))
-    log.info("wrote tables for %d datasets, %d runs to %s", len(infos), long["run"].nunique(), out)
+    """Write every table (imports kept here so that ``mmlego --help`` stays fast)."""
+    from mmlego.evaluate.table_files import write_tables
+
+    write_tables(args.metrics, args.labels, json.loads(args.config_json), args.out_dir)
 
 
 def run_paper(args: argparse.Namespace) -> None:
-    """Compare table2.csv with the paper's numbers."""
-    frame = compare_with_paper(pd.read_csv(args.table2))
-    if frame.empty:
-        log.warning("no dataset or row of %s is in the paper's Table 2", args.table2)
-    _, source = paper_table2()
-    out = Path(args.out)
-    _write_frame(frame, out)
-    write_text_atomic(out.with_suffix(".md"), paper_markdown(frame, source))
+    """Compare our Table 2 with the paper's."""
+    from mmlego.evaluate.table_files import write_paper_comparison
 
-
-def paper_markdown(frame: pd.DataFrame, source: str) -> str:
-    """Ours (mean ± std) / the paper's mean, per row and dataset."""
-    cells = frame.assign(
-        text=[
-            f"{r.ours_mean:.3f} ± {r.ours_std:.3f} / {r.paper_mean:.3f} ({r.difference:+.3f})"
-            for r in frame.itertuples()
-        ]
-    )
-    pivot = cells.pivot(index="row", columns="dataset", values="text").fillna("–")
-    pivot = pivot.reindex(list(dict.fromkeys(frame["row"])))
-    lines = [
-        "| model | " + " | ".join(pivot.columns) + " |",
-        "| --- |" + " --- |" * len(pivot.columns),
-    ]
-    lines += [
-        f"| {row} | " + " | ".join(vals) + " |"
-        for row, vals in zip(pivot.index, pivot.values.tolist(), strict=True)
-    ]
-    return f"Ours (mean ± std) / paper (difference). Paper: {source}\n\n" + "\n".join(lines) + "\n"
+    write_paper_comparison(args.table2, args.out)

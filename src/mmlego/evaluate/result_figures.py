@@ -19,7 +19,7 @@ from sksurv.util import Surv
 
 from mmlego.config import parse_run
 from mmlego.evaluate.metrics import PRIMARY_METRIC
-from mmlego.evaluate.plotting import COLORS, new_figure
+from mmlego.evaluate.plotting import COLORS, new_figure, save
 from mmlego.evaluate.predictions import read_predictions
 from mmlego.evaluate.tables import METRIC_NAMES, MODEL_NAMES
 
@@ -217,3 +217,35 @@ def km_run(runs: Sequence[str]) -> str | None:
         if preferred in runs:
             return preferred
     return runs[0] if runs else None
+
+
+def _pdf(png: str | Path) -> Path:
+    return Path(png).with_suffix(".pdf")
+
+
+def write_result_figures(
+    metrics_long: str | Path,
+    predictions: Sequence[str],
+    config: Mapping,
+    *,
+    fig2: str | Path,
+    fig3: str | Path,
+    curves: str | Path,
+    km: str | Path,
+) -> None:
+    """Draw every result figure to PNG and PDF."""
+    tasks = {ds: spec["task"] for ds, spec in config["datasets"].items()}
+    kinds = {ds: spec["kind"] for ds, spec in config["datasets"].items()}
+    long = pd.read_csv(metrics_long)
+    save(fig2_merge_vs_ensemble(long, tasks, kinds), fig2, _pdf(fig2))
+    save(fig3_blocks_vs_merge(long, tasks), fig3, _pdf(fig3))
+    save(training_curves(predictions, tasks), curves, _pdf(curves))
+    groups = {}
+    for ds, task in tasks.items():
+        if task != "survival":
+            continue
+        files = [p for p in predictions if Path(p).parts[-4] == ds]
+        chosen = km_run(sorted({Path(p).parts[-3] for p in files}))
+        if chosen is not None:
+            groups[ds] = (chosen, risk_groups([p for p in files if Path(p).parts[-3] == chosen]))
+    save(km_figure(groups), km, _pdf(km))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from mmlego.evaluate.interference import AGGREGATIONS, Demo
-from mmlego.evaluate.plotting import COLORS, new_figure
+from mmlego.evaluate.interference import AGGREGATIONS, Demo, additive_inverse, square_waves
+from mmlego.evaluate.plotting import COLORS, new_figure, save
+from mmlego.utils.atomic import write_json_atomic
+from mmlego.utils.provenance import provenance
 
 
 def latent_figure(demo: Demo):
@@ -42,3 +46,14 @@ def wave_figure(demo: Demo):
     axes[-1].set_xlabel("time (window fraction)")
     fig.suptitle("Fig. 5 — square waves with a frequency offset and normally scaled amplitudes")
     return fig
+
+
+def write_toy_figures(seed: int, fig4: str | Path, fig5: str | Path, numbers: str | Path) -> dict:
+    """Draw Fig. 4 and 5 (PNG and PDF) and record the energy retained in ``numbers`` (JSON)."""
+    latent = additive_inverse(seed)
+    waves = square_waves(seed)
+    save(latent_figure(latent), fig4, Path(fig4).with_suffix(".pdf"))
+    save(wave_figure(waves), fig5, Path(fig5).with_suffix(".pdf"))
+    payload = {"additive_inverse": latent.retained, "square_waves": waves.retained, "seed": seed}
+    write_json_atomic(numbers, payload, provenance=provenance(None, seed=seed))
+    return payload
