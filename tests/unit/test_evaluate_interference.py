@@ -10,6 +10,10 @@ import pytest
 from mmlego.cli import main
 from mmlego.evaluate.interference import additive_inverse, frequency_merge, square_waves
 
+# The merge itself is LegoMerge's (models/merge.py, the lego stage); until it is on this branch
+# the figures cannot be drawn, and these tests say so instead of testing a stand-in.
+pytest.importorskip("mmlego.models.merge", reason="LegoMerge (models/merge.py) has not landed yet")
+
 
 @pytest.mark.parametrize("seed", range(5))
 def test_frequency_merge_keeps_the_energy_the_raw_mean_cancels(seed):
