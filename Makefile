@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 RUN := PATH="$(BIN):$$PATH"
 DEMO_OUT := results/demo
 
-.PHONY: demo test lint format clean venv report rulegraph
+.PHONY: demo test lint format clean venv report rulegraph report-check
 
 venv: $(STAMP)
 
@@ -38,6 +38,17 @@ format: $(STAMP)
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 	$(RUN) snakefmt Snakefile workflow/rules
+
+# Look at the report as a browser shows it: headless Chromium screenshot of the demo report.
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync \
+	--window-size=1400,1000 --virtual-time-budget=15000
+report-check:
+	@command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium
+	@profile=$$(mktemp -d); chromium $(CHROMIUM_FLAGS) --user-data-dir=$$profile \
+		--screenshot=$(abspath $(DEMO_OUT))/report.png file://$(abspath $(DEMO_OUT))/report.html \
+		2>/dev/null; rm -rf $$profile
+	@echo "screenshot: $(DEMO_OUT)/report.png"
 
 rulegraph: $(STAMP)
 	$(RUN) snakemake --rulegraph --cores 1 | dot -Tpng > docs/rulegraph.png

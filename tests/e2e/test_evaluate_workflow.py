@@ -60,3 +60,14 @@ def test_metrics_and_tables_rules_on_saved_predictions(tmp_path):
     assert (out / "figures" / "km_risk_groups.pdf").exists()
     log = (out / "logs" / "metrics" / "icd9" / "lego_merge" / "split1.log").read_text()
     assert "lego_merge split 1" in log
+    report = out / "report.html"
+    result = run_snakemake(
+        str(out / "tables" / "table2.html"),
+        str(out / "figures" / "fig3_blocks_vs_merge.png"),
+        "--configfile",
+        str(config),
+        "--report",
+        str(report),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report.stat().st_size > 100_000  # self-contained: figures embedded
