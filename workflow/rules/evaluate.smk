@@ -206,6 +206,48 @@ rule result_figures:
         "--fig2 {output.fig2:q} --fig3 {output.fig3:q} --curves {output.curves:q} --km {output.km:q}"
 
 
+LATENT_DATASETS = [ds for ds in DATASETS if "lego_merge" in runs(ds)]
+
+
+rule latent_interference:
+    input:
+        models=[f"{OUT}/{ds}/lego_merge/split0/model.pt" for ds in LATENT_DATASETS],
+        splits=[f"{OUT}/{ds}/splits.json" for ds in LATENT_DATASETS],
+        transforms=[f"{OUT}/{ds}/transforms/split0.json" for ds in LATENT_DATASETS],
+        stores=[
+            f"{OUT}/{ds}/modalities/{mod}.h5"
+            for ds in LATENT_DATASETS
+            for mod in modalities(ds)
+        ],
+    output:
+        png=report(
+            f"{OUT}/figures/latent_interference.png",
+            caption="../report/latent_interference.rst",
+            category="Figures",
+            subcategory="Signal interference",
+            labels={"figure": "Interference on learned latents"},
+        ),
+        pdf=f"{OUT}/figures/latent_interference.pdf",
+        csv=f"{OUT}/tables/latent_interference.csv",
+    log:
+        f"{OUT}/logs/latent_interference.log",
+    benchmark:
+        f"{OUT}/benchmarks/latent_interference.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        dirs=lambda w, input: [Path(p).parent for p in input.splits],
+    shell:
+        "mmlego --log {log:q} latent-interference --models {input.models:q} "
+        "--dataset-dirs {params.dirs:q} --split 0 --csv {output.csv:q} --png {output.png:q}"
+
+
+if PREDICTIONS_MADE and LATENT_DATASETS:
+    ALL_TARGETS += [f"{OUT}/figures/latent_interference.png"]
+
 if PREDICTIONS_MADE:
     ALL_TARGETS += [
         f"{OUT}/tables/table2.html",
