@@ -300,3 +300,47 @@ def test_bad_predictions_fail_with_one_clear_message(tmp_path, capsys, mutate, m
     assert main(argv) == 1
     assert not out.exists()
     assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("task", ["survival", "multiclass"])
+def test_metrics_read_what_the_training_stage_writes(tmp_path, task):
+    """The training stage's own writer (mmlego.train.outputs) and this reader agree."""
+    torch = pytest.importorskip("torch")
+    from mmlego.train.outputs import predictions_frame
+    from mmlego.train.outputs import write_predictions as write_stage_predictions
+
+    if task == "survival":
+        paths = survival_study(tmp_path, n=40)
+        n_out, bins = 4, [0.0, 1.0, 3.0, 8.0, float("inf")]
+    else:
+        paths = classification_study(tmp_path, n_classes=3, n=45)
+        n_out, bins = 3, None
+    labels = pd.read_parquet(paths["labels"])
+    sets = json.loads(paths["splits"].read_text())["splits"][0]
+    torch.manual_seed(0)
+    frames = [
+        predictions_frame(
+            task, torch.randn(len(sets[s]), n_out), sets[s], labels, set_name=s, split=0
+        )
+        for s in ("val", "test")
+    ]
+    meta = {"task": task, "bins": bins, "classes": None, "run": "lego_merge", "dataset": "toy"}
+    write_stage_predictions(paths["predictions"], pd.concat(frames), meta)
+    out = tmp_path / "metrics.json"
+    argv = [
+        "metrics",
+        "--predictions",
+        str(paths["predictions"]),
+        "--labels",
+        str(paths["labels"]),
+        "--splits",
+        str(paths["splits"]),
+        "--split",
+        "0",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["n"]["test"] == len(sets["test"])
+    assert all(v is None or 0 <= v <= 1 for v in doc["test"].values())
