@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> None:
     # Heavy imports here, so that ``mmlego --help`` and the other steps stay fast.
     from mmlego.data.labels import read_labels
     from mmlego.evaluate.predictions import read_predictions, read_split_sets
-    from mmlego.evaluate.score import nan_to_null, score_predictions
+    from mmlego.evaluate.score import nan_to_null, score_predictions, train_seconds
     from mmlego.utils.atomic import write_json_atomic
     from mmlego.utils.provenance import provenance
 
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> None:
     labels, _ = read_labels(args.labels)
     sets = read_split_sets(args.splits, args.split)
     payload = score_predictions(preds, labels, sets, args.split)
+    payload["train_seconds"] = train_seconds(args.predictions)
     record = provenance(
         None,
         predictions_provenance=preds.meta.get("provenance"),

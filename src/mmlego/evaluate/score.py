@@ -7,6 +7,7 @@ set of the same split in ``splits.json``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,18 @@ def score_predictions(
         if preds.task == "survival":
             out["events"][name] = int(frame.loc[rows, "event_truth"].sum())
     return out
+
+
+def train_seconds(predictions: str | Path) -> float | None:
+    """Training time of the run: the ``seconds`` column of the ``train_log.csv`` beside it.
+
+    None for runs without training (LegoMerge) or without a log.
+    """
+    log_path = Path(predictions).with_name("train_log.csv")
+    if not log_path.exists():
+        return None
+    log = pd.read_csv(log_path)
+    return float(log["seconds"].sum()) if "seconds" in log.columns else None
 
 
 def nan_to_null(value: Any) -> Any:
