@@ -64,3 +64,5 @@ def test_interference_cli_is_seeded(tmp_path):
     )
     for suffix in ("4.png", "4.pdf", "5.png", "5.pdf"):
         assert (tmp_path / f"a{suffix}").stat().st_size > 1000
+        # same seed, same bytes (no timestamps in the files)
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()

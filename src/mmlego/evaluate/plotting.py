@@ -40,6 +40,8 @@ def save(fig, png: str | Path, pdf: str | Path | None = None) -> None:
         for path in (png, pdf):
             if path is None:
                 continue
+            # No creation date in the PDF, so that the same inputs give the same bytes.
+            metadata = {"CreationDate": None} if str(path).endswith(".pdf") else None
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, bbox_inches="tight")
+                fig.savefig(tmp, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
