@@ -80,4 +80,5 @@ def test_overview_page_shows_cohort_qc_config_and_provenance(tmp_path, capsys):
     assert "cohort_exclusions.csv (2 rows)" in page and "no survival time" in page
     assert "data:image/png;base64," in page and "TCGA-AA-0001" in page
     assert "config_hash" in page and "omics_as: joint" in page
+    assert "created_utc" not in page  # same study, same page bytes
     assert "NO PRETRAINED" in capsys.readouterr().err  # and loudly in the job's log

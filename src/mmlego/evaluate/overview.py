@@ -143,6 +143,8 @@ def overview_html(
     """The overview page as one HTML string."""
     doc = yaml.safe_load(Path(resolved_config).read_text(encoding="utf-8")) or {}
     record = doc.pop("provenance", {})
+    # The page must not change between two runs of the same study (the YAML keeps the time).
+    record.pop("created_utc", None)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study overview</title>",
         f"<style>{STYLE}</style></head><body><h1>Study overview</h1>",
