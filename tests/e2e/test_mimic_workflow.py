@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from mmlego.data.labels import read_labels
@@ -70,3 +72,28 @@ def test_cli_names_the_file_and_column_of_a_broken_table(tmp_path):
     assert result.returncode == 1
     assert "CHARTEVENTS.csv: missing column(s) ['VALUENUM']" in result.stderr
     assert not (tmp_path / "x" / "vitals.h5").exists()
+
+
+def test_mimic_rules_chain_on_the_demo_generator(tmp_path):
+    out = tmp_path / "out"
+    mimic = {"kind": "mimic", "mimic_dir": str(out / "raw" / "mimic-iii")}
+    config = {
+        "output_dir": str(out),
+        "demo": {"enabled": True, "mimic_stays": 60},
+        "models": ["lego_block"],
+        "datasets": {
+            "icd9": {**mimic, "task": "binary", "target": "icd9"},
+            "mort": {**mimic, "task": "multiclass", "target": "mortality"},
+        },
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = [str(out / ds / "modalities" / "static.h5") for ds in ("icd9", "mort")]
+    result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    labels, _ = read_labels(out / "mort" / "labels.parquet")
+    cohort = pd.read_csv(out / "mort" / "qc" / "mimic_cohort.csv").set_index("reason")
+    assert len(labels) == cohort.loc["included_stays", "stays"] > 0
+    static = read_modality(out / "icd9" / "modalities" / "static.h5")
+    assert static.ids.tolist() == labels["patient_id"].tolist()
+    assert np.isfinite(static.values[:, 0]).all() and (static.values[:, 0] >= 15).all()
