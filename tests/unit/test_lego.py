@@ -115,3 +115,22 @@ def test_bad_options_raise_naming_them():
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, latent_size=3)
     with pytest.raises(ValueError, match="SNN"):
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, encoder="snn")
+
+
+def test_extra_padding_changes_nothing_and_padded_keys_get_zero_weight():
+    block = _block(encoder="none")
+    bag = _bag()
+    out = block({"m": bag})
+    pad = torch.zeros(3, 4, 4)
+    longer = ModalityBatch(
+        torch.cat([bag.x, pad + 7.0], dim=1),
+        bag.present,
+        torch.cat([bag.mask, torch.zeros(3, 4, dtype=torch.bool)], dim=1),
+    )
+    assert torch.allclose(block({"m": longer}), out, atol=1e-5)
+    attn = block.steps[0].attn
+    q = torch.randn(3, 4, 8)
+    context = torch.randn(3, 5, 4)
+    full = attn(q, context, bag.mask)
+    alone = attn(q[1:2], context[1:2, :2], None)  # sample 1 has 2 real instances
+    assert torch.allclose(full[1:2], alone, atol=1e-5)

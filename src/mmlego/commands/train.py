@@ -8,6 +8,7 @@ import logging
 
 import torch
 
+from mmlego.config import parse_run
 from mmlego.utils.device import select_device
 from mmlego.utils.provenance import provenance
 from mmlego.utils.seeding import derive_seed, seed_everything
@@ -56,7 +57,9 @@ def run_train(args: argparse.Namespace) -> None:
     from mmlego.train.run import train_run
 
     cfg, device, seed, record = prepare_step(args, args.run)
-    data = load_split(args.dataset_dir, args.split)
+    _, modality = parse_run(args.run)
+    # A unimodal run reads only its own store (a tabular block never loads the slides' bags).
+    data = load_split(args.dataset_dir, args.split, modalities=[modality] if modality else None)
     train_run(
         data, run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
         provenance=record, device=device, seed=seed,

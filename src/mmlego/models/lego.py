@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
-from mmlego.models.encoders import SNN, GatedAttentionMIL, masked_softmax
+from mmlego.models.encoders import SNN, GatedAttentionMIL
 from mmlego.models.registry import register_model
 
 LEGO_DEFAULTS: dict[str, Any] = {
@@ -53,30 +53,38 @@ LEGO_DEFAULTS: dict[str, Any] = {
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention of the latents (queries) over the context (keys/values), masked."""
+    """Multi-head attention of the latents (queries) over the context (keys/values), masked.
+
+    Masked context tokens get exactly zero weight; a sample with no valid token (an absent
+    modality) gets a zero update. Dropout acts on the output projection, not on the attention
+    weights (which would cost a random draw per latent × token × head).
+    """
 
     def __init__(
         self, dim: int, context_dim: int, *, heads: int, dim_head: int, dropout: float
     ) -> None:
         super().__init__()
         inner = heads * dim_head
-        self.heads, self.scale = heads, dim_head**-0.5
+        self.heads = heads
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_kv = nn.Linear(context_dim, 2 * inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
-        self.dropout = nn.Dropout(dropout)
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         b, n, _ = x.shape
+        m = context.shape[1]
         q = self.to_q(x).view(b, n, self.heads, -1).transpose(1, 2)  # b h n k
-        k, v = (
-            self.to_kv(context).view(b, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        )
-        scores = torch.einsum("bhnk,bhmk->bhnm", q, k) * self.scale
-        attn = masked_softmax(scores, None if mask is None else mask[:, None, None, :])
-        out = torch.einsum("bhnm,bhmk->bhnk", self.dropout(attn), v)
+        k, v = self.to_kv(context).view(b, m, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            # Rows without any valid token attend everywhere (finite), then are zeroed.
+            has_any = mask.any(dim=1)
+            safe = mask | ~has_any[:, None]
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe[:, None, None, :])
+            out = out * has_any[:, None, None, None].to(out.dtype)
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
