@@ -9,6 +9,7 @@ from mmlego.data.synthetic.io import read_truth
 from mmlego.utils.provenance import has_provenance
 from tests.conftest import REPO, run_snakemake
 
+SOURCES = ("tcga", "mimic", "isic")
 TINY_DEMO = {
     "enabled": True,
     "tcga_patients": 6,
@@ -16,6 +17,9 @@ TINY_DEMO = {
     "genes": 4,
     "mimic_stays": 30,
     "mimic_chart_hours": 30,
+    "isic_patients": 30,
+    "image_size": 64,
+    "isic_melanoma_rate": 0.1,
 }
 
 
@@ -28,9 +32,11 @@ def test_generate_rules_write_the_raw_data(tmp_path):
     config["datasets"]["tcga"]["table"] = str(out / "raw/tcga/tcga_demo_all_clean.csv.zip")
     for ds in ("icd9", "mort"):
         config["datasets"][ds]["mimic_dir"] = str(out / "raw/mimic-iii")
+    config["datasets"]["isic"]["images"] = str(out / "raw/isic/train")
+    config["datasets"]["isic"]["metadata"] = str(out / "raw/isic/train.csv")
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
-    targets = [str(out / f"raw/truth/{source}.parquet") for source in ("tcga", "mimic")]
+    targets = [str(out / f"raw/truth/{source}.parquet") for source in SOURCES]
     result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path))
     assert result.returncode == 0, result.stderr
     slides = sorted((out / "raw/tcga/slides").glob("*.tif"))
@@ -44,5 +50,8 @@ def test_generate_rules_write_the_raw_data(tmp_path):
     assert "CHARTEVENTS.csv" in tables and len(tables) == 8
     mimic, meta = read_truth(out / "raw/truth/mimic.parquet")
     assert len(mimic) == 30 and meta["params"]["stays"] == 30
-    for source in ("tcga", "mimic"):
+    isic = pd.read_csv(out / "raw/isic/train.csv")
+    assert isic["patient_id"].nunique() == 30
+    assert len(list((out / "raw/isic/train").glob("*.jpg"))) == len(isic)
+    for source in SOURCES:
         assert (out / f"benchmarks/generate_demo_{source}.tsv").exists()

@@ -50,5 +50,28 @@ if config["demo"]["enabled"]:
             "mmlego --log {log:q} generate-demo mimic --demo {params.demo:q} --seed {params.seed}"
             " --out-dir {output.tables:q} --truth {output.truth:q}"
 
+    rule generate_demo_isic:
+        output:
+            images=directory(f"{RAW}/isic/train"),
+            table=f"{RAW}/isic/train.csv",
+            truth=f"{RAW}/truth/isic.parquet",
+        log:
+            f"{OUT}/logs/generate_demo_isic.log",
+        benchmark:
+            f"{OUT}/benchmarks/generate_demo_isic.tsv"
+        conda:
+            "../../envs/data.yaml"
+        threads: 2
+        resources:
+            mem_mb=2000,
+        params:
+            demo=as_json(config["demo"]),
+            seed=config["seed"],
+            out_dir=lambda wildcards, output: os.path.dirname(output.table),
+        shell:
+            "mmlego --log {log:q} generate-demo isic --demo {params.demo:q} --seed {params.seed}"
+            " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
+
     ALL_TARGETS.extend(rules.generate_demo_tcga.output)
     ALL_TARGETS.extend(rules.generate_demo_mimic.output)
+    ALL_TARGETS.extend(rules.generate_demo_isic.output)

@@ -27,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _common(mimic)
     mimic.add_argument("--out-dir", required=True, help="folder for the CSV tables")
     mimic.set_defaults(func=run_mimic)
+    isic = sources.add_parser("isic", help="SIIM-ISIC 2020-like JPEGs + train.csv")
+    _common(isic)
+    isic.add_argument("--out-dir", required=True, help="folder for train/ and train.csv")
+    isic.add_argument("--workers", type=int, default=1, help="processes drawing images")
+    isic.set_defaults(func=run_isic)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -70,3 +75,19 @@ def run_mimic(args: argparse.Namespace) -> None:
     cohort = generate_mimic(args.out_dir, seed=args.seed, **params)
     write_truth(cohort.truth, args.truth, source="mimic", params=params, seed=args.seed)
     log.info("MIMIC-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
+
+
+def run_isic(args: argparse.Namespace) -> None:
+    """Write the ISIC-like challenge and its truth."""
+    from mmlego.data.synthetic.isic import generate_isic
+
+    demo = _demo(args)
+    params = {
+        "patients": demo["isic_patients"],
+        "image_size": demo["image_size"],
+        "melanoma_rate": demo["isic_melanoma_rate"],
+    }
+    start = time.perf_counter()
+    challenge = generate_isic(args.out_dir, seed=args.seed, workers=args.workers, **params)
+    write_truth(challenge.truth, args.truth, source="isic", params=params, seed=args.seed)
+    log.info("ISIC-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
