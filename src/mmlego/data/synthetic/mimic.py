@@ -54,7 +54,6 @@ TABLES = (
     "D_LABITEMS",
 )
 MORTALITY_EDGES_DAYS = (1.0, 2.0, 3.0, 7.0, 365.0)
-MORTALITY_CLASSES = ("<=1d", "<=2d", "<=3d", "<=1w", "<=1y", "later_or_none")
 CHUNK_STAYS = 1000
 
 # (variable, system) -> ITEMID and VALUEUOM as charted; every ITEMID is in the project's

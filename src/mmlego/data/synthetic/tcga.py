@@ -41,7 +41,6 @@ from mmlego.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "tcga_demo_all_clean.csv.zip"
-OMICS_SUFFIXES = {"mut": "_mut", "cnv": "_cnv", "rna": "_rnaseq"}
 B_SLIDE = 0.85
 B_OMICS = 0.6
 B_AGE = 0.15
