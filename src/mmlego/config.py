@@ -316,3 +316,14 @@ def model_problems(config: Mapping[str, Any]) -> list[str]:
                     "add a member model that fits another modality"
                 )
     return problems
+
+
+def ensemble_inputs(config: Mapping[str, Any], ds: str, k: int | str) -> dict[str, list[str]]:
+    """The ensemble job's inputs on dataset ``ds``, split ``k``: each member run's predictions
+    and its modality store (for the presence flags), in the members' order."""
+    out = config["output_dir"]
+    runs = ensemble_members(config["datasets"][ds], config["baselines"]["ensemble"]["members"])
+    return {
+        "predictions": [f"{out}/{ds}/{run}/split{k}/predictions.parquet" for run in runs],
+        "stores": [f"{out}/{ds}/modalities/{parse_run(run)[1]}.h5" for run in runs],
+    }

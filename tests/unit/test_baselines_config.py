@@ -10,6 +10,7 @@ from mmlego.config import (
     ConfigError,
     check_config,
     dataset_runs,
+    ensemble_inputs,
     ensemble_members,
     fill_defaults,
     load_yaml,
@@ -138,3 +139,14 @@ def test_heads_must_divide_the_embedding_width(demo):
         ConfigError, match=r"'baselines\.heads' \(4\) must divide 'baselines\.dim' \(30\)"
     ):
         check_config(config)
+
+
+def test_ensemble_inputs_pair_each_member_with_its_store(demo):
+    config = fill_defaults(copy.deepcopy(demo))
+    files = ensemble_inputs(config, "tcga", 3)
+    out = config["output_dir"]
+    assert files["predictions"][0] == f"{out}/tcga/snn.mut/split3/predictions.parquet"
+    assert files["predictions"][-1] == f"{out}/tcga/abmil.slides/split3/predictions.parquet"
+    assert files["stores"] == [
+        f"{out}/tcga/modalities/{m}.h5" for m in ("mut", "cnv", "rna", "slides")
+    ]

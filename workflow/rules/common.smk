@@ -14,6 +14,7 @@ STAGES = [
     "splits",
     "train",
     "combine",
+    "baselines",
     "evaluate",
     "report",
 ]
