@@ -1,22 +1,23 @@
 """Summarise the baselines of a finished study: mean ± std test metric over splits, per run.
 
-Reads ``{output_dir}/{ds}/{run}/split{k}/metrics.json`` (evaluate stage) and the runs'
-``predictions.parquet`` (to flag constant predictions) for every baseline run the config
-applies, and writes results/benchmarks/baselines_demo.{json,md}.
+Reads each baseline run's ``{output_dir}/{ds}/{run}/split{k}/predictions.parquet`` and
+scores its test rows with the evaluation stage's metric functions (Harrell's c-index, AUC,
+macro one-vs-rest AUC), so it needs only the training and ensemble jobs; it also flags
+constant predictions. Writes results/benchmarks/baselines_demo.{json,md}.
 
 Run after the workflow: ``.venv/bin/python benchmarks/baselines_demo.py [config.yaml]``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from mmlego.config import dataset_runs, load_config, parse_run
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
+from mmlego.evaluate.predictions import Predictions, read_predictions
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 BASELINES = (
@@ -25,6 +26,17 @@ BASELINES = (
 )  # fmt: skip
 METRIC = {"survival": "c_index", "binary": "auc", "multiclass": "auc_macro_ovr"}
 OUT = Path("results/benchmarks")
+
+
+def test_score(preds: Predictions) -> float:
+    """The task's headline metric on the test rows."""
+    test = preds.frame[preds.subset("test")]
+    if preds.task == "survival":
+        return harrell_c(test["time"], test["event"], test["risk"])
+    probs = test[preds.columns("prob")].to_numpy(float)
+    if preds.task == "binary":
+        return binary_auc(test["label"].to_numpy(), probs[:, 1])
+    return macro_ovr_auc(test["label"].to_numpy(), probs)
 
 
 def spread(frame, task: str) -> float:
@@ -44,13 +56,13 @@ def main(config_path: str = "config/config.yaml") -> None:
         for run in dataset_runs(spec, models):
             scores, spreads, task = [], [], None
             for k in range(config["splits"]["repeats"]):
-                folder = root / ds / run / f"split{k}"
-                if not (folder / "metrics.json").exists():
+                path = root / ds / run / f"split{k}" / "predictions.parquet"
+                if not path.exists():
                     continue
-                metrics = json.loads((folder / "metrics.json").read_text())
-                task = metrics["task"]
-                scores.append(metrics["test"][METRIC[task]])
-                spreads.append(spread(read_predictions(folder / "predictions.parquet").frame, task))
+                preds = read_predictions(path)
+                task = preds.task
+                scores.append(test_score(preds))
+                spreads.append(spread(preds.frame, task))
             if scores:
                 values = np.array([np.nan if s is None else s for s in scores], float)
                 summary.setdefault(ds, {})[run] = {
