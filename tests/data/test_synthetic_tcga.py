@@ -74,11 +74,17 @@ def test_slides_folder_and_table_disagree_the_way_real_downloads_do(cohort):
     assert len(orphans) == 2
     assert {SLIDE_NAME.match(f).group(1) for f in orphans}.isdisjoint(truth.index)
     assert len(files) == int(truth["n_slides"].sum()) + 2
+    tissue = result.slides.set_index("file_name")["tissue_fraction"]
     for name in files:
         with openslide.OpenSlide(out / "slides" / name) as wsi:
             assert wsi.level_count == 3
             assert wsi.dimensions == (512, 512)
             assert float(wsi.properties[openslide.PROPERTY_NAME_MPP_X]) == pytest.approx(0.5)
+            thumb = np.asarray(wsi.read_region((0, 0), 2, (32, 32)).convert("RGB"), float)
+        # Stained (saturated) pixels: the true tissue, plus at most the thin pen stroke.
+        saturation = (thumb.max(-1) - thumb.min(-1)) / thumb.max(-1)
+        assert 0.1 < tissue[name] < 0.6
+        assert tissue[name] - 0.03 < (saturation > 0.15).mean() < tissue[name] + 0.12
 
 
 def test_patients_without_omics_have_empty_gene_cells(cohort):

@@ -198,7 +198,8 @@ def generate_tcga(
     """Write ``out_dir/slides/*.tif`` and ``out_dir/tcga_demo_all_clean.csv.zip``.
 
     Returns the cohort; its ``truth`` gains ``tumour_fraction_realised``, the mean tumour
-    fraction of the patient's written slides (NaN for patients without slides).
+    fraction of the patient's written slides (NaN for patients without slides), and its
+    ``slides`` (the written ones) gain ``tumour_fraction_realised`` and ``tissue_fraction``.
     """
     out_dir = Path(out_dir)
     cohort = simulate_tcga(patients=patients, genes=genes, seed=seed, censored=censored)
@@ -214,8 +215,8 @@ def generate_tcga(
             )
             for i, row in enumerate(plan.itertuples())
         ]
-        realised = _write_slides(jobs, workers)
-    plan = plan.assign(tumour_fraction_realised=realised)
+        realised = np.array(_write_slides(jobs, workers)).reshape(-1, 2)
+    plan = plan.assign(tumour_fraction_realised=realised[:, 0], tissue_fraction=realised[:, 1])
     write_csv(cohort.table, out_dir / TABLE_NAME)
     per_case = plan.groupby("case_id")["tumour_fraction_realised"].mean()
     truth = cohort.truth.assign(
@@ -231,11 +232,12 @@ def generate_tcga(
     return TcgaCohort(truth=truth, table=cohort.table, slides=plan)
 
 
-def _write_one(job: dict) -> float:
-    return write_slide(**job).tumour_fraction
+def _write_one(job: dict) -> tuple[float, float]:
+    truth = write_slide(**job)
+    return truth.tumour_fraction, truth.tissue_fraction
 
 
-def _write_slides(jobs: list[dict], workers: int) -> list[float]:
+def _write_slides(jobs: list[dict], workers: int) -> list[tuple[float, float]]:
     """Write the slides, in ``workers`` processes when more than one."""
     if workers <= 1:
         return [_write_one(job) for job in jobs]
