@@ -12,7 +12,6 @@ observed bins; values are forward-filled within each stay.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,8 +20,6 @@ import pandas as pd
 
 from mmlego.data.mimic.tables import MISSING_TIME
 from mmlego.data.mimic.variables import Channel, VariableMap, normalise_unit
-
-log = logging.getLogger(__name__)
 
 DROP_REASONS = (
     "error_flag",

@@ -138,10 +138,15 @@ def extract(
     bins = HourlyBins(mapping, cohort, int(cfg["hours"]))
     stream_started = time.perf_counter()
     for table, kind in (("CHARTEVENTS", "chart"), ("LABEVENTS", "lab")):
-        for n_rows, block in stream_table(
+        blocks = stream_table(
             mimic_dir, table, chunk_rows=int(cfg["chunk_rows"]), itemids=bins.itemids(kind)
-        ):
+        )
+        for i, (n_rows, block) in enumerate(blocks, start=1):
             bins.add_block(kind, n_rows, block)
+            if i % 10 == 0:  # progress in the rule's log on long tables
+                done = bins.counts_qc.rows_read[kind]
+                rate = done / (time.perf_counter() - stream_started)
+                log.info("%s: %d rows so far (%.0f rows/s)", table, done, rate)
         log.info("%s: %d rows streamed", table, bins.counts_qc.rows_read.get(kind, 0))
     stream_seconds = time.perf_counter() - stream_started
     values, mask = bins.finish()
