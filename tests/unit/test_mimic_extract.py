@@ -117,6 +117,9 @@ def test_event_qc_counts_drops_by_reason(extracted):
     assert counts["outside_window"] == 2
     assert counts["kept"] == 3
     assert summary["rows_by_table"] == {"chart": 19, "lab": 4}
+    tables = events.loc[events["scope"] == "table"].set_index(["name", "measure"])["count"]
+    assert tables[("chart", "rows_with_unmapped_itemid")] == 1  # ITEMID 999
+    assert tables[("lab", "rows_with_unmapped_itemid")] == 0
 
 
 def test_icd9_and_mortality_labels(extracted, tmp_path):

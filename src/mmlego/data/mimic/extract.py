@@ -85,7 +85,9 @@ def _event_qc(bins: HourlyBins, values_mask: np.ndarray, mapping: VariableMap) -
     qc = bins.counts_qc
     rows: list[tuple[str, str, str, int]] = []
     for table, n in qc.rows_read.items():
+        mapped = sum(qc.per_itemid[int(i)] for i in bins.itemids(table))
         rows.append(("table", table, "rows_read", n))
+        rows.append(("table", table, "rows_with_unmapped_itemid", n - mapped))
     for k, name in enumerate(qc.channels):
         for measure in ("mapped_rows", *DROP_REASONS, "kept"):
             counts = qc.per_channel.get(measure)
