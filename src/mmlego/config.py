@@ -208,8 +208,9 @@ MULTIMODAL_MODELS = (
     "mcat",
     "healnet",
 )
-# Models made from other runs' outputs, not by the shared training loop.
-UNTRAINED_MODELS = ("ensemble",)
+# Models made by their own rules from other runs' outputs, not by the shared train rule:
+# LegoMerge/LegoFuse from the trained blocks (combine stage), the ensemble from its members.
+NOT_FROM_TRAIN_RULE = ("lego_merge", "lego_fuse", "ensemble")
 INSTANCE_TYPES = ("timeseries", "wsi", "image")
 DEFAULT_ENSEMBLE_MEMBERS = ("snn", "abmil")
 
@@ -266,8 +267,8 @@ def dataset_runs(ds: Mapping[str, Any], models: Iterable[str]) -> list[str]:
 
 
 def trained_runs(ds: Mapping[str, Any], models: Iterable[str]) -> list[str]:
-    """The runs of a dataset that the shared training loop fits (not the ensemble)."""
-    return [r for r in dataset_runs(ds, models) if parse_run(r)[0] not in UNTRAINED_MODELS]
+    """The runs of a dataset that the shared train rule fits (see :data:`NOT_FROM_TRAIN_RULE`)."""
+    return [r for r in dataset_runs(ds, models) if parse_run(r)[0] not in NOT_FROM_TRAIN_RULE]
 
 
 def ensemble_members(ds: Mapping[str, Any], members: Iterable[str]) -> list[str]:

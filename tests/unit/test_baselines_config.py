@@ -74,6 +74,10 @@ def test_every_baseline_runs_on_every_demo_dataset(demo):
         runs = dataset_runs(config["datasets"][name], BASELINES)
         assert len(runs) == 2 + 2 + 7, (name, runs)
     assert "ensemble" not in trained_runs(config["datasets"]["icd9"], BASELINES)
+    assert trained_runs(config["datasets"]["icd9"], ["lego_block", "lego_merge", "lego_fuse"]) == [
+        "lego_block.static",
+        "lego_block.vitals",
+    ]
     assert ensemble_members(config["datasets"]["isic"], ["snn", "abmil"]) == [
         "snn.metadata",
         "abmil.image",
