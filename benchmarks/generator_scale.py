@@ -5,7 +5,7 @@ stays flat as the output grows: a 40k-px slide is 4.8 GB of raw pixels, and a da
 with 35k stays has tens of millions of chart rows; neither may be held in memory.
 
 Run: ``.venv/bin/python benchmarks/generator_scale.py [--slide-size 40000] [--stays 35000]
-[--chart-hours 168] [--out /tmp/x]`` -> results/benchmarks/generator_scale.{json,md}
+[--chart-hours 96] [--extra-items 30] [--out /tmp/x]`` -> results/benchmarks/generator_scale.{json,md}
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def _slide(out: Path, size: int) -> dict:
     }
 
 
-def _mimic(out: Path, stays: int, hours: float) -> dict:
+def _mimic(out: Path, stays: int, hours: float, extra: int) -> dict:
     from mmlego.data.synthetic.mimic import generate_mimic
 
     start = time.perf_counter()
-    generate_mimic(out / "mimic", stays=stays, seed=0, chart_hours=hours)
+    generate_mimic(out / "mimic", stays=stays, seed=0, chart_hours=hours, extra_items=extra)
     seconds = time.perf_counter() - start
     with open(out / "mimic" / "CHARTEVENTS.csv", "rb") as handle:
         rows = sum(1 for _ in handle) - 1
@@ -53,6 +53,7 @@ def _mimic(out: Path, stays: int, hours: float) -> dict:
         "case": "mimic",
         "stays": stays,
         "chart_hours": hours,
+        "extra_items": extra,
         "chart_rows": rows,
         "seconds": round(seconds, 1),
         "chart_rows_per_s": round(rows / seconds),
@@ -64,7 +65,7 @@ def _child(case: str, out: Path, args: argparse.Namespace) -> None:
     result = (
         _slide(out, args.slide_size)
         if case == "slide"
-        else _mimic(out, args.stays, args.chart_hours)
+        else _mimic(out, args.stays, args.chart_hours, args.extra_items)
     )
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--slide-size", type=int, default=20000)
     parser.add_argument("--stays", type=int, default=5000)
     parser.add_argument("--chart-hours", type=float, default=48.0)
+    parser.add_argument("--extra-items", type=int, default=0, help="unrelated items per stay")
     parser.add_argument("--out", default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--case", choices=["slide", "mimic"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,7 +88,12 @@ def main() -> None:
         for case in ("slide", "mimic"):
             command = [sys.executable, __file__, "--case", case, "--out", scratch]
             command += ["--slide-size", str(args.slide_size), "--stays", str(args.stays)]
-            command += ["--chart-hours", str(args.chart_hours)]
+            command += [
+                "--chart-hours",
+                str(args.chart_hours),
+                "--extra-items",
+                str(args.extra_items),
+            ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     write_json_atomic(OUT / "generator_scale.json", {"results": results})

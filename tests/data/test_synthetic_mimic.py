@@ -195,3 +195,19 @@ def test_oracle_on_true_factors_beats_each_modality_alone():
         assert oracle >= 0.8, target
         for alone in (series, static):
             assert _auc(model, train, test, alone, target) < oracle - 0.04, (target, alone)
+
+
+def test_extra_items_add_unmapped_rows_listed_in_d_items(tmp_path):
+    generate_mimic(tmp_path, stays=12, seed=1, extra_items=3)
+    chart = _read(tmp_path, "CHARTEVENTS")
+    mapped = {
+        itemid
+        for channel in load_variable_map().channels()
+        for ids in channel.itemids.values()
+        for itemid in ids
+    }
+    extra = set(chart["ITEMID"]) - mapped - {212, 220048}
+    assert len(extra) >= 3 and not extra & mapped
+    assert set(chart["ITEMID"]) <= set(_read(tmp_path, "D_ITEMS")["ITEMID"])
+    plain = simulate_mimic(stays=12, seed=1)
+    assert chart["ICUSTAY_ID"].nunique() == len(plain.icustays)

@@ -70,7 +70,11 @@ def run_mimic(args: argparse.Namespace) -> None:
     from mmlego.data.synthetic.mimic import generate_mimic
 
     demo = _demo(args)
-    params = {"stays": demo["mimic_stays"], "chart_hours": demo["mimic_chart_hours"]}
+    params = {
+        "stays": demo["mimic_stays"],
+        "chart_hours": demo["mimic_chart_hours"],
+        "extra_items": demo["mimic_extra_items"],
+    }
     start = time.perf_counter()
     cohort = generate_mimic(args.out_dir, seed=args.seed, **params)
     write_truth(cohort.truth, args.truth, source="mimic", params=params, seed=args.seed)

@@ -368,12 +368,20 @@ def simulate_mimic(*, stays: int = 500, seed: int = 0) -> MimicCohort:
 
 
 def generate_mimic(
-    out_dir: str | Path, *, stays: int = 500, seed: int = 0, chart_hours: float = 48.0
+    out_dir: str | Path,
+    *,
+    stays: int = 500,
+    seed: int = 0,
+    chart_hours: float = 48.0,
+    extra_items: int = 0,
 ) -> MimicCohort:
     """Write the eight tables as CSVs into ``out_dir`` (replaced as a whole on success).
 
     CHARTEVENTS and LABEVENTS cover each stay from 2 h before ICU admission to
     ``chart_hours`` after it (or the ICU discharge), written ``CHUNK_STAYS`` stays at a time.
+    ``extra_items`` more unrelated numeric items are charted hourly per stay: the real
+    CHARTEVENTS holds thousands of items besides the 12 variables, and a paper-scale
+    benchmark (tens of millions of rows) needs their volume.
     """
     cohort = simulate_mimic(stays=stays, seed=seed)
     with atomic_dir(out_dir) as tmp:
@@ -381,9 +389,9 @@ def generate_mimic(
         _write(cohort.admissions, tmp / "ADMISSIONS.csv")
         _write(cohort.icustays, tmp / "ICUSTAYS.csv")
         _write(cohort.diagnoses, tmp / "DIAGNOSES_ICD.csv")
-        _write(_d_items(), tmp / "D_ITEMS.csv")
+        _write(_d_items(extra_items), tmp / "D_ITEMS.csv")
         _write(_d_labitems(), tmp / "D_LABITEMS.csv")
-        rows = _write_events(cohort, tmp, seed, chart_hours)
+        rows = _write_events(cohort, tmp, seed, chart_hours, extra_items)
     log.info(
         "MIMIC-like database: %d patients, %d admissions, %d ICU stays, %d chart rows, %d lab rows",
         len(cohort.patients),
@@ -495,9 +503,19 @@ def _diagnoses(
     return frame
 
 
-def _d_items() -> pd.DataFrame:
+def _extra_itemids(dbsource: str, n: int) -> np.ndarray:
+    """ITEMIDs of the extra unrelated items (outside every range the variable mapping uses)."""
+    return np.arange(n) + (5900 if dbsource == "carevue" else 228000)
+
+
+def _d_items(extra_items: int) -> pd.DataFrame:
+    extras = [
+        (int(itemid), f"Charted item {k + 1}", None, system, None, None)
+        for system in ("carevue", "metavision")
+        for k, itemid in enumerate(_extra_itemids(system, extra_items))
+    ]
     frame = pd.DataFrame(
-        D_ITEMS_ROWS,
+        D_ITEMS_ROWS + extras,
         columns=["ITEMID", "LABEL", "ABBREVIATION", "DBSOURCE", "CATEGORY", "UNITNAME"],
     )
     frame.insert(0, "ROW_ID", np.arange(1, len(frame) + 1))
@@ -568,7 +586,9 @@ _IMPOSSIBLE = {"heart_rate": 0.0, "sbp": 999.0, "dbp": -10.0, "mbp": 0.0, "resp_
                "ph": 0.0, "pao2": 0.0}  # fmt: skip
 
 
-def _write_events(cohort: MimicCohort, out: Path, seed: int, chart_hours: float) -> dict[str, int]:
+def _write_events(
+    cohort: MimicCohort, out: Path, seed: int, chart_hours: float, extra_items: int
+) -> dict[str, int]:
     """Stream CHARTEVENTS and LABEVENTS, ``CHUNK_STAYS`` stays at a time."""
     counts = {"chart": 0, "lab": 0}
     with open(out / "CHARTEVENTS.csv", "wb") as chart, open(out / "LABEVENTS.csv", "wb") as lab:
@@ -576,7 +596,7 @@ def _write_events(cohort: MimicCohort, out: Path, seed: int, chart_hours: float)
             chunk = slice(start, start + CHUNK_STAYS)
             rng = np.random.default_rng(derive_seed(seed, "mimic-events", start))
             frames = _chunk_events(
-                rng, cohort.icustays.iloc[chunk], cohort.truth.iloc[chunk], chart_hours
+                rng, cohort.icustays.iloc[chunk], cohort.truth.iloc[chunk], chart_hours, extra_items
             )
             for (name, frame), handle in zip(frames.items(), (chart, lab), strict=True):
                 frame.insert(0, "ROW_ID", np.arange(1, len(frame) + 1) + counts[name])
@@ -611,7 +631,11 @@ class _Rows:
 
 
 def _chunk_events(
-    rng: np.random.Generator, stays: pd.DataFrame, truth: pd.DataFrame, chart_hours: float
+    rng: np.random.Generator,
+    stays: pd.DataFrame,
+    truth: pd.DataFrame,
+    chart_hours: float,
+    extra_items: int,
 ) -> dict[str, pd.DataFrame]:
     """Chart and lab rows for a chunk of stays, from 2 h before ICU admission."""
     chart = _Rows("ICUSTAY", "ITEMID", "t", "VALUE", "VALUENUM", "VALUEUOM")
@@ -646,6 +670,11 @@ def _chunk_events(
             times = _times(rng, -6.0, end, 12.0)
             lab.add(len(times), ICUSTAY=i, ITEMID=itemid, t=t0 + 3600.0 * times,
                     VALUENUM=np.round(rng.normal(mean, sd, len(times)), 1), VALUEUOM=uom)  # fmt: skip
+        if extra_items:
+            times = np.tile(_times(rng, 0.0, end, 1.0), extra_items)
+            ids = np.repeat(_extra_itemids(fact.dbsource, extra_items), len(times) // extra_items)
+            chart.add(len(times), ICUSTAY=i, ITEMID=ids, t=t0 + 3600.0 * times, VALUE=None,
+                      VALUENUM=np.round(rng.normal(50.0, 10.0, len(times))), VALUEUOM=None)  # fmt: skip
     return {"chart": _chart_frame(rng, chart, stays), "lab": _lab_frame(rng, lab, stays)}
 
 
