@@ -54,7 +54,7 @@ TABLES = (
     "D_LABITEMS",
 )
 MORTALITY_EDGES_DAYS = (1.0, 2.0, 3.0, 7.0, 365.0)
-CHUNK_STAYS = 1000
+CHUNK_STAYS = 250  # bounds memory: ~1,600 rows per stay with many extra items
 
 # (variable, system) -> ITEMID and VALUEUOM as charted; every ITEMID is in the project's
 # variable mapping (resources/mimic_variables.yaml) under the same variable and unit.
