@@ -21,6 +21,8 @@ and by kind:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -163,16 +165,26 @@ def _strings(dataset: h5py.Dataset) -> np.ndarray:
     return dataset.asstr()[...].astype(str) if len(dataset) else np.zeros(0, dtype=str)
 
 
-def read_modality(path: str | Path) -> ModalityData:
-    """Read a modality file written by :func:`write_modality`; raises naming the file if it is not one."""
-    path = Path(path)
+@contextmanager
+def _open_store(path: Path) -> Iterator[h5py.File]:
+    """Open a store for reading; an unreadable, truncated or incomplete file raises naming it."""
     try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
+        with h5py.File(path, "r") as h5:
+            yield h5
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path}: modality store not found; rerun its job") from err
+    except (OSError, KeyError) as err:
+        # OSError: not HDF5 or cut short (an interrupted copy, a full disk); KeyError: a
+        # dataset or attribute the layout needs is missing.
         raise ValueError(
             f"{path}: not a readable modality store h5 file ({err}); delete it and rerun"
         ) from err
-    with h5:
+
+
+def read_modality(path: str | Path) -> ModalityData:
+    """Read a modality file written by :func:`write_modality`; raises naming the file if it is not one."""
+    path = Path(path)
+    with _open_store(path) as h5:
         missing = [k for k in ("ids", "present", "values", "feature_names") if k not in h5]
         if missing or "kind" not in h5.attrs:
             raise ValueError(
@@ -200,16 +212,11 @@ def read_modality(path: str | Path) -> ModalityData:
 
 def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance record stored in an h5 file's attrs."""
-    with h5py.File(path, "r") as h5:
+    with _open_store(Path(path)) as h5:
         return json.loads(h5.attrs["provenance"])
 
 
 def read_presence(path: str | Path) -> dict[str, bool]:
     """``{patient_id: present}`` of a modality store, without reading its values."""
-    try:
-        with h5py.File(path, "r") as h5:
-            return dict(zip(_strings(h5["ids"]).tolist(), h5["present"][...].tolist(), strict=True))
-    except (OSError, KeyError) as err:
-        raise ValueError(
-            f"{path}: not a modality store with ids and present ({err}); rerun its job"
-        ) from err
+    with _open_store(Path(path)) as h5:
+        return dict(zip(_strings(h5["ids"]).tolist(), h5["present"][...].tolist(), strict=True))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mmlego.data.store import ModalityData
 from mmlego.preprocess.features_io import read_features
+from mmlego.utils.ids import safe_id
 from mmlego.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,17 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     dupes = frame["item_id"][frame["item_id"].duplicated()].tolist()
     if dupes:
         raise ValueError(f"{path}: item_id values must be unique; repeated: {dupes[:10]}")
+    # item_id names feature and QC files: an id with '/' or '..' could write outside the folder.
+    unsafe = [
+        f"row {i + 2}: {item!r}"
+        for i, item in enumerate(frame["item_id"].fillna(""))
+        if not item or item != safe_id(item)
+    ]
+    if unsafe:
+        raise ValueError(
+            f"{path}: item_id values must be safe file names (mmlego.utils.ids.safe_id); "
+            f"unsafe: {unsafe[:10]}; regenerate the manifest"
+        )
     if "mpp" not in frame.columns:
         frame["mpp"] = np.nan
     return frame

@@ -9,6 +9,7 @@ task=..., cfg=hparams)``.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict (weights only; no pickled code runs)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as err:
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as err:
+        # EOFError: an empty file; UnpicklingError: objects other than weights (a code payload).
         raise ValueError(f"{path}: not a readable model checkpoint ({err}); rerun its job") from err
     missing = [k for k in CHECKPOINT_KEYS if k not in payload]
     if missing:

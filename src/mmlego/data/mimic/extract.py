@@ -34,7 +34,7 @@ from mmlego.data.mimic.cohort import (
     mortality_class,
 )
 from mmlego.data.mimic.events import DROP_REASONS, HourlyBins
-from mmlego.data.mimic.tables import MISSING_TIME, read_table, stream_table
+from mmlego.data.mimic.tables import MISSING_TIME, read_table, stream_table, table_path
 from mmlego.data.mimic.variables import VariableMap, load_variable_map
 from mmlego.data.store import ModalityData, read_modality, write_modality
 from mmlego.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
@@ -123,7 +123,7 @@ def extract(
         min_hours=float(cfg["min_hours"]),
         min_age=float(cfg["min_age"]),
         qc=qc,
-        source=str(Path(mimic_dir) / "ICUSTAYS"),
+        source=str(table_path(mimic_dir, "ICUSTAYS")),
     )
     if cohort.empty:
         raise RuntimeError(

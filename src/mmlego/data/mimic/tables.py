@@ -80,8 +80,16 @@ def table_path(mimic_dir: str | Path, table: str) -> Path:
 
 def _header(path: Path) -> list[str]:
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        line = handle.readline()
+    # Only the first line is decoded, so a bad byte further down is left to the CSV parser,
+    # which names its table; a text-mode read would fail on any byte of its first buffer.
+    with opener(path, "rb") as handle:
+        raw = handle.readline()
+    try:
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: the header line is not UTF-8 text ({err}); save the table as UTF-8 CSV"
+        ) from err
     if not line.strip():
         raise ValueError(f"{path}: empty file, expected a CSV header")
     return [name.strip().strip('"') for name in line.rstrip("\r\n").split(",")]
@@ -89,12 +97,16 @@ def _header(path: Path) -> list[str]:
 
 def _resolve_columns(path: Path, table: str) -> dict[str, str]:
     """Canonical (upper-case) column -> the file's spelling; raises naming missing columns."""
-    present = {name.upper(): name for name in _header(path)}
+    header = _header(path)
+    present = {name.upper(): name for name in header}
     missing = [col for col in COLUMNS[table] if col not in present]
     if missing:
+        hint = ""
+        if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            hint = "; the file uses another delimiter: MIMIC-III tables are comma-separated"
         raise ValueError(
             f"{path}: missing column(s) {missing} of the MIMIC-III v1.4 {table} table "
-            f"(the file has {sorted(present.values())})"
+            f"(the file has {sorted(present.values())}){hint}"
         )
     return {col: present[col] for col in COLUMNS[table]}
 
