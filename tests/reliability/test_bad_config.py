@@ -62,14 +62,6 @@ def _misfit_model(c):
     c["models"] = ["lego_merge"]
 
 
-def _unknown_model(c):
-    c["models"] = ["lego_blok"]
-
-
-def _unknown_kind(c):
-    c["datasets"]["mort"]["kind"] = "mimic4"
-
-
 CASES = {
     "unknown key": (_unknown_key, ["sede"]),
     "wrong type": (_wrong_type, ["seed", "zero"]),
@@ -79,8 +71,6 @@ CASES = {
         _misfit_model,
         ["'models'", "lego_merge", "dataset 'omics'", "needs at least 2"],
     ),
-    "unknown model": (_unknown_model, ["lego_blok"]),
-    "unknown dataset kind": (_unknown_kind, ["datasets.mort", "mimic4"]),
 }
 
 

@@ -140,3 +140,18 @@ def test_safe_id_never_leaves_the_folder(tmp_path, raw):
 def test_safe_id_refuses_an_empty_id():
     with pytest.raises(ValueError, match="empty id"):
         safe_id("  ")
+
+
+def test_manifest_with_an_escaping_item_id_is_refused(tmp_path):
+    from mmlego.preprocess.bags import read_manifest
+
+    path = tmp_path / "wsi.csv"
+    path.write_text(
+        "patient_id,item_id,path\np1,slide-1,/data/a.svs\np2,../../etc/evil,/data/b.svs\np3,,/data/c.svs\n"
+    )
+    with pytest.raises(ValueError) as err:
+        read_manifest(path)
+    message = str(err.value)
+    assert str(path) in message and "row 3: '../../etc/evil'" in message and "row 4: ''" in message
+    path.write_text("patient_id,item_id,path\np1,slide-1,/data/a.svs\n")
+    assert read_manifest(path)["item_id"].tolist() == ["slide-1"]
