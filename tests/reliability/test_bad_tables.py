@@ -3,6 +3,7 @@ file of the failing step; messy-but-valid MIMIC data is counted and warned about
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
@@ -110,12 +111,33 @@ def _truncated_row(raw: Path) -> Path:
     return path
 
 
+def _truncated_gzip(raw: Path) -> Path:
+    # An interrupted download of a gzipped release table.
+    plain = raw / "CHARTEVENTS.csv"
+    data = gzip.compress(plain.read_bytes())
+    plain.unlink()
+    path = raw / "CHARTEVENTS.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _latin1_streamed(raw: Path) -> Path:
+    path = raw / "CHARTEVENTS.csv"
+    _replace_bytes(path, b"Deg. F", b"Deg. \xb0F")  # Latin-1 degree sign in VALUEUOM
+    return path
+
+
 BROKEN = {
     "non-UTF-8 body": (_latin1_body, ["UTF"]),
     "non-UTF-8 header": (_latin1_header, ["UTF-8"]),
     "semicolon delimiter": (_semicolons, ["missing column(s)", "delimiter"]),
     "duplicate stay": (_duplicate_stay, ["duplicate ICUSTAY_ID values [1000]"]),
     "missing column": (_missing_column, ["missing column(s) ['INTIME']"]),
+    "truncated gzip": (_truncated_gzip, ["truncated or corrupt"]),
+    "non-UTF-8 in a streamed table": (
+        _latin1_streamed,
+        ["cannot parse the CHARTEVENTS table", "UTF8"],
+    ),
     "short row": (_truncated_row, ["cannot parse the ADMISSIONS table"]),
 }
 

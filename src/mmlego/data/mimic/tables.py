@@ -10,6 +10,7 @@ file and the column.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -78,12 +79,26 @@ def table_path(mimic_dir: str | Path, table: str) -> Path:
     )
 
 
+# A truncated or corrupt gzip download fails with these while its bytes are read.
+READ_ERRORS = (EOFError, OSError, zlib.error)
+
+
+def _unreadable(path: Path, err: Exception) -> ValueError:
+    return ValueError(
+        f"{path}: cannot read the file ({type(err).__name__}: {err}); it looks truncated or "
+        "corrupt: re-download or re-extract it"
+    )
+
+
 def _header(path: Path) -> list[str]:
     opener = gzip.open if path.name.endswith(".gz") else open
     # Only the first line is decoded, so a bad byte further down is left to the CSV parser,
     # which names its table; a text-mode read would fail on any byte of its first buffer.
-    with opener(path, "rb") as handle:
-        raw = handle.readline()
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.readline()
+    except READ_ERRORS as err:
+        raise _unreadable(path, err) from err
     try:
         line = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -151,6 +166,8 @@ def read_table(mimic_dir: str | Path, table: str) -> pd.DataFrame:
         data = pacsv.read_csv(path, convert_options=convert)
     except pa.ArrowInvalid as err:
         raise ValueError(f"{path}: cannot parse the {table} table ({err})") from err
+    except READ_ERRORS as err:
+        raise _unreadable(path, err) from err
     return _to_frame(data, names, table)
 
 
@@ -164,17 +181,20 @@ def _byte_blocks(path: Path, block_bytes: int) -> Iterator[pa.Buffer]:
     consumer without bound, so its memory grows with the file.
     """
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        handle.readline()
-        rest = b""
-        while data := handle.read(block_bytes):
-            data = rest + data if rest else data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield pa.py_buffer(memoryview(data)[:cut])
-        if rest.strip():
-            yield pa.py_buffer(rest)
+    try:
+        with opener(path, "rb") as handle:
+            handle.readline()
+            rest = b""
+            while data := handle.read(block_bytes):
+                data = rest + data if rest else data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    yield pa.py_buffer(memoryview(data)[:cut])
+            if rest.strip():
+                yield pa.py_buffer(rest)
+    except READ_ERRORS as err:
+        raise _unreadable(path, err) from err
 
 
 def _read_ahead(blocks: Iterator[pa.Buffer]) -> Iterator[pa.Buffer]:
