@@ -171,8 +171,9 @@ def test_messy_mimic_values_are_counted_and_warned_not_fatal(tmp_path, capfd):
     events = pd.read_csv(out / "qc_events.csv")
     unit = events[(events["scope"] == "unknown_unit") & (events["name"] == "temperature:Deg. K")]
     assert unit["count"].tolist() == [1]
-    read = events[(events["scope"] == "table") & (events["measure"] == "rows_read")]
-    assert dict(zip(read["name"], read["count"], strict=True)) == {"chart": 19, "lab": 4}
+    tables = events[events["scope"] == "table"].set_index(["name", "measure"])["count"]
+    assert (tables["chart", "rows_read"], tables["lab", "rows_read"]) == (19, 4)
+    assert tables["chart", "rows_with_unmapped_itemid"] == 1  # ITEMID 999, counted not fatal
     assert 999 not in events.loc[events["scope"] == "itemid", "name"].astype(int).tolist()
     cohort = pd.read_csv(out / "qc_cohort.csv").set_index("reason")
     assert cohort.loc["no_chart_or_lab_rows_in_window", "stays"] == 1
