@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from tests.conftest import run_snakemake
+from tests.unit.mimic_tables import write_database
 
 
 def _base(tmp_path: Path) -> dict:
-    raw = tmp_path / "mimic-iii"
-    raw.mkdir(exist_ok=True)
+    raw = write_database(tmp_path / "mimic-iii")  # a small valid database
     return {
         "output_dir": str(tmp_path / "out"),
         "seed": 0,
