@@ -27,8 +27,12 @@ SATURATION_FLOOR = 0.08
 # pink near 330°), with a minimum saturation so greyish pixels never count as ink.
 PEN_HUES = ((75.0, 245.0),)
 PEN_MIN_SATURATION = 0.2
-# Black ink (and slide-label shadow): value below this fraction of full brightness.
-DARK_VALUE = 0.2
+# Black and grey ink: dark and unsaturated. Glass is bright and tissue is saturated, so a
+# dark pixel with little colour is ink (or dirt) whatever its hue.
+DARK_VALUE = 0.5
+DARK_MAX_SATURATION = 0.2
+# Ink is a stroke, not a speck: smaller ink-coloured blobs (dark nuclei clusters) stay tissue.
+MIN_INK_UM2 = 2_000.0
 # Ink edges blend with glass or tissue, so the pen mask grows by this many µm.
 PEN_MARGIN_UM = 16.0
 
@@ -38,9 +42,9 @@ class TissueParams:
     """Settings of :func:`segment_tissue` (sizes in µm so they hold at any thumbnail mpp)."""
 
     remove_pen: bool = True
-    close_um: float = 16.0
+    close_um: float = 4.0
     min_region_um2: float = 10_000.0
-    max_hole_um2: float = 10_000.0
+    max_hole_um2: float = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,10 @@ def hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def pen_mask(rgb: np.ndarray, mpp: float) -> np.ndarray:
     """Pixels of blue, green or black ink, grown by :data:`PEN_MARGIN_UM`."""
     hue, sat, value = hsv(rgb)
-    ink = value < DARK_VALUE
+    ink = (value < DARK_VALUE) & (sat < DARK_MAX_SATURATION)
     for low, high in PEN_HUES:
         ink |= (hue >= low) & (hue <= high) & (sat >= PEN_MIN_SATURATION)
+    ink = remove_small_objects(ink, max_size=int(MIN_INK_UM2 / (mpp * mpp)))
     margin = round(PEN_MARGIN_UM / mpp)
     if margin > 0 and ink.any():
         ink = dilation(ink, disk(margin))
@@ -99,9 +104,8 @@ def segment_tissue(rgb: np.ndarray, mpp: float, params: TissueParams | None = No
     if candidates.size and candidates.max() > candidates.min():
         threshold = max(threshold, float(threshold_otsu(candidates)))
     tissue = (sat > threshold) & ~pen
-    radius = round(params.close_um / mpp)
-    if radius > 0:
-        tissue = closing(tissue, disk(radius))
+    # Closing joins tissue speckled at the threshold: at least one pixel, whatever the mpp.
+    tissue = closing(tissue, disk(max(1, round(params.close_um / mpp))))
     pixel_area = mpp * mpp
     tissue = remove_small_holes(tissue, max_size=int(params.max_hole_um2 / pixel_area))
     # Hole filling and closing must not bring ink back.
