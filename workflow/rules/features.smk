@@ -1,16 +1,21 @@
 """Slides and images -> per-item patch features (CLAM h5 layout) -> patient bag stores.
 
-One job per slide (so a cluster spreads them), one job per `preprocess.images_per_job` images,
-then one job per (dataset, bag modality) joining the items into the patient bag store. The
-items come from the `manifest` checkpoint of preprocess.smk.
+One job per slide (so a cluster spreads them), or per `preprocess.slides_per_job` slides when
+that is above 1 (small slides, where starting a job costs more than encoding); one job per
+`preprocess.images_per_job` images; then one job per (dataset, bag modality) joining the
+items into the patient bag store. The items come from the `manifest` checkpoint of
+preprocess.smk.
 
-A slide's feature file depends only on the slide file: a CLAM or TRIDENT h5 placed at its
-path (newer than the slide) is used as is, and the QC images then show its patches.
+With one job per slide, a slide's feature file depends only on the slide file: a CLAM or
+TRIDENT h5 placed at its path (newer than the slide) is used as is, and the QC images then
+show its patches.
 """
 
 import functools
 import math
 from pathlib import Path
+
+import pandas as pd
 
 from mmlego.preprocess.bags import read_manifest
 from mmlego.preprocess.pipeline import feature_tag, image_settings
@@ -19,17 +24,23 @@ FEATURE_TAG = feature_tag(config["encoder"])
 FEATURE_CFG = as_json(
     {key: config[key] for key in ("encoder", "preprocess", "seed", "device")}
 )
-IMAGES_PER_JOB = config["preprocess"]["images_per_job"]
+PER_JOB = {
+    "wsi": config["preprocess"]["slides_per_job"],
+    "image": config["preprocess"]["images_per_job"],
+}
 
 
 def bag_modalities_of_type(ds, mod_type):
     """Bag modalities of dataset ``ds`` with data type ``mod_type`` (wsi or image)."""
-    return [m for m in manifest_modalities(ds) if modality_type(ds, m) == mod_type]
+    return [
+        m for m in MANIFEST_MODALITIES.get(ds, []) if modality_type(ds, m) == mod_type
+    ]
 
 
-def all_bag_modalities(mod_type):
-    """Names of the bag modalities of ``mod_type`` over every dataset (for wildcards)."""
-    return sorted({m for ds in DATASETS for m in bag_modalities_of_type(ds, mod_type)})
+def bag_modality_pattern(*mod_types):
+    """Wildcard constraint matching the bag modalities of these types (nothing when none)."""
+    names = {m for ds in DATASETS for t in mod_types for m in bag_modalities_of_type(ds, t)}
+    return "|".join(sorted(names)) or "(?!)"
 
 
 def feature_dir(ds, mod):
@@ -64,42 +75,43 @@ def manifest_row(wildcards):
 
 
 def slide_mpp(wildcards):
-    """The manifest's mpp of a slide ('' when blank: metadata or fallback then)."""
+    """The manifest's mpp of a slide ('none' when blank: metadata or fallback then)."""
     mpp = manifest_row(wildcards)["mpp"]
-    return "" if mpp != mpp else str(mpp)
+    return "none" if pd.isna(mpp) else str(mpp)
 
 
 def mpp_fallback(wildcards):
-    """The dataset's mpp fallback, else the preprocess section's ('' when neither)."""
+    """The dataset's mpp fallback, else the preprocess section's ('none' when neither)."""
     value = config["datasets"][wildcards.ds].get("mpp_fallback")
     if value is None:
         value = config["preprocess"]["mpp_fallback"]
-    return "" if value is None else str(value)
+    return "none" if value is None else str(value)
 
 
-def shard_count(wildcards):
-    """Number of image jobs of (ds, mod)."""
-    return max(1, math.ceil(len(manifest(wildcards)) / IMAGES_PER_JOB))
+def per_job(wildcards):
+    """Items per encode job of (ds, mod)."""
+    return PER_JOB[modality_type(wildcards.ds, wildcards.mod)]
 
 
-def shard_images(wildcards):
-    """Image files of one shard."""
-    n = int(wildcards.shard)
-    rows = manifest(wildcards).iloc[n * IMAGES_PER_JOB : (n + 1) * IMAGES_PER_JOB]
-    return rows["path"].tolist()
+def shard_files(wildcards):
+    """Slide or image files of one shard."""
+    n, size = int(wildcards.shard), per_job(wildcards)
+    return manifest(wildcards).iloc[n * size : (n + 1) * size]["path"].tolist()
 
 
 def item_features(wildcards):
-    """Every feature file (slides) or shard folder (images) of (ds, mod)."""
+    """Every per-slide feature file, or every shard folder, of (ds, mod)."""
     folder = feature_dir(wildcards.ds, wildcards.mod)
-    if modality_type(wildcards.ds, wildcards.mod) == "wsi":
+    size = per_job(wildcards)
+    if modality_type(wildcards.ds, wildcards.mod) == "wsi" and size == 1:
         return [f"{folder}/{item}.h5" for item in manifest(wildcards)["item_id"]]
-    return [f"{folder}/shard{n}" for n in range(shard_count(wildcards))]
+    shards = max(1, math.ceil(len(manifest(wildcards)) / size))
+    return [f"{folder}/shard{n}" for n in range(shards)]
 
 
-def slide_files(wildcards):
-    """Every slide file of (ds, mod)."""
-    return manifest(wildcards)["path"].tolist()
+def image_setting(key):
+    """An input function for one of :func:`image_settings`' values (grid for slides)."""
+    return lambda wildcards: image_settings(config["datasets"][wildcards.ds], wildcards.mod)[key]
 
 
 rule encode_slide:
@@ -112,7 +124,7 @@ rule encode_slide:
     benchmark:
         f"{OUT}/benchmarks/{{ds}}/features/{{mod}}/{{item}}.tsv"
     wildcard_constraints:
-        mod=match_one_of(all_bag_modalities("wsi")),
+        mod=bag_modality_pattern("wsi"),
         item="[^/]+",
     conda:
         "../../envs/encode.yaml"
@@ -130,10 +142,10 @@ rule encode_slide:
         " --threads {threads} --out {output:q}"
 
 
-rule encode_images:
+rule encode_shard:
     input:
         manifest=manifest_file,
-        images=shard_images,
+        files=shard_files,
     output:
         directory(f"{OUT}/{{ds}}/features/{{mod}}/{FEATURE_TAG}/shard{{shard}}"),
     log:
@@ -141,7 +153,7 @@ rule encode_images:
     benchmark:
         f"{OUT}/benchmarks/{{ds}}/features/{{mod}}/shard{{shard}}.tsv"
     wildcard_constraints:
-        mod=match_one_of(all_bag_modalities("image")),
+        mod=bag_modality_pattern("wsi", "image"),
         shard="[0-9]+",
     conda:
         "../../envs/encode.yaml"
@@ -151,40 +163,38 @@ rule encode_images:
         gpu=1,
     params:
         cfg=FEATURE_CFG,
-        per_shard=IMAGES_PER_JOB,
-        mode=lambda wildcards: image_settings(
-            config["datasets"][wildcards.ds], wildcards.mod
-        )["mode"],
-        size=lambda wildcards: image_settings(
-            config["datasets"][wildcards.ds], wildcards.mod
-        )["size"],
+        per_shard=per_job,
+        mod_type=lambda wildcards: modality_type(wildcards.ds, wildcards.mod),
+        mode=image_setting("mode"),
+        size=image_setting("size"),
+        fallback=mpp_fallback,
     shell:
-        "mmlego --log {log:q} encode-images --config {params.cfg:q}"
+        "mmlego --log {log:q} encode-shard --config {params.cfg:q} --type {params.mod_type}"
         " --manifest {input.manifest:q} --shard {wildcards.shard} --per-shard {params.per_shard}"
-        " --mode {params.mode} --size {params.size} --threads {threads} --out-dir {output:q}"
+        " --mode {params.mode} --size {params.size} --fallback-mpp {params.fallback:q}"
+        " --threads {threads} --out-dir {output:q}"
 
 
 rule tissue_qc:
     input:
         manifest=manifest_file,
-        slides=slide_files,
+        slides=lambda wildcards: manifest(wildcards)["path"].tolist(),
         features=item_features,
     output:
         directory(f"{OUT}/{{ds}}/qc/tissue/{{mod}}"),
     log:
         f"{OUT}/logs/{{ds}}/tissue_qc_{{mod}}.log",
     wildcard_constraints:
-        mod=match_one_of(all_bag_modalities("wsi")),
+        mod=bag_modality_pattern("wsi"),
     conda:
         "../../envs/data.yaml"
     threads: 1
     params:
         cfg=FEATURE_CFG,
-        folder=lambda wildcards: feature_dir(wildcards.ds, wildcards.mod),
         fallback=mpp_fallback,
     shell:
         "mmlego --log {log:q} tissue-qc --config {params.cfg:q} --manifest {input.manifest:q}"
-        " --features-dir {params.folder:q} --fallback-mpp {params.fallback:q}"
+        " --features {input.features:q} --fallback-mpp {params.fallback:q}"
         " --out-dir {output:q}"
 
 
@@ -201,7 +211,7 @@ rule build_bags:
     benchmark:
         f"{OUT}/benchmarks/{{ds}}/build_bags_{{mod}}.tsv"
     wildcard_constraints:
-        mod=match_one_of(all_bag_modalities("wsi") + all_bag_modalities("image")),
+        mod=bag_modality_pattern("wsi", "image"),
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -217,7 +227,7 @@ rule build_bags:
         " --out {output.store:q} --qc {output.qc:q}"
 
 
-for _ds in DATASETS:
+for _ds in (ds for ds in DATASETS if RAW_READY.get(ds)):
     for _mod in bag_modalities_of_type(_ds, "wsi") + bag_modalities_of_type(_ds, "image"):
         ALL_TARGETS.append(f"{OUT}/{_ds}/modalities/{_mod}.h5")
         ALL_TARGETS.append(f"{OUT}/{_ds}/qc/features_{_mod}.csv")

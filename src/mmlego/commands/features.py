@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import math
-from pathlib import Path
 
 from mmlego.utils.atomic import atomic_path
 
@@ -43,20 +42,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     slide.add_argument("--out", required=True, help="feature h5 to write")
     slide.set_defaults(func=run_encode_slide)
 
-    images = sub.add_parser("encode-images", help="encode one shard of a manifest's images")
-    _common(images)
-    images.add_argument("--manifest", required=True, help="manifest CSV of the modality")
-    images.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
-    images.add_argument("--per-shard", type=int, required=True, help="images per shard")
-    images.add_argument("--mode", choices=("grid", "whole"), required=True)
-    images.add_argument("--size", type=int, required=True, help="side images are resized to")
-    images.add_argument("--out-dir", required=True, help="folder of per-image h5 files")
-    images.set_defaults(func=run_encode_images)
+    shard = sub.add_parser("encode-shard", help="encode one shard of a manifest's slides or images")
+    _common(shard)
+    shard.add_argument("--manifest", required=True, help="manifest CSV of the modality")
+    shard.add_argument("--type", choices=("wsi", "image"), required=True)
+    shard.add_argument("--shard", type=int, required=True, help="shard index (0-based)")
+    shard.add_argument("--per-shard", type=int, required=True, help="items per shard")
+    shard.add_argument("--mode", choices=("grid", "whole"), default="grid", help="images only")
+    shard.add_argument("--size", type=int, default=512, help="side images are resized to")
+    shard.add_argument(
+        "--fallback-mpp", type=_optional_float, default=None, help="slides only: µm/px fallback"
+    )
+    shard.add_argument("--out-dir", required=True, help="folder of per-item h5 files")
+    shard.set_defaults(func=run_encode_shard)
 
     qc = sub.add_parser("tissue-qc", help="QC PNGs of a manifest's slides")
     _common(qc)
     qc.add_argument("--manifest", required=True)
-    qc.add_argument("--features-dir", required=True, help="folder of the slides' feature h5s")
+    qc.add_argument(
+        "--features", nargs="+", required=True, help="folders holding the slides' feature h5s"
+    )
     qc.add_argument("--fallback-mpp", type=_optional_float, default=None)
     qc.add_argument("--out-dir", required=True, help="folder of PNGs to write")
     qc.set_defaults(func=run_tissue_qc)
@@ -91,37 +96,48 @@ def run_encode_slide(args: argparse.Namespace) -> None:
     )
 
 
-def run_encode_images(args: argparse.Namespace) -> None:
-    """Encode one shard of images."""
+def run_encode_shard(args: argparse.Namespace) -> None:
+    """Encode one shard of slides or images."""
     from mmlego.preprocess.bags import read_manifest
-    from mmlego.preprocess.pipeline import encode_images
+    from mmlego.preprocess.pipeline import encode_images, encode_slides
 
     manifest = read_manifest(args.manifest)
     rows = manifest.iloc[args.shard * args.per_shard : (args.shard + 1) * args.per_shard]
     if rows.empty:
         raise ValueError(f"{args.manifest}: shard {args.shard} is empty; rerun the workflow")
-    encode_images(
-        list(zip(rows["item_id"], rows["path"], strict=True)),
-        args.out_dir,
-        config=json.loads(args.config),
-        image={"mode": args.mode, "size": args.size},
-        threads=args.threads,
-    )
+    config = json.loads(args.config)
+    if args.type == "wsi":
+        encode_slides(
+            [(row.item_id, row.path, _optional_float(str(row.mpp))) for row in rows.itertuples()],
+            args.out_dir,
+            config=config,
+            fallback_mpp=args.fallback_mpp,
+            threads=args.threads,
+        )
+    else:
+        encode_images(
+            list(zip(rows["item_id"], rows["path"], strict=True)),
+            args.out_dir,
+            config=config,
+            image={"mode": args.mode, "size": args.size},
+            threads=args.threads,
+        )
 
 
 def run_tissue_qc(args: argparse.Namespace) -> None:
     """One QC PNG per slide of the manifest, written into a folder that appears whole."""
-    from mmlego.preprocess.bags import read_manifest
+    from mmlego.preprocess.bags import feature_finder, read_manifest
     from mmlego.preprocess.features_io import atomic_folder
     from mmlego.preprocess.pipeline import slide_qc
 
     config = json.loads(args.config)
     manifest = read_manifest(args.manifest)
+    find = feature_finder(args.features)
     with atomic_folder(args.out_dir) as tmp:
         for row in manifest.itertuples():
             slide_qc(
                 row.path,
-                Path(args.features_dir) / f"{row.item_id}.h5",
+                find(row.item_id),
                 tmp / f"{row.item_id}.png",
                 config=config,
                 manifest_mpp=_optional_float(str(row.mpp)),
@@ -130,28 +146,11 @@ def run_tissue_qc(args: argparse.Namespace) -> None:
     log.info("wrote %d QC images to %s", len(manifest), args.out_dir)
 
 
-def _finder(folders: list[str]):
-    """Map an item id to its feature file in one of ``folders``; raise naming the item."""
-    index: dict[str, Path] = {}
-    for folder in map(Path, folders):
-        for path in folder.glob("*.h5") if folder.is_dir() else []:
-            index.setdefault(path.stem, path)
-
-    def find(item_id: str) -> Path:
-        if item_id not in index:
-            raise FileNotFoundError(
-                f"no feature file {item_id}.h5 in {', '.join(folders)}; rerun the encode rules"
-            )
-        return index[item_id]
-
-    return find
-
-
 def run_build_bags(args: argparse.Namespace) -> None:
     """Write the bag store and the per-item QC table."""
     from mmlego.data.labels import read_labels
     from mmlego.data.store import write_modality
-    from mmlego.preprocess.bags import build_bags, read_manifest
+    from mmlego.preprocess.bags import build_bags, feature_finder, read_manifest
     from mmlego.preprocess.pipeline import feature_tag
     from mmlego.utils.provenance import provenance
 
@@ -161,7 +160,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
     build = build_bags(
         labels["patient_id"].astype(str).tolist(),
         manifest,
-        _finder(args.features),
+        feature_finder(args.features),
         name=args.modality,
         type=args.type,
         cap=config["preprocess"]["max_patches_per_patient"],

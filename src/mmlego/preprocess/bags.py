@@ -54,6 +54,24 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def feature_finder(folders: Sequence[str | Path]) -> Callable[[str], Path]:
+    """Map an item id to its feature file ``{item_id}.h5`` in one of ``folders``."""
+    index: dict[str, Path] = {}
+    for folder in map(Path, folders):
+        for path in sorted(folder.glob("*.h5")) if folder.is_dir() else []:
+            index.setdefault(path.stem, path)
+
+    def find(item_id: str) -> Path:
+        if item_id not in index:
+            raise FileNotFoundError(
+                f"no feature file {item_id}.h5 in {', '.join(map(str, folders))}; "
+                "rerun the encode rules"
+            )
+        return index[item_id]
+
+    return find
+
+
 def sample_rows(n: int, cap: int | None, seed: int) -> np.ndarray:
     """Indices of the instances kept from a bag of ``n``: all, or ``cap`` sampled in order."""
     if cap is None or n <= cap:

@@ -120,13 +120,6 @@ def check_tissue(layout: SlideLayout, path: Path, preprocess: Mapping[str, Any])
         )
 
 
-def _runtime(encoder: Mapping[str, Any], device: str, threads: int | None) -> torch.device:
-    """Select the device; the job's threads minus the loader workers go to torch."""
-    if threads:
-        torch.set_num_threads(max(1, threads - encoder["num_workers"]))
-    return select_device(device)
-
-
 def image_settings(dataset: Mapping[str, Any], modality: str) -> dict[str, Any]:
     """How a dataset's images become bags: ``mode`` (grid | whole) and resize ``size``.
 
@@ -137,23 +130,37 @@ def image_settings(dataset: Mapping[str, Any], modality: str) -> dict[str, Any]:
     return {"mode": spec.get("image_mode", "grid"), "size": int(spec.get("image_size", 512))}
 
 
-def _encoder(encoder: Mapping[str, Any], seed: int, dev: torch.device):
+@dataclass
+class LoadedEncoder:
+    """An encoder ready for inference, built once per job and reused for every item."""
+
+    model: torch.nn.Module
+    info: EncoderInfo
+    device: torch.device
+
+
+def load_encoder(config: Mapping[str, Any], threads: int | None = None) -> LoadedEncoder:
+    """Build the configured encoder; the job's threads minus the loader workers go to torch."""
+    encoder = config["encoder"]
+    if threads:
+        torch.set_num_threads(max(1, threads - encoder["num_workers"]))
+    device = select_device(config["device"])
     model, info = build_encoder(
         encoder["arch"],
         weights=encoder.get("weights"),
-        seed=seed,
+        seed=config["seed"],
         precision=encoder["precision"],
         mean=tuple(encoder["mean"]),
         std=tuple(encoder["std"]),
     )
     ready = prepare_for_inference(
         model,
-        device=dev,
+        device=device,
         precision=encoder["precision"],
         channels_last=encoder["channels_last"],
         compile_model=encoder["compile"],
     )
-    return ready, info
+    return LoadedEncoder(ready, info, device)
 
 
 def encode_slide(
@@ -165,10 +172,12 @@ def encode_slide(
     manifest_mpp: float | None = None,
     fallback_mpp: float | None = None,
     threads: int | None = None,
+    loaded: LoadedEncoder | None = None,
 ) -> int:
     """Segment, patch and encode one slide into ``out``; returns the number of patches.
 
-    ``config`` holds the sections ``encoder`` and ``preprocess`` plus ``seed`` and ``device``.
+    ``config`` holds the sections ``encoder`` and ``preprocess`` plus ``seed`` and ``device``;
+    ``loaded`` reuses an encoder already built for this config.
     """
     encoder, preprocess = config["encoder"], config["preprocess"]
     path = Path(path)
@@ -182,8 +191,8 @@ def encode_slide(
         )
     check_tissue(layout, path, preprocess)
     grid = layout.grid
-    dev = _runtime(encoder, config["device"], threads)
-    model, info = _encoder(encoder, config["seed"], dev)
+    loaded = loaded or load_encoder(config, threads)
+    model, info, dev = loaded.model, loaded.info, loaded.device
     if len(grid):
         dataset = SlidePatches(path, grid, input_size=encoder.get("input_size"))
         loader = make_loader(
@@ -223,6 +232,36 @@ def encode_slide(
     return len(features)
 
 
+def encode_slides(
+    rows: Sequence[tuple[str, str | Path, float | None]],
+    out_dir: str | Path,
+    *,
+    config: Mapping[str, Any],
+    fallback_mpp: float | None = None,
+    threads: int | None = None,
+) -> int:
+    """Encode several slides, ``(item_id, path, manifest mpp)``, into ``out_dir/{item_id}.h5``.
+
+    One job for many small slides: the encoder is built once. The folder appears complete or
+    not at all, so a failing slide leaves no partial shard (its error names the slide).
+    """
+    loaded = load_encoder(config, threads)
+    total = 0
+    with atomic_folder(out_dir) as tmp:
+        for item_id, path, mpp in rows:
+            total += encode_slide(
+                path,
+                tmp / f"{item_id}.h5",
+                item_id=item_id,
+                config=config,
+                manifest_mpp=mpp,
+                fallback_mpp=fallback_mpp,
+                loaded=loaded,
+            )
+    log.info("wrote %d slides (%d patches) to %s", len(rows), total, out_dir)
+    return len(rows)
+
+
 def image_attrs(info: EncoderInfo, image: Mapping[str, Any], encoder: Mapping[str, Any]) -> dict:
     """Attributes shared by every image feature file of one run."""
     mode = image["mode"]
@@ -252,8 +291,8 @@ def encode_images(
     """
     encoder = config["encoder"]
     out_dir = Path(out_dir)
-    dev = _runtime(encoder, config["device"], threads)
-    model, info = _encoder(encoder, config["seed"], dev)
+    loaded = load_encoder(config, threads)
+    model, info, dev = loaded.model, loaded.info, loaded.device
     dataset = ImagePatches(
         [Path(p) for _, p in items],
         mode=image["mode"],
