@@ -115,24 +115,6 @@ def test_missing_mpp_needs_a_fallback(tmp_path, caplog):
     assert "no mpp in the slide metadata" in caplog.text
 
 
-def test_no_tissue_fails_or_is_skipped(tmp_path):
-    glass = np.empty((1024, 1024, 3), np.uint8)
-    glass[:] = GLASS
-    path = tmp_path / "blank.tif"
-    write_tiff(path, glass, mpp=0.5)
-    out = tmp_path / "blank.h5"
-    with pytest.raises(
-        ValueError, match=r"blank\.tif: no tissue found.*skip_slides_without_tissue"
-    ):
-        encode_slide(path, out, item_id="blank", config=config())
-    assert not out.exists()
-    encode_slide(
-        path, out, item_id="blank", config=config(preprocess={"skip_slides_without_tissue": True})
-    )
-    feats = read_features(out)
-    assert feats.features.shape == (0, 512) and feats.status == "skipped: no tissue"
-
-
 def test_bad_files_fail_naming_the_file(tmp_path, block_tiff):
     text = tmp_path / "notes.svs"
     text.write_text("this is not a slide\n")
