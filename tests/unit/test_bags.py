@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mmlego.data.store import read_modality, write_modality
-from mmlego.preprocess.bags import build_bags, read_manifest, sample_rows
+from mmlego.preprocess.bags import build_bags, feature_finder, read_manifest, sample_rows
 from mmlego.preprocess.features_io import read_features, write_features
 from mmlego.utils.provenance import provenance
 
@@ -161,3 +161,13 @@ def test_manifest_errors_name_the_file(tmp_path):
     )
     with pytest.raises(ValueError, match=r"d\.csv: item_id values must be unique"):
         read_manifest(tmp_path / "d.csv")
+
+
+def test_feature_finder_takes_files_and_folders(tmp_path):
+    (tmp_path / "shard0").mkdir()
+    ours(tmp_path / "shard0" / "a.h5", 1)
+    ours(tmp_path / "b.h5", 1)
+    find = feature_finder([tmp_path / "shard0", tmp_path / "b.h5"])
+    assert find("a") == tmp_path / "shard0" / "a.h5" and find("b") == tmp_path / "b.h5"
+    with pytest.raises(FileNotFoundError, match=r"no feature file c\.h5 among"):
+        find("c")

@@ -54,17 +54,18 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def feature_finder(folders: Sequence[str | Path]) -> Callable[[str], Path]:
-    """Map an item id to its feature file ``{item_id}.h5`` in one of ``folders``."""
+def feature_finder(places: Sequence[str | Path]) -> Callable[[str], Path]:
+    """Map an item id to its feature file ``{item_id}.h5``: one of ``places`` or inside one."""
     index: dict[str, Path] = {}
-    for folder in map(Path, folders):
-        for path in sorted(folder.glob("*.h5")) if folder.is_dir() else []:
+    for place in map(Path, places):
+        files = sorted(place.glob("*.h5")) if place.is_dir() else [place]
+        for path in files:
             index.setdefault(path.stem, path)
 
     def find(item_id: str) -> Path:
         if item_id not in index:
             raise FileNotFoundError(
-                f"no feature file {item_id}.h5 in {', '.join(map(str, folders))}; "
+                f"no feature file {item_id}.h5 among {', '.join(map(str, places))}; "
                 "rerun the encode rules"
             )
         return index[item_id]
