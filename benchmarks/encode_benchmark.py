@@ -95,7 +95,9 @@ def flops_per_patch(model: torch.nn.Module, size: int) -> float:
 
 def sub_grid(grid: PatchGrid, n: int) -> PatchGrid:
     """The first ``n`` patches of a grid."""
-    return PatchGrid(**{**grid.__dict__, "coords": grid.coords[:n], "tissue_fraction": grid.tissue_fraction[:n]})
+    return PatchGrid(
+        **{**grid.__dict__, "coords": grid.coords[:n], "tissue_fraction": grid.tissue_fraction[:n]}
+    )
 
 
 def naive(model, dataset: SlidePatches) -> dict:
@@ -186,16 +188,39 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=256)
     parser.add_argument("--mpp", type=float, default=0.5)
     parser.add_argument("--patches", type=int, default=256, help="patches encoded by each method")
-    parser.add_argument("--big-slide", type=int, default=40960, help="side of the RSS slide (0 skips)")
+    parser.add_argument(
+        "--big-slide", type=int, default=40960, help="side of the RSS slide (0 skips)"
+    )
     parser.add_argument("--big-mpp", type=float, default=1.0, help="target µm/px on the big slide")
     parser.add_argument("--work", default="results/benchmarks/cache", help="slides are kept here")
     parser.add_argument("--out", default="results/benchmarks")
+    parser.add_argument(
+        "--parts",
+        default="ratios,rss",
+        help="ratios (naive vs pipeline vs ceiling) and/or rss (big slide); a run of one part "
+        "keeps the other's results from the previous encode.json",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    report: dict = {"cpu": cpu_info(), "arch": args.arch, "patch_size": args.patch_size}
+    previous = out / "encode.json"
+    report: dict = json.loads(previous.read_text()) if previous.exists() else {}
+    report.update({"cpu": cpu_info(), "arch": args.arch, "patch_size": args.patch_size})
     print(json.dumps(report["cpu"], indent=1), flush=True)
+    if "ratios" in parts:
+        measure_ratios(args, work, report)
+    if "rss" in parts and args.big_slide:
+        measure_rss(args, work, report)
+    report["provenance"] = provenance(vars(args), seed=0, device="cpu")
+    write_json_atomic(out / "encode.json", report)
+    write_text_atomic(out / "encode.md", markdown(report))
+    print(markdown(report))
+
+
+def measure_ratios(args: argparse.Namespace, work: Path, report: dict) -> None:
+    """Naive loop, pipeline settings and the matmul ceiling on the same patches."""
 
     slide_path = work / "bench_8192.tif"
     if not slide_path.exists():
@@ -204,7 +229,11 @@ def main() -> None:
     preprocess_cfg = {"thumbnail_mpp": 8.0, "min_tissue_fraction": 0.5}
     with Slide(slide_path) as slide:
         layout = lay_out_slide(
-            slide, encoder=encoder_cfg, preprocess=preprocess_cfg, manifest_mpp=None, fallback_mpp=None
+            slide,
+            encoder=encoder_cfg,
+            preprocess=preprocess_cfg,
+            manifest_mpp=None,
+            fallback_mpp=None,
         )
     grid = sub_grid(layout.grid, args.patches)
     dataset = SlidePatches(slide_path, grid)
@@ -223,9 +252,27 @@ def main() -> None:
     report["naive"] = naive(model, dataset)
     print("naive", report["naive"], flush=True)
     settings = [
-        {"name": "fp32 batched", "precision": "fp32", "compile": False, "batch_size": 32, "num_workers": 1},
-        {"name": "bf16 batched", "precision": "bf16", "compile": False, "batch_size": 32, "num_workers": 1},
-        {"name": "bf16 compiled", "precision": "bf16", "compile": True, "batch_size": 32, "num_workers": 1},
+        {
+            "name": "fp32 batched",
+            "precision": "fp32",
+            "compile": False,
+            "batch_size": 32,
+            "num_workers": 1,
+        },
+        {
+            "name": "bf16 batched",
+            "precision": "bf16",
+            "compile": False,
+            "batch_size": 32,
+            "num_workers": 1,
+        },
+        {
+            "name": "bf16 compiled",
+            "precision": "bf16",
+            "compile": True,
+            "batch_size": 32,
+            "num_workers": 1,
+        },
     ]
     runs, reference = [], None
     for setting in settings:
@@ -252,68 +299,75 @@ def main() -> None:
     report["best"] = best["name"]
     report["naive"]["gflops"] = report["naive"]["patches_per_s"] * flops / 1e9
 
-    if args.big_slide:
-        big = work / f"bench_{args.big_slide}.tif"
-        if not big.exists():
-            t = time.perf_counter()
-            write_slide(big, size=args.big_slide, seed=2, texture_seed=1)
-            print(f"wrote {big} in {time.perf_counter() - t:.0f} s", flush=True)
-        config = {
-            "encoder": {
-                "arch": args.arch,
-                "weights": None,
-                "patch_size": args.patch_size,
-                "mpp": args.big_mpp,
-                "input_size": None,
-                "precision": best["precision"],
-                "compile": best["compile"],
-                "channels_last": True,
-                "batch_size": best["batch_size"],
-                "num_workers": best["num_workers"],
-                "mean": [0.485, 0.456, 0.406],
-                "std": [0.229, 0.224, 0.225],
-            },
-            "preprocess": {
-                "thumbnail_mpp": 8.0,
-                "min_tissue_fraction": 0.5,
-                "skip_slides_without_tissue": False,
-                "max_patches_per_patient": None,
-            },
-            "seed": 0,
-            "device": "cpu",
-        }
-        with tempfile.TemporaryDirectory() as tmp:
-            h5 = Path(tmp) / "big.h5"
-            cmd = [
-                str(Path(sys.executable).parent / "mmlego"),
-                "encode-slide",
-                "--config",
-                json.dumps(config),
-                "--slide",
-                str(big),
-                "--item-id",
-                "big",
-                "--threads",
-                str(os.cpu_count()),
-                "--out",
-                str(h5),
-            ]
-            rss = peak_rss_of(cmd)
-            import h5py
 
-            with h5py.File(h5) as f:
-                rss["patches"] = int(f["features"].shape[0])
-                rss["read_level"] = int(f.attrs["patch_level"])
-        rss["slide_px"] = args.big_slide
-        rss["slide_bytes"] = big.stat().st_size
-        rss["setting"] = best["name"]
-        report["big_slide"] = rss
-        print("big slide", rss, flush=True)
+def measure_rss(args: argparse.Namespace, work: Path, report: dict) -> None:
+    """Peak RSS of ``mmlego encode-slide`` on the big generated slide, with the best setting."""
+    best = next(
+        (r for r in report.get("pipeline", []) if r["name"] == report.get("best")),
+        {
+            "name": "bf16 compiled",
+            "precision": "bf16",
+            "compile": True,
+            "batch_size": 32,
+            "num_workers": 1,
+        },
+    )
+    big = work / f"bench_{args.big_slide}.tif"
+    if not big.exists():
+        t = time.perf_counter()
+        write_slide(big, size=args.big_slide, seed=2, texture_seed=1)
+        print(f"wrote {big} in {time.perf_counter() - t:.0f} s", flush=True)
+    config = {
+        "encoder": {
+            "arch": args.arch,
+            "weights": None,
+            "patch_size": args.patch_size,
+            "mpp": args.big_mpp,
+            "input_size": None,
+            "precision": best["precision"],
+            "compile": best["compile"],
+            "channels_last": True,
+            "batch_size": best["batch_size"],
+            "num_workers": best["num_workers"],
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+        },
+        "preprocess": {
+            "thumbnail_mpp": 8.0,
+            "min_tissue_fraction": 0.5,
+            "skip_slides_without_tissue": False,
+            "max_patches_per_patient": None,
+        },
+        "seed": 0,
+        "device": "cpu",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = Path(tmp) / "big.h5"
+        cmd = [
+            str(Path(sys.executable).parent / "mmlego"),
+            "encode-slide",
+            "--config",
+            json.dumps(config),
+            "--slide",
+            str(big),
+            "--item-id",
+            "big",
+            "--threads",
+            str(os.cpu_count()),
+            "--out",
+            str(h5),
+        ]
+        rss = peak_rss_of(cmd)
+        import h5py
 
-    report["provenance"] = provenance(vars(args), seed=0, device="cpu")
-    write_json_atomic(out / "encode.json", report)
-    write_text_atomic(out / "encode.md", markdown(report))
-    print(markdown(report))
+        with h5py.File(h5) as f:
+            rss["patches"] = int(f["features"].shape[0])
+            rss["read_level"] = int(f.attrs["patch_level"])
+    rss["slide_px"] = args.big_slide
+    rss["slide_bytes"] = big.stat().st_size
+    rss["setting"] = best["name"]
+    report["big_slide"] = rss
+    print("big slide", rss, flush=True)
 
 
 def markdown(r: dict) -> str:
