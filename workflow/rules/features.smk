@@ -20,6 +20,9 @@ import pandas as pd
 from mmlego.preprocess.bags import read_manifest
 from mmlego.preprocess.pipeline import feature_tag, image_settings
 
+# Set by preprocess.smk (the manifest checkpoint); absent, this stage has nothing to encode.
+MANIFEST_MODALITIES = globals().get("MANIFEST_MODALITIES", {})
+RAW_READY = globals().get("RAW_READY", {})
 FEATURE_TAG = feature_tag(config["encoder"])
 FEATURE_CFG = as_json(
     {key: config[key] for key in ("encoder", "preprocess", "seed", "device")}
@@ -39,7 +42,9 @@ def bag_modalities_of_type(ds, mod_type):
 
 def bag_modality_pattern(*mod_types):
     """Wildcard constraint matching the bag modalities of these types (nothing when none)."""
-    names = {m for ds in DATASETS for t in mod_types for m in bag_modalities_of_type(ds, t)}
+    names = {
+        m for ds in DATASETS for t in mod_types for m in bag_modalities_of_type(ds, t)
+    }
     return "|".join(sorted(names)) or "(?!)"
 
 
@@ -111,7 +116,9 @@ def item_features(wildcards):
 
 def image_setting(key):
     """An input function for one of :func:`image_settings`' values (grid for slides)."""
-    return lambda wildcards: image_settings(config["datasets"][wildcards.ds], wildcards.mod)[key]
+    return lambda wildcards: image_settings(
+        config["datasets"][wildcards.ds], wildcards.mod
+    )[key]
 
 
 rule encode_slide:
@@ -228,7 +235,9 @@ rule build_bags:
 
 
 for _ds in (ds for ds in DATASETS if RAW_READY.get(ds)):
-    for _mod in bag_modalities_of_type(_ds, "wsi") + bag_modalities_of_type(_ds, "image"):
+    for _mod in bag_modalities_of_type(_ds, "wsi") + bag_modalities_of_type(
+        _ds, "image"
+    ):
         ALL_TARGETS.append(f"{OUT}/{_ds}/modalities/{_mod}.h5")
         ALL_TARGETS.append(f"{OUT}/{_ds}/qc/features_{_mod}.csv")
     for _mod in bag_modalities_of_type(_ds, "wsi"):
