@@ -1,0 +1,79 @@
+"""Training: one job per (dataset, run, split) for LegoBlocks and every trained baseline."""
+
+from mmlego.config import parse_run
+
+# Models that are not trained by the generic rule: the LegoMerge/LegoFuse jobs (combine.smk)
+# and the ensemble of unimodal predictions (its own rule).
+NOT_TRAINED = ("lego_merge", "lego_fuse", "ensemble")
+TRAINED_RUN = (
+    f"(?!(?:{'|'.join(NOT_TRAINED)})(?![A-Za-z0-9_]))"
+    "[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)?"
+)
+
+
+def trained_runs(ds):
+    """Runs of dataset ``ds`` that the generic train rule fits."""
+    return [r for r in runs(ds) if parse_run(r)[0] not in NOT_TRAINED]
+
+
+def model_cfg(run):
+    """Config sections a run's model builder reads (also its checkpoint's hparams).
+
+    Only these sections are rule params, so e.g. changing a merge option never retrains.
+    """
+    sections = (
+        ("train", "lego") if run.startswith("lego_") else ("train", "lego", "baselines")
+    )
+    return {s: config[s] for s in sections if s in config}
+
+
+def split_inputs(wildcards):
+    """Files ``mmlego.data.prepare.load_split`` reads for one split of a dataset."""
+    ds_dir = f"{OUT}/{wildcards.ds}"
+    return {
+        "labels": f"{ds_dir}/labels.parquet",
+        "splits": f"{ds_dir}/splits.json",
+        "transforms": f"{ds_dir}/transforms/split{wildcards.k}.json",
+        "stores": [f"{ds_dir}/modalities/{m}.h5" for m in modalities(wildcards.ds)],
+    }
+
+
+rule train:
+    input:
+        unpack(split_inputs),
+    output:
+        model=f"{OUT}/{{ds}}/{{run}}/split{{k}}/model.pt",
+        log_csv=f"{OUT}/{{ds}}/{{run}}/split{{k}}/train_log.csv",
+        predictions=f"{OUT}/{{ds}}/{{run}}/split{{k}}/predictions.parquet",
+    log:
+        f"{OUT}/logs/train/{{ds}}/{{run}}/split{{k}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train/{{ds}}/{{run}}/split{{k}}.tsv"
+    wildcard_constraints:
+        # Never the runs that other rules write (merge, fuse, ensemble).
+        run=TRAINED_RUN,
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        cfg=lambda wc: as_json(model_cfg(wc.run)),
+        ds_dir=lambda wc: f"{OUT}/{wc.ds}",
+        out_dir=lambda wc, output: str(Path(output.model).parent),
+        seed=config["seed"],
+        device=config["device"],
+    shell:
+        "mmlego --log {log:q} train --dataset-dir {params.ds_dir:q} --dataset {wildcards.ds:q}"
+        " --split {wildcards.k} --run {wildcards.run:q} --out-dir {params.out_dir:q}"
+        " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q} --threads {threads}"
+
+
+ALL_TARGETS += [
+    f"{OUT}/{ds}/{run}/split{k}/predictions.parquet"
+    for ds in DATASETS
+    for run in trained_runs(ds)
+    for k in SPLITS
+]
