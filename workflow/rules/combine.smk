@@ -1,22 +1,5 @@
 """LegoMerge and LegoFuse: one job each per (dataset, split), on that split's trained blocks."""
 
-import shlex
-
-
-def block_checkpoints(wildcards):
-    """The split's LegoBlock checkpoints, one per modality of the dataset."""
-    return [
-        f"{OUT}/{wildcards.ds}/lego_block.{m}/split{wildcards.k}/model.pt"
-        for m in modalities(wildcards.ds)
-    ]
-
-
-def block_args(wildcards, input):
-    """``--block modality=path`` arguments, in the dataset's modality order."""
-    pairs = zip(modalities(wildcards.ds), input.blocks)
-    return " ".join(f"--block {shlex.quote(f'{m}={path}')}" for m, path in pairs)
-
-
 if MODELS_READY:
 
     rule merge:

@@ -60,3 +60,57 @@ def runs(ds):
 def as_json(value):
     """A config section as JSON for a rule's ``params`` (quote it with ``:q`` in the shell)."""
     return json.dumps(value, sort_keys=True)
+
+
+# Model stages (train.smk, combine.smk).
+import shlex
+
+from mmlego.config import parse_run
+
+
+def trained_runs(ds):
+    """Runs of dataset ``ds`` that the generic train rule fits."""
+    return [r for r in runs(ds) if parse_run(r)[0] not in NOT_TRAINED]
+
+
+def model_cfg(run):
+    """Config sections a run's model builder reads (also its checkpoint's hparams).
+
+    Only these sections are rule params, so e.g. changing a merge option never retrains.
+    """
+    sections = (
+        ("train", "lego") if run.startswith("lego_") else ("train", "lego", "baselines")
+    )
+    return {s: config[s] for s in sections if s in config}
+
+
+def split_inputs(wildcards):
+    """Files ``mmlego.data.prepare.load_split`` reads for one split of a dataset."""
+    ds_dir = f"{OUT}/{wildcards.ds}"
+    return {
+        "labels": f"{ds_dir}/labels.parquet",
+        "splits": f"{ds_dir}/splits.json",
+        "transforms": f"{ds_dir}/transforms/split{wildcards.k}.json",
+        "stores": [f"{ds_dir}/modalities/{m}.h5" for m in modalities(wildcards.ds)],
+    }
+
+
+def dataset_ready(ds):
+    """Whether the earlier stages request every split transform and store of ``ds``."""
+    needed = [f"{OUT}/{ds}/transforms/split{k}.json" for k in SPLITS]
+    needed += [f"{OUT}/{ds}/modalities/{m}.h5" for m in modalities(ds)]
+    return all(path in ALL_TARGETS for path in needed)
+
+
+def block_checkpoints(wildcards):
+    """The split's LegoBlock checkpoints, one per modality of the dataset."""
+    return [
+        f"{OUT}/{wildcards.ds}/lego_block.{m}/split{wildcards.k}/model.pt"
+        for m in modalities(wildcards.ds)
+    ]
+
+
+def block_args(wildcards, input):
+    """``--block modality=path`` arguments, in the dataset's modality order."""
+    pairs = zip(modalities(wildcards.ds), input.blocks)
+    return " ".join(f"--block {shlex.quote(f'{m}={path}')}" for m, path in pairs)

@@ -1,7 +1,5 @@
 """Training: one job per (dataset, run, split) for LegoBlocks and every trained baseline."""
 
-from mmlego.config import parse_run
-
 # Models that are not trained by the generic rule: the LegoMerge/LegoFuse jobs (combine.smk)
 # and the ensemble of unimodal predictions (its own rule).
 NOT_TRAINED = ("lego_merge", "lego_fuse", "ensemble")
@@ -9,40 +7,6 @@ TRAINED_RUN = (
     f"(?!(?:{'|'.join(NOT_TRAINED)})(?![A-Za-z0-9_]))"
     "[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)?"
 )
-
-
-def trained_runs(ds):
-    """Runs of dataset ``ds`` that the generic train rule fits."""
-    return [r for r in runs(ds) if parse_run(r)[0] not in NOT_TRAINED]
-
-
-def model_cfg(run):
-    """Config sections a run's model builder reads (also its checkpoint's hparams).
-
-    Only these sections are rule params, so e.g. changing a merge option never retrains.
-    """
-    sections = (
-        ("train", "lego") if run.startswith("lego_") else ("train", "lego", "baselines")
-    )
-    return {s: config[s] for s in sections if s in config}
-
-
-def split_inputs(wildcards):
-    """Files ``mmlego.data.prepare.load_split`` reads for one split of a dataset."""
-    ds_dir = f"{OUT}/{wildcards.ds}"
-    return {
-        "labels": f"{ds_dir}/labels.parquet",
-        "splits": f"{ds_dir}/splits.json",
-        "transforms": f"{ds_dir}/transforms/split{wildcards.k}.json",
-        "stores": [f"{ds_dir}/modalities/{m}.h5" for m in modalities(wildcards.ds)],
-    }
-
-
-def dataset_ready(ds):
-    """Whether the earlier stages request every split transform and store of ``ds``."""
-    needed = [f"{OUT}/{ds}/transforms/split{k}.json" for k in SPLITS]
-    needed += [f"{OUT}/{ds}/modalities/{m}.h5" for m in modalities(ds)]
-    return all(path in ALL_TARGETS for path in needed)
 
 
 # The model rules exist only once every dataset's inputs can be made: evaluation requests
