@@ -1,7 +1,9 @@
 """``labels.parquet``: one row per patient with the task's target, checked on write and read.
 
 Columns: ``patient_id`` (string) plus ``time`` (float, > 0) and ``event`` (int 0/1) for
-survival, or ``label`` (int 0..K-1) for binary and multiclass tasks. The parquet's key-value
+survival, or ``label`` (int 0..K-1) for binary and multiclass tasks; optional ``group``
+(string): samples sharing a group (ISIC images of one patient, MIMIC stays of one subject) are
+always kept in one set of a split. The parquet's key-value
 metadata ``mmlego`` holds JSON with ``task``, ``classes`` (class names, classification only) and
 ``provenance``.
 """
@@ -38,8 +40,15 @@ def check_labels(frame: pd.DataFrame, task: str, *, source: str = "labels") -> p
         raise ValueError(
             f"{source}: missing column(s) {missing}; a {task} label table needs {needed}"
         )
+    if "group" in frame.columns:
+        needed.append("group")
     frame = frame[needed].copy()
     frame["patient_id"] = frame["patient_id"].astype(str)
+    if "group" in frame.columns:
+        bad = frame["group"].isna()
+        if bad.any():
+            raise ValueError(f"{source}: empty group for patients {_rows(frame, bad)}")
+        frame["group"] = frame["group"].astype(str)
     dupes = frame["patient_id"].duplicated(keep=False)
     if dupes.any():
         raise ValueError(

@@ -1,0 +1,63 @@
+"""``mmlego splits`` and ``mmlego transforms``: patient-level splits and train-only fitting."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from mmlego.data.prepare import fit_transforms, write_transforms
+from mmlego.data.splits import write_splits
+from mmlego.utils.provenance import provenance
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the split subcommands."""
+    splits = sub.add_parser("splits", help="draw repeated patient-level train/val/test splits")
+    splits.add_argument("--dataset", required=True, help="dataset key in the config")
+    splits.add_argument("--labels", required=True, help="the dataset's labels.parquet")
+    splits.add_argument("--cfg", required=True, help="the config's splits section as JSON")
+    splits.add_argument("--seed", type=int, required=True, help="master seed")
+    splits.add_argument("--out", required=True, help="splits.json to write")
+    splits.set_defaults(func=run_splits)
+
+    transforms = sub.add_parser(
+        "transforms", help="fit one split's transforms on its train patients only"
+    )
+    transforms.add_argument("--dataset", required=True, help="dataset key in the config")
+    transforms.add_argument("--dataset-dir", required=True, help="the dataset's output folder")
+    transforms.add_argument("--split", type=int, required=True, help="split index k")
+    transforms.add_argument(
+        "--modalities", required=True, help='JSON {"<modality>": "vector|series|bag", ...}'
+    )
+    transforms.add_argument("--cfg", required=True, help="the config's splits section as JSON")
+    transforms.add_argument("--survival-bins", type=int, default=4, help="discrete time bins")
+    transforms.add_argument("--out", required=True, help="transforms JSON to write")
+    transforms.set_defaults(func=run_transforms)
+
+
+def run_splits(args: argparse.Namespace) -> None:
+    """Draw and write the splits."""
+    cfg = json.loads(args.cfg)
+    prov = provenance(cfg, seed=args.seed, dataset=args.dataset)
+    write_splits(
+        args.labels, args.out, dataset=args.dataset, cfg=cfg, seed=args.seed, provenance=prov
+    )
+
+
+def run_transforms(args: argparse.Namespace) -> None:
+    """Fit and write one split's transforms."""
+    cfg = json.loads(args.cfg)
+    mods = json.loads(args.modalities)
+    fitted = fit_transforms(
+        args.dataset_dir,
+        args.split,
+        modalities=mods,
+        survival_bins=args.survival_bins,
+        max_missing=float(cfg.get("max_missing", 0.5)),
+    )
+    prov = provenance(
+        {"splits": cfg, "modalities": mods, "survival_bins": args.survival_bins},
+        dataset=args.dataset,
+        split=args.split,
+    )
+    write_transforms(args.out, fitted, dataset=args.dataset, provenance=prov)

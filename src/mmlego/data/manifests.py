@@ -1,0 +1,80 @@
+"""Manifests of bag modalities (slides, images): one row per item, ``patient_id, item_id, path[, mpp]``.
+
+The features stage reads a manifest to know which files to encode and which patient each
+belongs to; ``item_id`` is the file stem passed through :func:`mmlego.utils.ids.safe_id`, so
+it can name per-item output files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mmlego.data.readers import check_known, ids_column, listing, read_table, require_columns
+from mmlego.utils.atomic import atomic_path
+from mmlego.utils.ids import safe_id
+
+COLUMNS = ("patient_id", "item_id", "path")
+
+
+def finalise_manifest(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Add ``item_id``, check files exist and item ids are unique; sort by patient, item."""
+    frame = frame.copy()
+    if frame.empty:
+        raise ValueError(f"{source}: no slides or images found; check the path in your config")
+    paths = frame["path"].astype(str)
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{source}: file(s) do not exist: {listing(missing)}")
+    frame["item_id"] = [safe_id(Path(p).stem) for p in paths]
+    dupes = frame["item_id"][frame["item_id"].duplicated(keep=False)]
+    if len(dupes):
+        raise ValueError(
+            f"{source}: several files share the item id(s) {listing(sorted(set(dupes)))}; "
+            "file stems must be unique within a modality"
+        )
+    cols = [*COLUMNS, "mpp"] if "mpp" in frame.columns else list(COLUMNS)
+    return frame[cols].sort_values(["patient_id", "item_id"]).reset_index(drop=True)
+
+
+def read_user_manifest(
+    path: str | Path, *, id_column: str, patient_ids: Sequence[str]
+) -> pd.DataFrame:
+    """A user's manifest (``id_column``, ``path``, optional ``mpp``) checked against the labels.
+
+    Relative file paths are taken relative to the manifest's folder.
+    """
+    path = Path(path)
+    source = f"manifest {path}"
+    frame = read_table(path, what="manifest")
+    require_columns(frame, [id_column, "path"], source=source)
+    ids = ids_column(frame, id_column, source=source)
+    check_known(ids, patient_ids, source=source)
+    files = [
+        p if Path(p).is_absolute() else str(path.parent / p) for p in frame["path"].astype(str)
+    ]
+    out = pd.DataFrame({"patient_id": ids.to_numpy(), "path": files})
+    if "mpp" in frame.columns:
+        mpp = pd.to_numeric(frame["mpp"], errors="coerce")
+        bad = mpp.notna() & (mpp <= 0)
+        if bad.any():
+            raise ValueError(
+                f"{source}: mpp must be positive; rows {listing(frame.index[bad] + 2)}"
+            )
+        out["mpp"] = mpp.to_numpy()
+    return finalise_manifest(out, source=source)
+
+
+def write_manifest(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write a manifest CSV atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest written by :func:`write_manifest` (ids as strings)."""
+    frame = pd.read_csv(path, dtype={"patient_id": str, "item_id": str, "path": str})
+    require_columns(frame, COLUMNS, source=f"manifest {path}")
+    return frame

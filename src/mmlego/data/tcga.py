@@ -1,0 +1,190 @@
+"""TCGA: the MCAT/PORPOISE ``tcga_<site>_all_clean`` table and the diagnostic-slide folder.
+
+The table has one row per slide (``case_id``, ``slide_id``, ``survival_months``,
+``censorship`` with 1 = censored, clinical columns, and ``<GENE>_mut``/``_cnv``/``_rnaseq``
+omics columns). We turn it into one record per patient; slides are matched to patients by the
+12-character TCGA barcode prefix of their file names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmlego.data.readers import listing, read_table, require_columns
+from mmlego.data.store import ModalityData
+from mmlego.data.tabular import split_columns, vector_modality
+
+log = logging.getLogger(__name__)
+
+OMICS_SUFFIX = {"mut": "_mut", "cnv": "_cnv", "rna": "_rnaseq"}
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".svslide")
+BARCODE = re.compile(r"^TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}", re.IGNORECASE)
+_LABEL_COLUMNS = ("case_id", "survival_months", "censorship")
+
+
+@dataclass
+class TcgaTables:
+    """Labels, vector modalities and excluded patients (with reasons) of one TCGA table."""
+
+    labels: pd.DataFrame
+    modalities: list[ModalityData]
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def patient_of(barcode: str) -> str | None:
+    """The 12-character patient barcode (``TCGA-XX-XXXX``) a slide or sample name starts with."""
+    match = BARCODE.match(barcode)
+    return match.group(0).upper() if match else None
+
+
+def omics_columns(columns: Sequence[str], group: str) -> list[str]:
+    """The table's columns of one omics group, by suffix, in table order."""
+    suffix = OMICS_SUFFIX[group]
+    return [c for c in columns if c.endswith(suffix)]
+
+
+def _one_row_per_patient(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Collapse slide rows to patient rows; the label must agree across a patient's slides."""
+    table = table.assign(case_id=table["case_id"].astype(str).str.strip())
+    for col in ("survival_months", "censorship"):
+        spread = table.groupby("case_id")[col].nunique(dropna=False)
+        bad = spread.index[spread > 1]
+        if len(bad):
+            raise ValueError(
+                f"{source}: {col} differs between the slide rows of patient(s) {listing(bad)}; "
+                "a patient must have one label"
+            )
+    return table.drop_duplicates("case_id", keep="first").set_index("case_id").sort_index()
+
+
+def _labels(patients: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(labels, excluded): patients without a usable survival time are excluded, not fatal."""
+    censorship = pd.to_numeric(patients["censorship"], errors="coerce")
+    bad = ~censorship.isin([0, 1])
+    if bad.any():
+        raise ValueError(
+            f"{source}: censorship must be 0 (event) or 1 (censored); other values for "
+            f"{listing(patients.index[bad])}"
+        )
+    time = pd.to_numeric(patients["survival_months"], errors="coerce")
+    unusable = ~np.isfinite(time) | (time <= 0)
+    excluded = pd.DataFrame(
+        {
+            "patient_id": patients.index[unusable],
+            "reason": "survival_months missing, zero or negative",
+        }
+    )
+    if unusable.any():
+        log.warning(
+            "%s: %d patient(s) without a positive survival time are excluded: %s",
+            source,
+            int(unusable.sum()),
+            listing(patients.index[unusable]),
+        )
+    keep = ~unusable
+    labels = pd.DataFrame(
+        {
+            "patient_id": patients.index[keep],
+            "time": time[keep].to_numpy(dtype=float),
+            "event": (1 - censorship[keep]).to_numpy(dtype=int),
+        }
+    )
+    return labels, excluded
+
+
+def read_tcga_table(path: str | Path, ds: Mapping[str, Any]) -> TcgaTables:
+    """Labels and the tabular modalities (``omics`` or one per group) of a TCGA dataset."""
+    source = f"TCGA table {path}"
+    table = read_table(path, what="TCGA table")
+    require_columns(table, _LABEL_COLUMNS, source=source)
+    clinical = list(ds.get("clinical", ["age", "is_female"]))
+    require_columns(table, clinical, source=source)
+    groups = list(ds.get("omics", list(OMICS_SUFFIX)))
+    by_group = {g: omics_columns(list(table.columns), g) for g in groups}
+    empty = [g for g, cols in by_group.items() if not cols]
+    if empty:
+        raise ValueError(
+            f"{source}: no columns ending in {[OMICS_SUFFIX[g] for g in empty]} for omics "
+            f"group(s) {empty}; remove them from 'omics' in the config"
+        )
+    patients = _one_row_per_patient(table, source)
+    labels, excluded = _labels(patients, source)
+    ids = labels["patient_id"].tolist()
+    patients = patients.loc[ids]
+
+    def has_data(columns: list[str]) -> pd.Series:
+        # A patient "has" an omics modality when any of its columns is measured.
+        return patients[columns].notna().any(axis=1)
+
+    if ds.get("omics_as", "joint") == "joint":
+        omics = [c for g in groups for c in by_group[g]]
+        numeric, cats = split_columns(patients, omics + clinical)
+        mods = [
+            vector_modality(
+                "omics",
+                "tabular",
+                ids,
+                patients,
+                numeric=numeric,
+                categorical=cats,
+                present=has_data(omics),
+                source=source,
+                attrs={"groups": groups, "clinical": clinical},
+            )
+        ]
+    else:
+        mods = []
+        for group in groups:
+            numeric, cats = split_columns(patients, by_group[group])
+            mods.append(
+                vector_modality(
+                    group,
+                    "tabular",
+                    ids,
+                    patients,
+                    numeric=numeric,
+                    categorical=cats,
+                    present=has_data(by_group[group]),
+                    source=source,
+                    attrs={"suffix": OMICS_SUFFIX[group]},
+                )
+            )
+    return TcgaTables(labels=labels, modalities=mods, excluded=excluded)
+
+
+def slide_manifest(
+    slides_dir: str | Path, patient_ids: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(manifest, skipped) of the slides under ``slides_dir`` (searched recursively).
+
+    A slide belongs to the patient whose barcode prefixes its file name; slides of patients
+    without a label and files without a TCGA barcode are skipped and listed with a reason.
+    """
+    root = Path(slides_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"TCGA slide folder {root} does not exist; check 'slides' in your config"
+        )
+    known = set(patient_ids)
+    rows, skipped = [], []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES):
+        patient = patient_of(path.name)
+        if patient is None:
+            skipped.append(
+                {"item": str(path), "reason": "file name does not start with a TCGA barcode"}
+            )
+        elif patient not in known:
+            skipped.append({"item": str(path), "reason": f"patient {patient} has no label row"})
+        else:
+            rows.append({"patient_id": patient, "path": str(path)})
+    return pd.DataFrame(rows, columns=["patient_id", "path"]), pd.DataFrame(
+        skipped, columns=["item", "reason"]
+    )

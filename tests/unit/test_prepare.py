@@ -1,0 +1,192 @@
+"""Per-split transforms: fitted on train only (leakage tests), known values, load_split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmlego.data.labels import write_labels
+from mmlego.data.prepare import fit_transforms, load_split, write_transforms
+from mmlego.data.store import ModalityData, read_modality, write_modality
+from mmlego.utils.atomic import write_json_atomic
+from mmlego.utils.provenance import provenance
+
+IDS = [f"p{i}" for i in range(10)]
+SPLIT = {"train": IDS[:6], "val": IDS[6:8], "test": IDS[8:]}
+KINDS = {"clin": "vector", "vitals": "series", "slides": "bag"}
+
+
+def _write(root, *, clin=None, vitals=None, times=None):
+    """A dataset folder: labels, one split, a vector, a series and a bag store."""
+    prov = provenance(None)
+    times = times if times is not None else [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    labels = pd.DataFrame(
+        {"patient_id": IDS, "time": times, "event": [1, 1, 1, 1, 0, 1, 1, 0, 1, 1]}
+    )
+    write_labels(root / "labels.parquet", labels, "survival", provenance=prov)
+    write_json_atomic(root / "splits.json", {"splits": [SPLIT]}, provenance=prov)
+    if clin is None:
+        clin = np.array(
+            [
+                [1, 10],
+                [2, np.nan],
+                [3, 10],
+                [np.nan, 10],
+                [5, 10],
+                [6, 10],
+                [7, 10],
+                [8, 10],
+                [9, 10],
+                [10, 10],
+            ],
+            dtype=np.float32,
+        )
+    cats = np.array([["a"], ["b"], ["a"], [""], ["a"], ["b"], ["c"], ["a"], ["b"], ["a"]])
+    present = np.ones(10, dtype=bool)
+    present[5] = False  # p5 (train) lacks the table: it must not enter the fit
+    write_modality(
+        root / "modalities" / "clin.h5",
+        ModalityData(
+            name="clin",
+            kind="vector",
+            ids=IDS,
+            present=present,
+            values=clin,
+            feature_names=["x", "const"],
+            categorical=cats,
+            categorical_names=["site"],
+        ),
+        provenance=prov,
+    )
+    if vitals is None:
+        vitals = np.arange(10 * 3 * 2, dtype=np.float32).reshape(10, 3, 2)
+    mask = np.ones_like(vitals, dtype=bool)
+    mask[:, 2, 1] = False
+    write_modality(
+        root / "modalities" / "vitals.h5",
+        ModalityData(
+            name="vitals",
+            kind="series",
+            ids=IDS,
+            present=np.ones(10, bool),
+            values=vitals,
+            mask=mask,
+            feature_names=["hr", "rr"],
+        ),
+        provenance=prov,
+    )
+    offsets = np.arange(11) * 2
+    write_modality(
+        root / "modalities" / "slides.h5",
+        ModalityData(
+            name="slides",
+            kind="bag",
+            ids=IDS,
+            present=np.ones(10, bool),
+            values=np.ones((20, 4), np.float32),
+            offsets=offsets,
+        ),
+        provenance=prov,
+    )
+
+
+def test_fitted_values_are_the_train_statistics(tmp_path):
+    _write(tmp_path)
+    t = fit_transforms(tmp_path, 0, modalities=KINDS, survival_bins=4)
+    clin = t["modalities"]["clin"]
+    # Train patients with the table: p0..p4 -> x = 1, 2, 3, nan, 5; "const" is dropped.
+    assert clin["features"] == ["x"] and clin["dropped"] == ["const"]
+    assert clin["impute"] == [2.5]
+    assert clin["mean"] == pytest.approx([2.75])
+    assert clin["std"] == pytest.approx([np.std([1, 2, 3, 5])])
+    assert clin["categories"] == {"site": ["a", "b"]}  # 'c' appears only in val
+    # Train events at 1, 2, 3, 4, 6 -> quartiles 2, 3, 4.
+    assert t["bin_cuts"] == [2.0, 3.0, 4.0] and t["n_out"] == 4
+    vit = t["modalities"]["vitals"]
+    hr_train = np.arange(6 * 3 * 2).reshape(6, 3, 2)[:, :, 0]
+    assert vit["mean"][0] == pytest.approx(hr_train.mean())
+    assert t["modalities"]["slides"] == {"kind": "bag"}
+
+
+def test_changing_only_test_rows_moves_no_fitted_value(tmp_path):
+    _write(tmp_path / "a")
+    base = fit_transforms(tmp_path / "a", 0, modalities=KINDS)
+    rng = np.random.default_rng(0)
+    clin = rng.normal(size=(10, 2)).astype(np.float32)
+    vitals = rng.normal(size=(10, 3, 2)).astype(np.float32)
+    original = tmp_path / "a"
+    # Same train/val rows as the original, wild test rows (p8, p9) and test survival times.
+    _write(tmp_path / "b", times=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 500.0, 0.01])
+    _write(
+        tmp_path / "c",
+        clin=np.vstack([_clin(original)[:8], clin[8:] * 1e6]),
+        vitals=np.concatenate(
+            [np.arange(8 * 6, dtype=np.float32).reshape(8, 3, 2), vitals[8:] * 1e6]
+        ),
+    )
+    assert fit_transforms(tmp_path / "b", 0, modalities=KINDS) == base
+    assert fit_transforms(tmp_path / "c", 0, modalities=KINDS) == base
+
+
+def _clin(root):
+    return read_modality(root / "modalities" / "clin.h5").values
+
+
+def test_changing_a_train_row_does_move_the_fit(tmp_path):
+    _write(tmp_path / "a")
+    clin = _clin(tmp_path / "a")
+    clin[0, 0] = 100.0
+    _write(tmp_path / "b", clin=clin)
+    a = fit_transforms(tmp_path / "a", 0, modalities=KINDS)["modalities"]["clin"]["mean"]
+    b = fit_transforms(tmp_path / "b", 0, modalities=KINDS)["modalities"]["clin"]["mean"]
+    assert a != b
+
+
+def test_load_split_applies_the_transform(tmp_path):
+    _write(tmp_path)
+    fitted = fit_transforms(tmp_path, 0, modalities=KINDS)
+    write_transforms(
+        tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
+    )
+    data = load_split(tmp_path, 0)
+    assert data.task == "survival" and data.n_out == 4
+    assert data.bins == [0.0, 2.0, 3.0, 4.0, float("inf")]
+    assert data.sets == SPLIT
+    clin = data.modalities["clin"]
+    assert clin.feature_names == ["x", "site=a", "site=b"]
+    assert np.isfinite(clin.values).all()
+    # p1: x = 2; p3: x missing -> median 2.5; p5 absent -> zeros; p6: unseen 'c' -> no one-hot.
+    mean, std = fitted["modalities"]["clin"]["mean"][0], fitted["modalities"]["clin"]["std"][0]
+    assert clin.values[1, 0] == pytest.approx((2 - mean) / std)
+    assert clin.values[3].tolist() == pytest.approx([(2.5 - mean) / std, 0, 0])
+    assert clin.values[5].tolist() == [0, 0, 0]
+    assert clin.values[6, 1:].tolist() == [0, 0]
+    vitals = data.modalities["vitals"]
+    assert np.isfinite(vitals.values).all() and not vitals.mask[:, 2, 1].any()
+    assert (vitals.values[:, 2, 1] == 0).all()
+    np.testing.assert_array_equal(data.indices("test"), [8, 9])
+    only = load_split(tmp_path, 0, modalities=["slides"])
+    assert list(only.modalities) == ["slides"] and only.modalities["slides"].bag(0).shape == (2, 4)
+
+
+def test_store_out_of_order_with_labels_is_refused(tmp_path):
+    _write(tmp_path)
+    prov = provenance(None)
+    write_modality(
+        tmp_path / "modalities" / "clin.h5",
+        ModalityData(
+            name="clin",
+            kind="vector",
+            ids=IDS[::-1],
+            present=np.ones(10, bool),
+            values=np.zeros((10, 1), np.float32),
+            feature_names=["x"],
+        ),
+        provenance=prov,
+    )
+    with pytest.raises(ValueError, match="not the patient ids of labels.parquet in order"):
+        fit_transforms(tmp_path, 0, modalities=KINDS)
+    assert json.loads((tmp_path / "splits.json").read_text())["splits"][0] == SPLIT

@@ -1,0 +1,67 @@
+"""Patient-level repeated splits and the per-split transforms fitted on train only."""
+
+import os
+
+from mmlego.config import STORE_KIND
+
+
+def store_kinds(ds):
+    """{modality: store kind} of dataset ``ds``."""
+    return {m: STORE_KIND[modality_type(ds, m)] for m in modalities(ds)}
+
+
+def fitted_stores(wildcards):
+    """The vector and series stores whose transforms are fitted (bags pass through)."""
+    kinds = store_kinds(wildcards.ds)
+    return [
+        f"{OUT}/{wildcards.ds}/modalities/{m}.h5"
+        for m, k in kinds.items()
+        if k != "bag"
+    ]
+
+
+rule splits:
+    input:
+        labels=f"{OUT}/{{ds}}/labels.parquet",
+    output:
+        f"{OUT}/{{ds}}/splits.json",
+    log:
+        f"{OUT}/logs/{{ds}}/splits.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=as_json(config["splits"]),
+        seed=config["seed"],
+    shell:
+        "mmlego --log {log:q} splits --dataset {wildcards.ds:q} --labels {input.labels:q}"
+        " --cfg {params.cfg:q} --seed {params.seed} --out {output:q}"
+
+
+rule transforms:
+    input:
+        labels=f"{OUT}/{{ds}}/labels.parquet",
+        splits=f"{OUT}/{{ds}}/splits.json",
+        stores=fitted_stores,
+    output:
+        f"{OUT}/{{ds}}/transforms/split{{k}}.json",
+    log:
+        f"{OUT}/logs/{{ds}}/transforms_split{{k}}.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        cfg=as_json(config["splits"]),
+        kinds=lambda wildcards: as_json(store_kinds(wildcards.ds)),
+        bins=config["train"]["survival_bins"],
+        dataset_dir=lambda wildcards, input: os.path.dirname(input.labels),
+    shell:
+        "mmlego --log {log:q} transforms --dataset {wildcards.ds:q}"
+        " --dataset-dir {params.dataset_dir:q} --split {wildcards.k} --modalities {params.kinds:q}"
+        " --cfg {params.cfg:q} --survival-bins {params.bins} --out {output:q}"
+
+
+ALL_TARGETS.extend(f"{OUT}/{ds}/splits.json" for ds in DATASETS)
+ALL_TARGETS.extend(
+    f"{OUT}/{ds}/transforms/split{k}.json" for ds in DATASETS for k in SPLITS
+)
