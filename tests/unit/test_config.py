@@ -34,7 +34,13 @@ def test_defaults_are_filled_from_the_schema():
         {"datasets": {"d": {"kind": "tcga", "task": "survival", "slides": "s", "table": "t"}}}
     )
     assert config["output_dir"] == "results"
-    assert config["splits"] == {"repeats": 5, "train": 0.7, "val": 0.15, "test": 0.15}
+    assert config["splits"] == {
+        "repeats": 5,
+        "train": 0.7,
+        "val": 0.15,
+        "test": 0.15,
+        "max_missing": 0.5,
+    }
     assert config["datasets"]["d"]["omics_as"] == "joint"
     assert config["encoder"]["mpp"] == 0.5
     assert config["lego"]["latent_len"] == 64 and config["lego"]["depth"] == 2

@@ -187,6 +187,6 @@ def test_store_out_of_order_with_labels_is_refused(tmp_path):
         ),
         provenance=prov,
     )
-    with pytest.raises(ValueError, match="not the patient ids of labels.parquet in order"):
+    with pytest.raises(ValueError, match=r"not the patient ids of labels\.parquet in order"):
         fit_transforms(tmp_path, 0, modalities=KINDS)
     assert json.loads((tmp_path / "splits.json").read_text())["splits"][0] == SPLIT

@@ -6,58 +6,16 @@ a `manifest` checkpoint that the features stage expands into one job per slide o
 """
 
 import os
-import re
 
-from mmlego.config import STORE_KIND
+from mmlego.config import dataset_modalities
+from mmlego.data.build import manifest_source, raw_table_inputs, table_outputs
 
 TABLE_DATASETS = [ds for ds in DATASETS if config["datasets"][ds]["kind"] != "mimic"]
-
-
-def match_one_of(names):
-    """A wildcard constraint that matches exactly one of ``names`` (nothing when empty)."""
-    return "|".join(re.escape(n) for n in names) or "(?!)"
-
-
-def table_store_modalities(ds):
-    """Modalities of ``ds`` whose store this stage or the mimic stage writes (vector, series)."""
-    return [m for m in modalities(ds) if STORE_KIND[modality_type(ds, m)] != "bag"]
-
-
-def manifest_modalities(ds):
-    """Modalities of ``ds`` built from a manifest of slides or images."""
-    return [m for m in modalities(ds) if STORE_KIND[modality_type(ds, m)] == "bag"]
-
-
-def table_inputs(ds):
-    """The raw files the table reader of ``ds`` reads."""
-    spec = config["datasets"][ds]
-    if spec["kind"] == "tcga":
-        return [spec["table"]]
-    if spec["kind"] == "isic":
-        return [spec["metadata"]]
-    return [spec["labels"]["path"]] + [
-        m["path"] for m in spec["modalities"].values() if "path" in m
-    ]
-
-
-def table_outputs(ds):
-    """Every file the `tables_<ds>` job writes."""
-    outs = [f"{OUT}/{ds}/labels.parquet", f"{OUT}/{ds}/qc/excluded.csv"]
-    outs += [f"{OUT}/{ds}/modalities/{m}.h5" for m in table_store_modalities(ds)]
-    if config["datasets"][ds]["kind"] == "isic":
-        outs.append(f"{OUT}/{ds}/qc/downsampling.csv")
-    return outs
-
-
-def manifest_source(wildcards):
-    """The folder or user manifest a bag modality's manifest is built from."""
-    spec = config["datasets"][wildcards.ds]
-    if spec["kind"] == "tcga":
-        return spec["slides"]
-    if spec["kind"] == "isic":
-        return spec["images"]
-    return spec["modalities"][wildcards.mod]["manifest"]
-
+# Bag modalities (slides, images) of each dataset: built from a manifest by the features stage.
+MANIFEST_MODALITIES = {
+    ds: [m.name for m in dataset_modalities(config["datasets"][ds]) if m.kind == "bag"]
+    for ds in TABLE_DATASETS
+}
 
 for _ds in TABLE_DATASETS:
 
@@ -65,9 +23,9 @@ for _ds in TABLE_DATASETS:
         name:
             f"tables_{_ds}"
         input:
-            table_inputs(_ds),
+            raw_table_inputs(config["datasets"][_ds]),
         output:
-            table_outputs(_ds),
+            [f"{OUT}/{_ds}/{name}" for name in table_outputs(config["datasets"][_ds])],
         log:
             f"{OUT}/logs/{_ds}/tables.log",
         benchmark:
@@ -86,20 +44,24 @@ for _ds in TABLE_DATASETS:
             "mmlego --log {log:q} tables --dataset {params.ds:q} --cfg {params.cfg:q}"
             " --seed {params.seed} --out-dir {params.out_dir:q}"
 
-    ALL_TARGETS.extend(table_outputs(_ds))
+    ALL_TARGETS.extend(
+        f"{OUT}/{_ds}/{name}" for name in table_outputs(config["datasets"][_ds])
+    )
 
 
 checkpoint manifest:
     input:
         labels=f"{OUT}/{{ds}}/labels.parquet",
-        source=manifest_source,
+        source=lambda wildcards: manifest_source(
+            config["datasets"][wildcards.ds], wildcards.mod
+        ),
     output:
         manifest=f"{OUT}/{{ds}}/manifests/{{mod}}.csv",
         skipped=f"{OUT}/{{ds}}/qc/skipped_{{mod}}.csv",
     log:
         f"{OUT}/logs/{{ds}}/manifest_{{mod}}.log",
     wildcard_constraints:
-        ds=match_one_of(TABLE_DATASETS),
+        ds="|".join(d for d in TABLE_DATASETS if MANIFEST_MODALITIES[d]) or "(?!)",
     localrule: True
     conda:
         "../../envs/data.yaml"
@@ -114,5 +76,5 @@ checkpoint manifest:
 ALL_TARGETS.extend(
     f"{OUT}/{ds}/manifests/{mod}.csv"
     for ds in TABLE_DATASETS
-    for mod in manifest_modalities(ds)
+    for mod in MANIFEST_MODALITIES[ds]
 )

@@ -2,22 +2,13 @@
 
 import os
 
-from mmlego.config import STORE_KIND
+from mmlego.config import dataset_modalities
 
-
-def store_kinds(ds):
-    """{modality: store kind} of dataset ``ds``."""
-    return {m: STORE_KIND[modality_type(ds, m)] for m in modalities(ds)}
-
-
-def fitted_stores(wildcards):
-    """The vector and series stores whose transforms are fitted (bags pass through)."""
-    kinds = store_kinds(wildcards.ds)
-    return [
-        f"{OUT}/{wildcards.ds}/modalities/{m}.h5"
-        for m, k in kinds.items()
-        if k != "bag"
-    ]
+# {dataset: {modality: store kind}}; transforms are fitted for vector and series stores.
+STORE_KINDS = {
+    ds: {m.name: m.kind for m in dataset_modalities(config["datasets"][ds])}
+    for ds in DATASETS
+}
 
 
 rule splits:
@@ -42,7 +33,11 @@ rule transforms:
     input:
         labels=f"{OUT}/{{ds}}/labels.parquet",
         splits=f"{OUT}/{{ds}}/splits.json",
-        stores=fitted_stores,
+        stores=lambda wildcards: [
+            f"{OUT}/{wildcards.ds}/modalities/{m}.h5"
+            for m, kind in STORE_KINDS[wildcards.ds].items()
+            if kind != "bag"
+        ],
     output:
         f"{OUT}/{{ds}}/transforms/split{{k}}.json",
     log:
@@ -52,7 +47,7 @@ rule transforms:
         "../../envs/data.yaml"
     params:
         cfg=as_json(config["splits"]),
-        kinds=lambda wildcards: as_json(store_kinds(wildcards.ds)),
+        kinds=lambda wildcards: as_json(STORE_KINDS[wildcards.ds]),
         bins=config["train"]["survival_bins"],
         dataset_dir=lambda wildcards, input: os.path.dirname(input.labels),
     shell:

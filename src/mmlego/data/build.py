@@ -13,13 +13,46 @@ from typing import Any
 
 import pandas as pd
 
-from mmlego.data import isic, tcga
+from mmlego.config import dataset_modalities
+from mmlego.data import generic, isic, tcga
 from mmlego.data.labels import read_labels, write_labels
-from mmlego.data.manifests import finalise_manifest, write_manifest
+from mmlego.data.manifests import finalise_manifest, read_user_manifest, write_manifest
 from mmlego.data.store import write_modality
 from mmlego.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+
+# qc/tables.csv: one row per patient excluded from the dataset ("labels") or left without
+# one modality, with the reason.
+QC_COLUMNS = ["patient_id", "modality", "reason"]
+
+
+def raw_table_inputs(ds: Mapping[str, Any]) -> list[str]:
+    """The raw files the table reader of a (non-MIMIC) dataset reads."""
+    if ds["kind"] == "tcga":
+        return [ds["table"]]
+    if ds["kind"] == "isic":
+        return [ds["metadata"]]
+    files = [ds["labels"]["path"]]
+    return files + [spec["path"] for spec in ds["modalities"].values() if "path" in spec]
+
+
+def table_outputs(ds: Mapping[str, Any]) -> list[str]:
+    """Files :func:`build_tables` writes, relative to the dataset's output folder."""
+    outs = ["labels.parquet", "qc/tables.csv"]
+    outs += [f"modalities/{m.name}.h5" for m in dataset_modalities(ds) if m.kind != "bag"]
+    if ds["kind"] == "isic":
+        outs.append("qc/downsampling.csv")
+    return outs
+
+
+def manifest_source(ds: Mapping[str, Any], mod: str) -> str:
+    """The folder or user manifest that bag modality ``mod``'s manifest is built from."""
+    if ds["kind"] == "tcga":
+        return ds["slides"]
+    if ds["kind"] == "isic":
+        return ds["images"]
+    return ds["modalities"][mod]["manifest"]
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -30,7 +63,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 def build_tables(
     name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any], seed: int
 ) -> None:
-    """Write ``labels.parquet``, ``modalities/<mod>.h5`` (vector, series) and ``qc/excluded.csv``."""
+    """Write ``labels.parquet``, ``modalities/<mod>.h5`` (vector, series) and ``qc/tables.csv``."""
     out = Path(out_dir)
     kind = ds["kind"]
     if kind == "tcga":
@@ -38,11 +71,16 @@ def build_tables(
     elif kind == "isic":
         result = isic.read_isic_metadata(ds["metadata"], ds, seed=seed, dataset=name)
         _write_csv(out / "qc" / "downsampling.csv", result.downsampling)
+    elif kind == "generic":
+        result = generic.read_generic(ds)
     else:
         raise ValueError(f"dataset {name!r}: kind {kind!r} has no table reader here")
-    classes = getattr(result, "classes", None)
     write_labels(
-        out / "labels.parquet", result.labels, ds["task"], provenance=provenance, classes=classes
+        out / "labels.parquet",
+        result.labels,
+        ds["task"],
+        provenance=provenance,
+        classes=result.classes,
     )
     for data in result.modalities:
         write_modality(out / "modalities" / f"{data.name}.h5", data, provenance=provenance)
@@ -54,13 +92,9 @@ def build_tables(
             len(data),
             data.dim,
         )
-    excluded = (
-        result.excluded
-        if not result.excluded.empty
-        else pd.DataFrame(columns=["patient_id", "reason"])
-    )
-    _write_csv(out / "qc" / "excluded.csv", excluded)
-    log.info("%s: %d labelled patients, %d excluded", name, len(result.labels), len(excluded))
+    qc = result.excluded.reindex(columns=QC_COLUMNS)
+    _write_csv(out / "qc" / "tables.csv", qc)
+    log.info("%s: %d labelled patients, %d QC rows", name, len(result.labels), len(qc))
 
 
 def build_manifest(
@@ -82,6 +116,11 @@ def build_manifest(
     elif kind == "isic":
         frame = finalise_manifest(
             isic.image_manifest(ds["images"], ids), source=f"ISIC image folder {ds['images']}"
+        )
+    elif kind == "generic":
+        spec = ds["modalities"][mod]
+        frame = read_user_manifest(
+            spec["manifest"], id_column=spec.get("id", "patient_id"), patient_ids=ids
         )
     else:
         raise ValueError(f"dataset {name!r}: kind {kind!r} has no bag manifests")

@@ -103,7 +103,11 @@ def read_isic_metadata(
         source=source,
     )
     excluded = pd.DataFrame(
-        {"patient_id": record.loc[~kept, "image_name"], "reason": "benign image downsampled"}
+        {
+            "patient_id": record.loc[~kept, "image_name"],
+            "modality": "labels",
+            "reason": "excluded: benign image downsampled",
+        }
     )
     return IsicTables(labels, [metadata], excluded, record, CLASSES)
 

@@ -37,6 +37,7 @@ class TcgaTables:
     labels: pd.DataFrame
     modalities: list[ModalityData]
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    classes: list[str] | None = None
 
 
 def patient_of(barcode: str) -> str | None:
@@ -79,7 +80,8 @@ def _labels(patients: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataF
     excluded = pd.DataFrame(
         {
             "patient_id": patients.index[unusable],
-            "reason": "survival_months missing, zero or negative",
+            "modality": "labels",
+            "reason": "excluded: survival_months missing, zero or negative",
         }
     )
     if unusable.any():
