@@ -17,6 +17,17 @@ MANIFEST_MODALITIES = {
     for ds in TABLE_DATASETS
 }
 
+# A dataset's outputs are requested once its raw inputs exist or a rule makes them, so the
+# workflow still plans while a source's demo generator is not part of it.
+RAW_READY = {
+    ds: all(
+        os.path.exists(path) or any(r.is_producer(path) for r in workflow.rules)
+        for path in raw_table_inputs(config["datasets"][ds])
+        + [manifest_source(config["datasets"][ds], m) for m in MANIFEST_MODALITIES[ds]]
+    )
+    for ds in TABLE_DATASETS
+}
+
 for _ds in TABLE_DATASETS:
 
     rule:
@@ -41,12 +52,13 @@ for _ds in TABLE_DATASETS:
             seed=config["seed"],
             out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
-            "mmlego --log {log:q} tables --dataset {params.ds:q} --cfg {params.cfg:q}"
+            "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
             " --seed {params.seed} --out-dir {params.out_dir:q}"
 
-    ALL_TARGETS.extend(
-        f"{OUT}/{_ds}/{name}" for name in table_outputs(config["datasets"][_ds])
-    )
+    if RAW_READY[_ds]:
+        ALL_TARGETS.extend(
+            f"{OUT}/{_ds}/{name}" for name in table_outputs(config["datasets"][_ds])
+        )
 
 
 checkpoint manifest:
@@ -76,5 +88,6 @@ checkpoint manifest:
 ALL_TARGETS.extend(
     f"{OUT}/{ds}/manifests/{mod}.csv"
     for ds in TABLE_DATASETS
+    if RAW_READY[ds]
     for mod in MANIFEST_MODALITIES[ds]
 )

@@ -56,7 +56,15 @@ rule transforms:
         " --cfg {params.cfg:q} --survival-bins {params.bins} --out {output:q}"
 
 
-ALL_TARGETS.extend(f"{OUT}/{ds}/splits.json" for ds in DATASETS)
+# Datasets whose labels a stage can make now (tables: raw inputs ready; MIMIC: its stage present).
+LABELLED = [
+    ds
+    for ds in DATASETS
+    if RAW_READY.get(
+        ds, any(r.is_producer(f"{OUT}/{ds}/labels.parquet") for r in workflow.rules)
+    )
+]
+ALL_TARGETS.extend(f"{OUT}/{ds}/splits.json" for ds in LABELLED)
 ALL_TARGETS.extend(
-    f"{OUT}/{ds}/transforms/split{k}.json" for ds in DATASETS for k in SPLITS
+    f"{OUT}/{ds}/transforms/split{k}.json" for ds in LABELLED for k in SPLITS
 )
