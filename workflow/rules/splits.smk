@@ -56,14 +56,9 @@ rule transforms:
         " --cfg {params.cfg:q} --survival-bins {params.bins} --out {output:q}"
 
 
-# Datasets whose labels a stage can make now (tables: raw inputs ready; MIMIC: its stage present).
-LABELLED = [
-    ds
-    for ds in DATASETS
-    if RAW_READY.get(
-        ds, any(r.is_producer(f"{OUT}/{ds}/labels.parquet") for r in workflow.rules)
-    )
-]
+# Split the datasets whose labels their stage requests (each stage requests its outputs only
+# once its raw inputs can be had).
+LABELLED = [ds for ds in DATASETS if f"{OUT}/{ds}/labels.parquet" in ALL_TARGETS]
 ALL_TARGETS.extend(f"{OUT}/{ds}/splits.json" for ds in LABELLED)
 ALL_TARGETS.extend(
     f"{OUT}/{ds}/transforms/split{k}.json" for ds in LABELLED for k in SPLITS
