@@ -70,7 +70,7 @@ def test_series_errors_name_file_rows_and_ids():
         ValueError, match=r"column 'time' must be numeric; bad or empty values at row\(s\) 3"
     ):
         bin_long_format(bad, name="labs", patient_ids=IDS, window=[0, 24], bins=2)
-    with pytest.raises(ValueError, match="id.* not in the labels: zed"):
+    with pytest.raises(ValueError, match=r"id.* not in the labels: zed"):
         bin_long_format(
             frame.assign(patient_id=["a", "zed"]),
             name="labs",
@@ -153,7 +153,7 @@ def test_classification_labels_map_to_sorted_classes(tmp_path):
     result = read_generic(_study(tmp_path, labels, CLINICAL, task="binary"))
     assert result.classes == ["benign", "melanoma"] and result.labels["label"].tolist() == [1, 0, 0]
     labels = pd.DataFrame({"pid": ["a", "b", "c"], "y": [2, 0, 1]})
-    with pytest.raises(ValueError, match="binary task needs exactly 2 label values.*0, 1, 2"):
+    with pytest.raises(ValueError, match=r"binary task needs exactly 2 label values.*0, 1, 2"):
         read_generic(_study(tmp_path, labels, CLINICAL, task="binary"))
     assert read_generic(_study(tmp_path, labels, CLINICAL, task="multiclass")).classes == [
         "0",
@@ -176,5 +176,5 @@ def test_user_manifest_resolves_relative_paths_and_checks_ids(tmp_path):
     with pytest.raises(ValueError, match="not in the labels: a"):
         read_user_manifest(tmp_path / "m.csv", id_column="pid", patient_ids=["b"])
     pd.DataFrame({"pid": ["a"], "path": ["img/none.jpg"]}).to_csv(tmp_path / "n.csv", index=False)
-    with pytest.raises(FileNotFoundError, match="none.jpg"):
+    with pytest.raises(FileNotFoundError, match=r"none\.jpg"):
         read_user_manifest(tmp_path / "n.csv", id_column="pid", patient_ids=IDS)
