@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mmlego.data.labels import write_labels
-from mmlego.data.splits import allocate, make_splits, read_splits, write_splits
+from mmlego.data.splits import allocate, make_splits, read_splits, set_sizes, write_splits
 from mmlego.utils.provenance import has_provenance, provenance
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -26,11 +26,21 @@ def _survival(n: int = 60, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_allocate_is_largest_remainder():
-    rng = np.random.default_rng(0)
-    assert allocate(20, [0.7, 0.15, 0.15], rng).tolist() == [14, 3, 3]
-    assert allocate(10, [0.7, 0.15, 0.15], rng).sum() == 10
-    assert allocate(1, [0.7, 0.15, 0.15], rng).tolist() == [1, 0, 0]
+def test_set_sizes_are_largest_remainder_with_one_group_per_set():
+    assert set_sizes(20, [0.7, 0.15, 0.15]).tolist() == [14, 3, 3]
+    assert set_sizes(10, [0.7, 0.15, 0.15]).tolist() == [7, 2, 1]
+    assert set_sizes(3, [0.6, 0.2, 0.2]).tolist() == [1, 1, 1]  # not [2, 1, 0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_allocate_matches_strata_and_set_sizes(seed):
+    rng = np.random.default_rng(seed)
+    counts = allocate([13, 7], [0.7, 0.15, 0.15], rng)
+    assert counts.sum(axis=1).tolist() == [13, 7]
+    assert counts.sum(axis=0).tolist() == [14, 3, 3]
+    assert counts[0].tolist() in ([9, 2, 2], [10, 2, 1], [10, 1, 2])  # 13 x 0.7 = 9.1
+    # Three singleton classes (tiny MIMIC-like cohorts) still fill every set.
+    assert allocate([1, 1, 1], [0.6, 0.2, 0.2], rng).sum(axis=0).tolist() == [1, 1, 1]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

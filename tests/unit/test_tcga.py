@@ -147,3 +147,21 @@ def test_tables_and_manifest_end_to_end(tmp_path):
     skipped = pd.read_csv(out / "qc" / "skipped_slides.csv")
     assert len(skipped) == 2  # the unlabelled patient's slide and the non-barcode file
     assert skipped["reason"].str.contains("TCGA-ZZ-9999 has no label row").any()
+
+
+def test_reader_on_the_generators_all_clean_table(tmp_path):
+    from mmlego.data.synthetic.tcga import simulate_tcga
+
+    cohort = simulate_tcga(patients=30, genes=6, seed=1)
+    path = tmp_path / "tcga_demo_all_clean.csv.zip"
+    cohort.table.to_csv(path, index=False, compression={"method": "zip", "archive_name": "t.csv"})
+    result = read_tcga_table(path, {"omics_as": "separate"})
+    table = cohort.table.drop_duplicates("case_id").set_index("case_id")
+    labels = result.labels.set_index("patient_id")
+    assert sorted(labels.index) == sorted(table.index)
+    np.testing.assert_allclose(labels["time"], table.loc[labels.index, "survival_months"])
+    np.testing.assert_array_equal(labels["event"], 1 - table.loc[labels.index, "censorship"])
+    genes_empty = table.filter(regex="_(mut|cnv|rnaseq)$").isna().all(axis=1)
+    for data in result.modalities:
+        assert data.dim == 6
+        assert data.present.tolist() == (~genes_empty.loc[data.ids]).tolist()

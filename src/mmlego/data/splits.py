@@ -39,13 +39,43 @@ def group_strata(labels: pd.DataFrame, task: str) -> pd.Series:
     return by_group.max().sort_index()
 
 
-def allocate(n: int, fractions: Sequence[float], rng: np.random.Generator) -> np.ndarray:
-    """Split ``n`` items into counts by ``fractions`` (largest remainder, random tie-break)."""
+def set_sizes(n: int, fractions: Sequence[float]) -> np.ndarray:
+    """Sizes of the sets for ``n`` groups: largest remainder, then at least one group per set."""
     ideal = n * np.asarray(fractions, dtype=float)
+    sizes = np.floor(ideal).astype(int)
+    order = np.argsort(-(ideal - sizes), kind="stable")
+    sizes[order[: n - sizes.sum()]] += 1
+    for j in np.flatnonzero(sizes == 0):
+        donor = int(np.argmax(sizes))
+        if sizes[donor] > 1:
+            sizes[donor] -= 1
+            sizes[j] += 1
+    return sizes
+
+
+def allocate(
+    strata_sizes: Sequence[int], fractions: Sequence[float], rng: np.random.Generator
+) -> np.ndarray:
+    """Counts (strata x sets) whose rows sum to the strata sizes and columns to the set sizes.
+
+    Start from the floor of each stratum's proportional share, then add one group at a time to
+    the cell with the largest remaining share whose stratum and set still lack groups (ties
+    broken at random), so each set gets close to its share of every stratum.
+    """
+    rows = np.asarray(strata_sizes, dtype=int)
+    cols = set_sizes(int(rows.sum()), fractions)
+    ideal = rows[:, None] * np.asarray(fractions, dtype=float)[None, :]
     counts = np.floor(ideal).astype(int)
-    remainder = ideal - counts
-    order = np.lexsort((rng.random(len(counts)), -np.round(remainder, 9)))
-    counts[order[: n - counts.sum()]] += 1
+    share = ideal - counts + 1e-9 * rng.random(ideal.shape)
+    while (row_gap := rows - counts.sum(axis=1)).any():
+        col_gap = cols - counts.sum(axis=0)
+        open_cells = (row_gap[:, None] > 0) & (col_gap[None, :] > 0)
+        if not open_cells.any():
+            # The floors overfilled a set: move to the set sizes from the row deficits alone.
+            open_cells = np.broadcast_to(row_gap[:, None] > 0, counts.shape)
+        s, j = np.unravel_index(np.argmax(np.where(open_cells, share, -np.inf)), counts.shape)
+        counts[s, j] += 1
+        share[s, j] -= 1.0
     return counts
 
 
@@ -53,14 +83,17 @@ def split_once(
     strata: pd.Series, fractions: Sequence[float], rng: np.random.Generator
 ) -> dict[str, list[str]]:
     """One split of the groups in ``strata`` into train/val/test group ids."""
+    values = sorted(strata.unique())
+    members = [
+        np.array(sorted(strata.index[strata == v].astype(str)), dtype=object) for v in values
+    ]
+    counts = allocate([len(m) for m in members], fractions, rng)
     sets: dict[str, list[str]] = {name: [] for name in SETS}
-    for value in sorted(strata.unique()):
-        members = np.array(sorted(strata.index[strata == value].astype(str)), dtype=object)
-        members = members[rng.permutation(len(members))]
-        counts = allocate(len(members), fractions, rng)
-        bounds = np.concatenate([[0], np.cumsum(counts)])
+    for group_ids, row in zip(members, counts, strict=True):
+        group_ids = group_ids[rng.permutation(len(group_ids))]
+        bounds = np.concatenate([[0], np.cumsum(row)])
         for name, lo, hi in zip(SETS, bounds[:-1], bounds[1:], strict=True):
-            sets[name].extend(members[lo:hi].tolist())
+            sets[name].extend(group_ids[lo:hi].tolist())
     return {name: sorted(ids) for name, ids in sets.items()}
 
 
