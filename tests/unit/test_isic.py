@@ -76,3 +76,36 @@ def test_bad_target_and_missing_images_are_named(tmp_path):
     assert image_manifest(tmp_path / "img", ["ISIC_0000000"])["path"].str.endswith(".jpg").all()
     with pytest.raises(FileNotFoundError, match="ISIC_0000001"):
         image_manifest(tmp_path / "img", ["ISIC_0000000", "ISIC_0000001"])
+
+
+def test_build_writes_labels_store_manifest_and_the_kept_ids(tmp_path):
+    from mmlego.data.build import build_manifest, build_tables
+    from mmlego.data.labels import read_labels
+    from mmlego.data.manifests import read_manifest
+    from mmlego.data.store import read_modality
+    from mmlego.utils.provenance import provenance
+
+    frame = _meta()
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    (tmp_path / "train").mkdir()
+    for name in frame["image_name"]:
+        (tmp_path / "train" / f"{name}.jpg").write_bytes(b"x")
+    ds = {"kind": "isic", "task": "binary", "images": str(tmp_path / "train"),
+          "metadata": str(tmp_path / "train.csv"), "downsample": 5}  # fmt: skip
+    out = tmp_path / "out"
+    build_tables("isic", ds, out, provenance=provenance(ds, seed=3), seed=3)
+    labels, meta = read_labels(out / "labels.parquet")
+    assert meta["classes"] == ["benign", "melanoma"] and "group" in labels.columns
+    kept = pd.read_csv(out / "qc" / "downsampling.csv")
+    assert sorted(kept.loc[kept["kept"], "image_name"]) == sorted(labels["patient_id"])
+    assert (
+        read_modality(out / "modalities" / "metadata.h5").ids.tolist()
+        == labels["patient_id"].tolist()
+    )
+    build_manifest("isic", ds, "image", out / "labels.parquet", out / "m.csv", out / "s.csv")
+    manifest = read_manifest(out / "m.csv")
+    assert (
+        manifest["patient_id"].tolist()
+        == manifest["item_id"].tolist()
+        == sorted(labels["patient_id"])
+    )

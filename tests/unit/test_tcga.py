@@ -145,8 +145,11 @@ def test_tables_and_manifest_end_to_end(tmp_path):
         f"{P2}-01Z-00-DX1.c",
     ]
     skipped = pd.read_csv(out / "qc" / "skipped_slides.csv")
-    assert len(skipped) == 2  # the unlabelled patient's slide and the non-barcode file
+    # The unlabelled patient's slide, the non-barcode file, and P3's table slide without a file.
+    assert len(skipped) == 3
     assert skipped["reason"].str.contains("TCGA-ZZ-9999 has no label row").any()
+    missing = skipped[skipped["reason"].str.startswith("listed in the table")]
+    assert missing["item"].tolist() == [f"{P3}-01Z-00-DX1.d.svs"]
 
 
 def test_reader_on_the_generators_all_clean_table(tmp_path):

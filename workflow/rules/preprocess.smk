@@ -8,7 +8,7 @@ a `manifest` checkpoint that the features stage expands into one job per slide o
 import os
 
 from mmlego.config import dataset_modalities
-from mmlego.data.build import manifest_source, raw_table_inputs, table_outputs
+from mmlego.data.build import manifest_sources, raw_table_inputs, table_outputs
 
 TABLE_DATASETS = [ds for ds in DATASETS if config["datasets"][ds]["kind"] != "mimic"]
 # Bag modalities (slides, images) of each dataset: built from a manifest by the features stage.
@@ -23,7 +23,11 @@ RAW_READY = {
     ds: all(
         os.path.exists(path) or any(r.is_producer(path) for r in workflow.rules)
         for path in raw_table_inputs(config["datasets"][ds])
-        + [manifest_source(config["datasets"][ds], m) for m in MANIFEST_MODALITIES[ds]]
+        + [
+            p
+            for m in MANIFEST_MODALITIES[ds]
+            for p in manifest_sources(config["datasets"][ds], m)
+        ]
     )
     for ds in TABLE_DATASETS
 }
@@ -64,7 +68,7 @@ for _ds in TABLE_DATASETS:
 checkpoint manifest:
     input:
         labels=f"{OUT}/{{ds}}/labels.parquet",
-        source=lambda wildcards: manifest_source(
+        sources=lambda wildcards: manifest_sources(
             config["datasets"][wildcards.ds], wildcards.mod
         ),
     output:

@@ -46,13 +46,13 @@ def table_outputs(ds: Mapping[str, Any]) -> list[str]:
     return outs
 
 
-def manifest_source(ds: Mapping[str, Any], mod: str) -> str:
-    """The folder or user manifest that bag modality ``mod``'s manifest is built from."""
+def manifest_sources(ds: Mapping[str, Any], mod: str) -> list[str]:
+    """The folder(s) and tables that bag modality ``mod``'s manifest is built from."""
     if ds["kind"] == "tcga":
-        return ds["slides"]
+        return [ds["slides"], ds["table"]]
     if ds["kind"] == "isic":
-        return ds["images"]
-    return ds["modalities"][mod]["manifest"]
+        return [ds["images"]]
+    return [ds["modalities"][mod]["manifest"]]
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -111,7 +111,8 @@ def build_manifest(
     kind = ds["kind"]
     skipped = pd.DataFrame(columns=["item", "reason"])
     if kind == "tcga":
-        frame, skipped = tcga.slide_manifest(ds["slides"], ids)
+        listed = tcga.table_slide_ids(ds["table"])
+        frame, skipped = tcga.slide_manifest(ds["slides"], ids, listed)
         frame = finalise_manifest(frame, source=f"TCGA slide folder {ds['slides']}")
     elif kind == "isic":
         frame = finalise_manifest(

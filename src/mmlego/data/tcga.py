@@ -162,13 +162,25 @@ def read_tcga_table(path: str | Path, ds: Mapping[str, Any]) -> TcgaTables:
     return TcgaTables(labels=labels, modalities=mods, excluded=excluded)
 
 
+def _slide_stem(name: str) -> str:
+    path = Path(name)
+    return path.stem if path.suffix.lower() in SLIDE_SUFFIXES else path.name
+
+
+def table_slide_ids(path: str | Path) -> list[str]:
+    """The ``slide_id`` values of a TCGA table (empty when the table has no such column)."""
+    table = read_table(path, what="TCGA table")
+    return table["slide_id"].dropna().astype(str).tolist() if "slide_id" in table else []
+
+
 def slide_manifest(
-    slides_dir: str | Path, patient_ids: Sequence[str]
+    slides_dir: str | Path, patient_ids: Sequence[str], listed: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(manifest, skipped) of the slides under ``slides_dir`` (searched recursively).
 
     A slide belongs to the patient whose barcode prefixes its file name; slides of patients
-    without a label and files without a TCGA barcode are skipped and listed with a reason.
+    without a label and files without a TCGA barcode are skipped and listed with a reason,
+    as are the table's ``listed`` slide ids that have no file.
     """
     root = Path(slides_dir)
     if not root.is_dir():
@@ -187,6 +199,14 @@ def slide_manifest(
             skipped.append({"item": str(path), "reason": f"patient {patient} has no label row"})
         else:
             rows.append({"patient_id": patient, "path": str(path)})
+    found = {_slide_stem(Path(row["path"]).name) for row in rows} | {
+        _slide_stem(Path(item["item"]).name) for item in skipped
+    }
+    skipped += [
+        {"item": slide, "reason": "listed in the table, no file in the slide folder"}
+        for slide in sorted(set(listed))
+        if _slide_stem(slide) not in found
+    ]
     return pd.DataFrame(rows, columns=["patient_id", "path"]), pd.DataFrame(
         skipped, columns=["item", "reason"]
     )
