@@ -24,7 +24,7 @@ def _study(root):
     slides.mkdir()
     write_slide(slides / "A.tif", size=1024, seed=0)
     write_slide(slides / "B.tif", size=1024, seed=1)
-    write_slide(slides / "C.tif", size=512, seed=2, mpp=None)  # mpp only in the manifest
+    write_slide(slides / "C.tif", size=1024, seed=2, mpp=None)  # mpp only in the manifest
     write_slide(slides / "D.tif", size=512, seed=3, tissue=False)
     pd.DataFrame(
         {
