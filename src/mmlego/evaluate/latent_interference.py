@@ -18,6 +18,7 @@ as a gap between the two.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import pandas as pd
 import torch
 
 from mmlego.models.merge import MAGNITUDES, merge_latents
+
+log = logging.getLogger(__name__)
 
 AGGREGATIONS = ("raw mean", *MAGNITUDES)
 
@@ -78,10 +81,13 @@ def interference_row(dataset: str, latents: torch.Tensor) -> dict[str, float | s
 
 
 @torch.no_grad()
-def block_latents(model_path: str | Path, dataset_dir: str | Path, split: int) -> torch.Tensor:
+def block_latents(
+    model_path: str | Path, dataset_dir: str | Path, split: int
+) -> torch.Tensor | None:
     """The trained blocks' final latents (N, B, c, d) on the split's test patients with every modality.
 
-    ``model_path`` is the split's LegoMerge checkpoint, which holds the trained blocks.
+    ``model_path`` is the split's LegoMerge checkpoint, which holds the trained blocks. Returns
+    None when no test patient of the split has every modality (nothing to compare).
     """
     from mmlego.data.prepare import load_split
     from mmlego.train.data import PatientDataset, ids_with_modalities
@@ -93,7 +99,10 @@ def block_latents(model_path: str | Path, dataset_dir: str | Path, split: int) -
     names = list(merged.modalities)
     ids = ids_with_modalities(data, data.sets["test"], names)
     if not ids:
-        raise ValueError(f"{dataset_dir}: split {split} has no test patient with all of {names}")
+        log.warning(
+            "%s: split %d has no test patient with all of %s; left out", dataset_dir, split, names
+        )
+        return None
     dataset = PatientDataset(data, ids, names)
     batch, _, _ = dataset.collate(range(len(ids)))
     return torch.stack([merged.blocks[m].embed(batch[m]) for m in names])
@@ -103,10 +112,12 @@ def interference_table(
     models: Mapping[str, str], dataset_dirs: Mapping[str, str], split: int
 ) -> pd.DataFrame:
     """One row per dataset (``models``: dataset → its LegoMerge model.pt)."""
-    rows = [
-        interference_row(ds, block_latents(path, dataset_dirs[ds], split))
-        for ds, path in models.items()
-    ]
+    latents = {ds: block_latents(path, dataset_dirs[ds], split) for ds, path in models.items()}
+    rows = [interference_row(ds, lat) for ds, lat in latents.items() if lat is not None]
+    if not rows:
+        raise ValueError(
+            f"split {split}: no dataset of {sorted(models)} has a test patient with every modality"
+        )
     return pd.DataFrame(rows)
 
 
