@@ -8,13 +8,8 @@ their place: the reader only needs ``features`` (and uses ``coords`` when presen
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,22 +60,6 @@ def write_features(
         for key, value in attrs.items():
             h5.attrs[key] = value if value is not None else ""
         h5.attrs["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder that replaces ``path`` only when the block succeeds."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _attr(value: Any) -> Any:

@@ -18,11 +18,12 @@ import torch
 
 from mmlego.preprocess.encode import encode_batches, make_loader
 from mmlego.preprocess.encoder import EncoderInfo, build_encoder, prepare_for_inference
-from mmlego.preprocess.features_io import STATUS_OK, atomic_folder, write_features
+from mmlego.preprocess.features_io import STATUS_OK, write_features
 from mmlego.preprocess.grid import PatchGrid, tissue_grid
 from mmlego.preprocess.patches import ImagePatches, SlidePatches
 from mmlego.preprocess.slide import Resolution, Slide
 from mmlego.preprocess.tissue import TissueMask, TissueParams, segment_tissue
+from mmlego.utils.atomic import atomic_dir
 from mmlego.utils.device import select_device
 from mmlego.utils.ids import safe_id
 from mmlego.utils.provenance import provenance
@@ -247,7 +248,7 @@ def encode_slides(
     """
     loaded = load_encoder(config, threads)
     total = 0
-    with atomic_folder(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp:
         for item_id, path, mpp in rows:
             total += encode_slide(
                 path,
@@ -316,7 +317,7 @@ def encode_images(
     )
     attrs = image_attrs(info, image, encoder)
     record = provenance(config, seed=config["seed"], device=str(dev))
-    with atomic_folder(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp:
         for k, (item_id, item_path) in enumerate(items):
             write_features(
                 tmp / f"{item_id}.h5",
