@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s failed: %s", args.command, err)
         log.debug("traceback", exc_info=True)
         return 1
+    except Exception:
+        # A bug, not bad input: keep the traceback, and put it in the rule's log too.
+        log.exception("%s failed with an unexpected error", args.command)
+        return 1
     finally:
         logging.shutdown()
     return 0

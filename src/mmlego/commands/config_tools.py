@@ -6,12 +6,6 @@ import argparse
 import json
 import logging
 
-import yaml
-
-from mmlego.config import check_config, fill_defaults, load_config
-from mmlego.utils.atomic import write_text_atomic
-from mmlego.utils.provenance import provenance
-
 log = logging.getLogger(__name__)
 
 
@@ -36,12 +30,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> None:
     """Validate and report."""
+    from mmlego.config import load_config
+
     load_config(args.config)
     log.info("%s is valid", args.config)
 
 
 def run_resolve(args: argparse.Namespace) -> None:
     """Validate, fill defaults and write the resolved config with provenance."""
+    import yaml
+
+    from mmlego.config import check_config, fill_defaults, load_config
+    from mmlego.utils.atomic import write_text_atomic
+    from mmlego.utils.provenance import provenance
+
     if args.config_json is not None:
         config = fill_defaults(json.loads(args.config_json))
         check_config(config)

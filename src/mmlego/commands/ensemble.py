@@ -7,12 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-from mmlego.data.store import read_presence
-from mmlego.evaluate.predictions import read_predictions
-from mmlego.models.baselines.ensemble import average_predictions
-from mmlego.train.outputs import write_predictions
-from mmlego.utils.provenance import provenance
-
 log = logging.getLogger(__name__)
 
 
@@ -48,6 +42,12 @@ def member_run(path: str | Path) -> str:
 
 def run_ensemble(args: argparse.Namespace) -> None:
     """Read the members, check they describe the same task and split, average, write."""
+    from mmlego.data.store import read_presence
+    from mmlego.evaluate.predictions import read_predictions
+    from mmlego.models.baselines.ensemble import average_predictions
+    from mmlego.train.outputs import write_predictions
+    from mmlego.utils.provenance import provenance
+
     if len(args.stores) != len(args.members):
         raise ValueError(
             f"{len(args.members)} --members but {len(args.stores)} --stores; give one store per member"

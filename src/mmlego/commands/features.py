@@ -127,13 +127,13 @@ def run_encode_shard(args: argparse.Namespace) -> None:
 def run_tissue_qc(args: argparse.Namespace) -> None:
     """One QC PNG per slide of the manifest, written into a folder that appears whole."""
     from mmlego.preprocess.bags import feature_finder, read_manifest
-    from mmlego.preprocess.features_io import atomic_folder
     from mmlego.preprocess.pipeline import slide_qc
+    from mmlego.utils.atomic import atomic_dir
 
     config = json.loads(args.config)
     manifest = read_manifest(args.manifest)
     find = feature_finder(args.features)
-    with atomic_folder(args.out_dir) as tmp:
+    with atomic_dir(args.out_dir) as tmp:
         for row in manifest.itertuples():
             slide_qc(
                 row.path,

@@ -7,8 +7,6 @@ import json
 import logging
 import time
 
-from mmlego.data.synthetic.io import write_truth
-
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +49,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 def run_tcga(args: argparse.Namespace) -> None:
     """Write the TCGA-like cohort and its truth."""
+    from mmlego.data.synthetic.io import write_truth
     from mmlego.data.synthetic.tcga import generate_tcga
 
     demo = _demo(args)
@@ -67,6 +66,7 @@ def run_tcga(args: argparse.Namespace) -> None:
 
 def run_mimic(args: argparse.Namespace) -> None:
     """Write the MIMIC-III-like database and its truth."""
+    from mmlego.data.synthetic.io import write_truth
     from mmlego.data.synthetic.mimic import generate_mimic
 
     demo = _demo(args)
@@ -83,6 +83,7 @@ def run_mimic(args: argparse.Namespace) -> None:
 
 def run_isic(args: argparse.Namespace) -> None:
     """Write the ISIC-like challenge and its truth."""
+    from mmlego.data.synthetic.io import write_truth
     from mmlego.data.synthetic.isic import generate_isic
 
     demo = _demo(args)

@@ -6,11 +6,6 @@ import argparse
 import json
 import logging
 
-import pyarrow as pa
-
-from mmlego.data.mimic.extract import build_dataset, extract, extraction_settings
-from mmlego.utils.provenance import provenance
-
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_extract(args: argparse.Namespace) -> None:
     """Run the shared extraction."""
+    import pyarrow as pa
+
+    from mmlego.data.mimic.extract import extract, extraction_settings
+    from mmlego.utils.provenance import provenance
+
     cfg = json.loads(args.cfg)
     pa.set_cpu_count(max(1, args.threads))
     settings = {**extraction_settings(cfg), "chunk_rows": cfg.get("chunk_rows", 2_000_000)}
@@ -47,6 +47,9 @@ def run_extract(args: argparse.Namespace) -> None:
 
 def run_dataset(args: argparse.Namespace) -> None:
     """Write one dataset's labels, stores and QC."""
+    from mmlego.data.mimic.extract import build_dataset
+    from mmlego.utils.provenance import provenance
+
     cfg = json.loads(args.cfg)
     labels = build_dataset(args.extract_dir, args.out_dir, cfg, provenance=provenance(cfg))
     log.info("%s: %d patients labelled", args.dataset, len(labels))

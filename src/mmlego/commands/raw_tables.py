@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmlego.data.build import build_manifest, build_tables
-from mmlego.utils.provenance import provenance
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the table subcommands."""
@@ -33,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_tables(args: argparse.Namespace) -> None:
     """Build labels and stores."""
+    from mmlego.data.build import build_tables
+    from mmlego.utils.provenance import provenance
+
     ds = json.loads(args.cfg)
     prov = provenance(ds, seed=args.seed, dataset=args.dataset)
     build_tables(args.dataset, ds, args.out_dir, provenance=prov, seed=args.seed)
@@ -40,5 +40,7 @@ def run_tables(args: argparse.Namespace) -> None:
 
 def run_manifest(args: argparse.Namespace) -> None:
     """Build one manifest."""
+    from mmlego.data.build import build_manifest
+
     ds = json.loads(args.cfg)
     build_manifest(args.dataset, ds, args.modality, args.labels, args.out, args.skipped)

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from mmlego.data.prepare import fit_transforms, write_transforms
-from mmlego.data.splits import write_splits
-from mmlego.utils.provenance import provenance
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the split subcommands."""
@@ -37,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_splits(args: argparse.Namespace) -> None:
     """Draw and write the splits."""
+    from mmlego.data.splits import write_splits
+    from mmlego.utils.provenance import provenance
+
     cfg = json.loads(args.cfg)
     prov = provenance(cfg, seed=args.seed, dataset=args.dataset)
     write_splits(
@@ -46,6 +45,9 @@ def run_splits(args: argparse.Namespace) -> None:
 
 def run_transforms(args: argparse.Namespace) -> None:
     """Fit and write one split's transforms."""
+    from mmlego.data.prepare import fit_transforms, write_transforms
+    from mmlego.utils.provenance import provenance
+
     cfg = json.loads(args.cfg)
     mods = json.loads(args.modalities)
     fitted = fit_transforms(

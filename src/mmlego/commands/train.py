@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from typing import TYPE_CHECKING
 
-import torch
-
-from mmlego.config import parse_run
-from mmlego.utils.device import select_device
-from mmlego.utils.provenance import provenance
-from mmlego.utils.seeding import derive_seed, seed_everything
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +29,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def prepare_step(args: argparse.Namespace, run: str) -> tuple[dict, torch.device, int, dict]:
     """Parse the config, fix threads and seeds, pick the device; returns (cfg, device, seed, provenance)."""
+    # Imported here, not at module level: every ``mmlego`` call builds every parser, and most
+    # steps never need torch (about a second per job).
+    import torch
+
+    from mmlego.utils.device import select_device
+    from mmlego.utils.provenance import provenance
+    from mmlego.utils.seeding import derive_seed, seed_everything
+
     cfg = json.loads(args.cfg)
     torch.set_num_threads(max(1, args.threads))
     seed = derive_seed(args.seed, args.dataset, args.split, run)
@@ -53,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     """Load the split, train the run's model, write its outputs."""
+    from mmlego.config import parse_run
     from mmlego.data.prepare import load_split
     from mmlego.train.run import train_run
 
