@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmlego.config import fill_defaults
 from mmlego.models.losses import inverse_frequency_weights, survival_nll, survival_outputs
 from mmlego.models.registry import get_builder
 from mmlego.train.data import PatientDataset, survival_bin_index
@@ -160,3 +161,46 @@ def test_train_run_writes_contract_outputs(tmp_path, task):
     model.eval()
     with torch.no_grad():
         assert torch.allclose(reloaded(batch), model(batch))
+
+
+class _TwoHeads(torch.nn.Module):
+    """A model whose second training output has a parameter ``forward`` never uses."""
+
+    modalities = ("tab",)
+
+    def __init__(self, dim: int, n_out: int) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(dim, n_out)
+        self.aux_bias = torch.nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, batch):
+        return self.head(batch["tab"].x)
+
+    def training_logits(self, batch):
+        logits = self(batch)
+        return [logits, logits + self.aux_bias]
+
+
+def test_the_loss_averages_every_training_output():
+    """MultiModN trains the decoder after every step: the loop must use training_logits."""
+    data = make_split(kinds=("vector",), n=40)
+    torch.manual_seed(0)
+    model = _TwoHeads(data.modalities["tab"].dim, data.n_out)
+    fit(model, data, {**TINY_TRAIN, "epochs": 2}, device=torch.device("cpu"), seed=0)
+    assert model.aux_bias.abs().sum() > 0, "the second training output never reached the loss"
+
+
+def test_multimodn_trains_the_decoder_after_every_step():
+    data = make_split(kinds=("vector", "bag"), n=10)
+    spec = {m: (s.kind, s.dim) for m, s in data.modalities.items()}
+    cfg = fill_defaults(
+        {"datasets": {"d": {"kind": "tcga", "task": "survival", "slides": "s", "table": "t"}}}
+    )
+    model = get_builder("multimodn")(modalities=spec, n_out=data.n_out, task=data.task, cfg=cfg)
+    batch, _, _ = PatientDataset(data, data.sets["train"]).collate([0, 1, 2])
+    model.eval()
+    with torch.no_grad():
+        outputs = model.training_logits(batch)
+        steps = model.step_logits(batch)
+    assert len(outputs) == len(spec) == 2
+    assert all(torch.equal(a, b) for a, b in zip(outputs, steps, strict=True))

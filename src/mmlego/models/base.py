@@ -54,3 +54,11 @@ class MultimodalModel(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def training_logits(self, batch: Batch) -> list[torch.Tensor]:
+        """Every output the training loss is averaged over; by default just ``forward``.
+
+        Models with intermediate predictions (MultiModN's decoder after each update) return
+        all of them, so that every prefix of modalities is trained, not only the last.
+        """
+        return [self(batch)]

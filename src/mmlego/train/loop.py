@@ -136,15 +136,16 @@ def fit(
         model.train()
         total, count = 0.0, 0
         for batch, targets, _ in loader:
-            logits = model({m: b.to(device) for m, b in batch.items()})
-            loss = loss_fn(logits, {k: v.to(device) for k, v in targets.items()})
+            outputs = model.training_logits({m: b.to(device) for m, b in batch.items()})
+            on_device = {k: v.to(device) for k, v in targets.items()}
+            loss = torch.stack([loss_fn(logits, on_device) for logits in outputs]).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
                 nn.utils.clip_grad_norm_(params, float(grad_clip))
             optimizer.step()
-            total += float(loss.detach()) * len(logits)
-            count += len(logits)
+            total += float(loss.detach()) * len(outputs[-1])
+            count += len(outputs[-1])
         val_logits, val_targets, _ = predict(model, val_set, device=device)
         val_loss = float(loss_fn(val_logits, val_targets))
         val_metric = validation_metric(data.task, val_logits, val_targets)

@@ -4,7 +4,8 @@ A state vector starts from a learned s_0. Each modality in turn updates it:
 s_m = LayerNorm(s_{m-1} + MLP_m([s_{m-1}, e_m])), where e_m is the modality's SNN/ABMIL
 embedding; a sample that lacks the modality keeps its state (the module is skipped). One
 decoder reads the state after every update, so a prediction exists after any prefix of
-modalities; the model's output is the decoder on the final state.
+modalities; the model's output is the decoder on the final state, and training averages the loss over every step's decoder output
+(as MultiModN does), so the model predicts well from any prefix of its modalities.
 
 The released code wraps encoder outputs in a fresh ``nn.Parameter``, which cuts the graph so
 the encoders never learn; here the embeddings flow straight into the state update, and the
@@ -74,6 +75,10 @@ class MultiModN(MultimodalModel):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Logits (B, n_out) from the final state."""
         return self.step_logits(batch)[-1]
+
+    def training_logits(self, batch: Batch) -> list[torch.Tensor]:
+        """The decoder after every update: MultiModN trains each prefix of modalities."""
+        return self.step_logits(batch)
 
 
 @register_model("multimodn")
