@@ -16,20 +16,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "generate-demo", help="write the demo study's synthetic raw data in the real formats"
     )
     sources = parser.add_subparsers(dest="source", metavar="<source>", required=True)
-    tcga = sources.add_parser("tcga", help="slides + MCAT/PORPOISE all_clean table")
-    _common(tcga)
-    tcga.add_argument("--out-dir", required=True, help="folder for slides/ and the table")
-    tcga.add_argument("--workers", type=int, default=1, help="processes writing slides")
-    tcga.set_defaults(func=run_tcga)
-    mimic = sources.add_parser("mimic", help="MIMIC-III v1.4-like CSV tables")
-    _common(mimic)
-    mimic.add_argument("--out-dir", required=True, help="folder for the CSV tables")
-    mimic.set_defaults(func=run_mimic)
-    isic = sources.add_parser("isic", help="SIIM-ISIC 2020-like JPEGs + train.csv")
-    _common(isic)
-    isic.add_argument("--out-dir", required=True, help="folder for train/ and train.csv")
-    isic.add_argument("--workers", type=int, default=1, help="processes drawing images")
-    isic.set_defaults(func=run_isic)
+    for name, help_text, out_help in (
+        ("tcga", "slides + MCAT/PORPOISE all_clean table", "folder for slides/ and the table"),
+        ("mimic", "MIMIC-III v1.4-like CSV tables", "folder for the CSV tables"),
+        ("isic", "SIIM-ISIC 2020-like JPEGs + train.csv", "folder for train/ and train.csv"),
+    ):
+        source = sources.add_parser(name, help=help_text)
+        _common(source)
+        source.add_argument("--out-dir", required=True, help=out_help)
+        if SOURCES[name][2]:
+            source.add_argument("--workers", type=int, default=1, help="worker processes")
+        source.set_defaults(func=run_source)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -47,52 +44,47 @@ def _demo(args: argparse.Namespace) -> dict:
     return demo
 
 
-def run_tcga(args: argparse.Namespace) -> None:
-    """Write the TCGA-like cohort and its truth."""
+# Per source: the generator (module, function), which config `demo` keys feed which of its
+# parameters, and whether it takes worker processes.
+SOURCES = {
+    "tcga": (
+        ("mmlego.data.synthetic.tcga", "generate_tcga"),
+        {"patients": "tcga_patients", "slide_size": "slide_size", "genes": "genes"},
+        True,
+    ),
+    "mimic": (
+        ("mmlego.data.synthetic.mimic", "generate_mimic"),
+        {
+            "stays": "mimic_stays",
+            "chart_hours": "mimic_chart_hours",
+            "extra_items": "mimic_extra_items",
+        },
+        False,
+    ),
+    "isic": (
+        ("mmlego.data.synthetic.isic", "generate_isic"),
+        {
+            "patients": "isic_patients",
+            "image_size": "image_size",
+            "melanoma_rate": "isic_melanoma_rate",
+        },
+        True,
+    ),
+}
+
+
+def run_source(args: argparse.Namespace) -> None:
+    """Write one source's synthetic raw data and its truth sidecar."""
+    import importlib
+
     from mmlego.data.synthetic.io import write_truth
-    from mmlego.data.synthetic.tcga import generate_tcga
 
+    (module, function), keys, parallel = SOURCES[args.source]
+    generate = getattr(importlib.import_module(module), function)
     demo = _demo(args)
-    params = {
-        "patients": demo["tcga_patients"],
-        "slide_size": demo["slide_size"],
-        "genes": demo["genes"],
-    }
+    params = {param: demo[key] for param, key in keys.items()}
+    extra = {"workers": args.workers} if parallel else {}
     start = time.perf_counter()
-    cohort = generate_tcga(args.out_dir, seed=args.seed, workers=args.workers, **params)
-    write_truth(cohort.truth, args.truth, source="tcga", params=params, seed=args.seed)
-    log.info("TCGA-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
-
-
-def run_mimic(args: argparse.Namespace) -> None:
-    """Write the MIMIC-III-like database and its truth."""
-    from mmlego.data.synthetic.io import write_truth
-    from mmlego.data.synthetic.mimic import generate_mimic
-
-    demo = _demo(args)
-    params = {
-        "stays": demo["mimic_stays"],
-        "chart_hours": demo["mimic_chart_hours"],
-        "extra_items": demo["mimic_extra_items"],
-    }
-    start = time.perf_counter()
-    cohort = generate_mimic(args.out_dir, seed=args.seed, **params)
-    write_truth(cohort.truth, args.truth, source="mimic", params=params, seed=args.seed)
-    log.info("MIMIC-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
-
-
-def run_isic(args: argparse.Namespace) -> None:
-    """Write the ISIC-like challenge and its truth."""
-    from mmlego.data.synthetic.io import write_truth
-    from mmlego.data.synthetic.isic import generate_isic
-
-    demo = _demo(args)
-    params = {
-        "patients": demo["isic_patients"],
-        "image_size": demo["image_size"],
-        "melanoma_rate": demo["isic_melanoma_rate"],
-    }
-    start = time.perf_counter()
-    challenge = generate_isic(args.out_dir, seed=args.seed, workers=args.workers, **params)
-    write_truth(challenge.truth, args.truth, source="isic", params=params, seed=args.seed)
-    log.info("ISIC-like data in %s (%.1f s)", args.out_dir, time.perf_counter() - start)
+    result = generate(args.out_dir, seed=args.seed, **params, **extra)
+    write_truth(result.truth, args.truth, source=args.source, params=params, seed=args.seed)
+    log.info("%s-like data in %s (%.1f s)", args.source, args.out_dir, time.perf_counter() - start)
