@@ -17,6 +17,8 @@ if config["demo"]["enabled"]:
             f"{OUT}/logs/generate_demo_tcga.log",
         benchmark:
             f"{OUT}/benchmarks/generate_demo_tcga.tsv"
+        # The slides start the study's longest chain (encode, bags, blocks, merge): first.
+        priority: 10
         conda:
             "../../envs/data.yaml"
         threads: 2

@@ -34,6 +34,8 @@ rule encode_slide:
     wildcard_constraints:
         mod=FEATURES.pattern("wsi"),
         item="[^/]+",
+    # Encoding is the longest chain of the study: start it before the small jobs.
+    priority: 10
     conda:
         "../../envs/encode.yaml"
     threads: 1 + config["encoder"]["num_workers"]
@@ -63,6 +65,8 @@ rule encode_shard:
     wildcard_constraints:
         mod=FEATURES.pattern("wsi", "image"),
         shard="[0-9]+",
+    # Encoding is the longest chain of the study: start it before the small jobs.
+    priority: 10
     conda:
         "../../envs/encode.yaml"
     threads: 1 + config["encoder"]["num_workers"]
