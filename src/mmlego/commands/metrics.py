@@ -33,11 +33,16 @@ def run(args: argparse.Namespace) -> None:
     sets = read_split_sets(args.splits, args.split)
     payload = score_predictions(preds, labels, sets, args.split)
     payload["train_seconds"] = train_seconds(args.predictions)
+    source = preds.meta.get("provenance") or {}
     record = provenance(
         None,
-        predictions_provenance=preds.meta.get("provenance"),
+        seed=source.get("seed"),
+        device=source.get("device"),
+        predictions_provenance=source,
         inputs=[args.predictions, args.labels, args.splits],
     )
+    # Scoring has no config of its own: the study's config hash is the one the predictions carry.
+    record["config_hash"] = source.get("config_hash")
     write_json_atomic(args.out, nan_to_null(payload), provenance=record)
     log.info(
         "%s split %s: val %s test %s", payload["run"], args.split, payload["val"], payload["test"]
