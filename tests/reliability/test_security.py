@@ -143,7 +143,7 @@ def test_safe_id_refuses_an_empty_id():
 
 
 def test_manifest_with_an_escaping_item_id_is_refused(tmp_path):
-    from mmlego.preprocess.bags import read_manifest
+    from mmlego.data.manifests import read_manifest
 
     path = tmp_path / "wsi.csv"
     path.write_text(

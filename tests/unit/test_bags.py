@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmlego.data.manifests import read_manifest
 from mmlego.data.store import read_modality, write_modality
-from mmlego.preprocess.bags import build_bags, feature_finder, read_manifest, sample_rows
+from mmlego.preprocess.bags import build_bags, feature_finder, sample_rows
 from mmlego.preprocess.features_io import read_features, write_features
 from mmlego.utils.provenance import provenance
 
@@ -154,7 +155,7 @@ def test_mixed_feature_dimensions_fail_naming_the_file(tmp_path):
 
 def test_manifest_errors_name_the_file(tmp_path):
     pd.DataFrame({"patient_id": ["A"], "path": ["x"]}).to_csv(tmp_path / "m.csv", index=False)
-    with pytest.raises(ValueError, match=r"m\.csv: manifest lacks columns \['item_id'\]"):
+    with pytest.raises(ValueError, match=r"m\.csv: missing column\(s\) \['item_id'\]"):
         read_manifest(tmp_path / "m.csv")
     pd.DataFrame({"patient_id": ["A", "B"], "item_id": ["s", "s"], "path": ["x", "y"]}).to_csv(
         tmp_path / "d.csv", index=False

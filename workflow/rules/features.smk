@@ -13,9 +13,9 @@ show its patches.
 
 from mmlego.preprocess.rules import FeatureInputs
 
-# MANIFEST_MODALITIES and RAW_READY come from preprocess.smk (the manifest checkpoint);
-# without it this stage has nothing to encode.
-FEATURES = FeatureInputs(config, checkpoints, globals().get("MANIFEST_MODALITIES", {}))
+# MANIFEST_MODALITIES and RAW_READY come from preprocess.smk (the manifest checkpoint), which
+# the Snakefile includes before this file.
+FEATURES = FeatureInputs(config, checkpoints, MANIFEST_MODALITIES)
 FEATURE_CFG = as_json(
     {key: config[key] for key in ("encoder", "preprocess", "seed", "device")}
 )
@@ -139,4 +139,4 @@ rule build_bags:
         " --out {output.store:q} --qc {output.qc:q}"
 
 
-ALL_TARGETS.extend(FEATURES.targets(globals().get("RAW_READY", {})))
+ALL_TARGETS.extend(FEATURES.targets(RAW_READY))

@@ -98,7 +98,7 @@ def run_encode_slide(args: argparse.Namespace) -> None:
 
 def run_encode_shard(args: argparse.Namespace) -> None:
     """Encode one shard of slides or images."""
-    from mmlego.preprocess.bags import read_manifest
+    from mmlego.data.manifests import read_manifest
     from mmlego.preprocess.pipeline import encode_images, encode_slides
 
     manifest = read_manifest(args.manifest)
@@ -126,7 +126,8 @@ def run_encode_shard(args: argparse.Namespace) -> None:
 
 def run_tissue_qc(args: argparse.Namespace) -> None:
     """One QC PNG per slide of the manifest, written into a folder that appears whole."""
-    from mmlego.preprocess.bags import feature_finder, read_manifest
+    from mmlego.data.manifests import read_manifest
+    from mmlego.preprocess.bags import feature_finder
     from mmlego.preprocess.pipeline import slide_qc
     from mmlego.utils.atomic import atomic_dir
 
@@ -149,8 +150,9 @@ def run_tissue_qc(args: argparse.Namespace) -> None:
 def run_build_bags(args: argparse.Namespace) -> None:
     """Write the bag store and the per-item QC table."""
     from mmlego.data.labels import read_labels
+    from mmlego.data.manifests import read_manifest
     from mmlego.data.store import write_modality
-    from mmlego.preprocess.bags import build_bags, feature_finder, read_manifest
+    from mmlego.preprocess.bags import build_bags, feature_finder
     from mmlego.preprocess.pipeline import feature_tag
     from mmlego.utils.provenance import provenance
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmlego.data.readers import check_known, ids_column, listing, read_table, require_columns
@@ -74,7 +75,29 @@ def write_manifest(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest written by :func:`write_manifest` (ids as strings)."""
+    """Read a manifest written by :func:`write_manifest`; raise naming the file and bad rows.
+
+    Ids are strings; ``item_id`` values must be unique safe file names (they name the feature
+    and QC files, so ``/`` or ``..`` could write outside the folder); a missing ``mpp``
+    column becomes all-NaN (the slide's metadata or the fallback applies).
+    """
+    path = Path(path)
+    source = f"manifest {path}"
     frame = pd.read_csv(path, dtype={"patient_id": str, "item_id": str, "path": str})
-    require_columns(frame, COLUMNS, source=f"manifest {path}")
+    require_columns(frame, COLUMNS, source=source)
+    dupes = frame["item_id"][frame["item_id"].duplicated()]
+    if len(dupes):
+        raise ValueError(f"{source}: item_id values must be unique; repeated: {listing(dupes)}")
+    unsafe = [
+        f"row {i + 2}: {item!r}"  # +2: header line, 1-based rows
+        for i, item in enumerate(frame["item_id"].fillna(""))
+        if not item or item != safe_id(item)
+    ]
+    if unsafe:
+        raise ValueError(
+            f"{source}: item_id values must be safe file names (mmlego.utils.ids.safe_id); "
+            f"unsafe: {listing(unsafe)}; regenerate the manifest"
+        )
+    if "mpp" not in frame.columns:
+        frame["mpp"] = np.nan
     return frame

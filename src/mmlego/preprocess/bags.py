@@ -18,40 +18,9 @@ import pandas as pd
 
 from mmlego.data.store import ModalityData
 from mmlego.preprocess.features_io import read_features
-from mmlego.utils.ids import safe_id
 from mmlego.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
-
-MANIFEST_COLUMNS = ("patient_id", "item_id", "path")
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """A bag manifest (``patient_id, item_id, path[, mpp]``); raises naming bad rows."""
-    path = Path(path)
-    frame = pd.read_csv(path, dtype={"patient_id": str, "item_id": str, "path": str})
-    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{path}: manifest lacks columns {missing}; it needs {list(MANIFEST_COLUMNS)}"
-        )
-    dupes = frame["item_id"][frame["item_id"].duplicated()].tolist()
-    if dupes:
-        raise ValueError(f"{path}: item_id values must be unique; repeated: {dupes[:10]}")
-    # item_id names feature and QC files: an id with '/' or '..' could write outside the folder.
-    unsafe = [
-        f"row {i + 2}: {item!r}"
-        for i, item in enumerate(frame["item_id"].fillna(""))
-        if not item or item != safe_id(item)
-    ]
-    if unsafe:
-        raise ValueError(
-            f"{path}: item_id values must be safe file names (mmlego.utils.ids.safe_id); "
-            f"unsafe: {unsafe[:10]}; regenerate the manifest"
-        )
-    if "mpp" not in frame.columns:
-        frame["mpp"] = np.nan
-    return frame
 
 
 def feature_finder(places: Sequence[str | Path]) -> Callable[[str], Path]:

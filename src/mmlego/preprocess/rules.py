@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from mmlego.config import dataset_modalities
-from mmlego.preprocess.bags import read_manifest
+from mmlego.data.manifests import read_manifest
 from mmlego.preprocess.pipeline import feature_tag, image_settings
 
 
