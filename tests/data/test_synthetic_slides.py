@@ -104,9 +104,24 @@ def test_slide_without_mpp_and_slide_without_tissue(tmp_path):
     assert _saturation(pixels).max() < 0.08
 
 
+def test_red_pen_on_request_same_layout_otherwise(tmp_path):
+    drawn = write_slide(tmp_path / "drawn.tif", size=512, seed=4)
+    red = write_slide(tmp_path / "red.tif", size=512, seed=4, pen_colour="red")
+    # Choosing the ink leaves the seed's layout (and its stream of draws) as it was.
+    assert np.array_equal(drawn.pen_mask, red.pen_mask)
+    assert np.array_equal(drawn.tissue_mask, red.tissue_mask)
+    level2 = tifffile.imread(red.path, key=2).astype(float)
+    core = ndimage.binary_erosion(red.pen_mask, iterations=1)
+    ink = level2[core]
+    # Marker red: red well above green and blue wherever the stroke is solid.
+    assert (ink[:, 0] - ink[:, 1:].max(1)).mean() > 80
+
+
 def test_bad_arguments_name_the_slide(tmp_path):
     with pytest.raises(ValueError, match=r"tiny\.tif.*minimum"):
         write_slide(tmp_path / "tiny.tif", size=100)
     with pytest.raises(ValueError, match="tumour_fraction"):
         write_slide(tmp_path / "x.tif", size=256, tumour_fraction=1.5)
+    with pytest.raises(ValueError, match=r"pen\.tif: pen_colour 'pink' is not one of"):
+        write_slide(tmp_path / "pen.tif", size=256, pen_colour="pink")
     assert not list(tmp_path.iterdir())

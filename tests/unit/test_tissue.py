@@ -13,7 +13,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _thumbnail(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A 300x400 thumbnail: two H&E blobs on noisy glass, with blue, green and black ink."""
+    """A 300x400 thumbnail: two H&E blobs on noisy glass, with blue, green, black and red ink."""
     rng = np.random.default_rng(seed)
     h, w = 300, 400
     yy, xx = np.mgrid[:h, :w]
@@ -27,9 +27,12 @@ def _thumbnail(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     ink |= (np.abs(xx - 370) < 3) & (yy > 20) & (yy < 280)  # blue line on glass
     ink |= (np.abs(yy - 150) < 2) & (xx > 60) & (xx < 180)  # green line across tissue
     ink |= ((xx - 40) ** 2 + (yy - 40) ** 2) < 8**2  # black dot
+    red = (np.abs(xx - 250 - (yy - 110) // 4) < 3) & (yy > 40) & (yy < 180)  # across tissue, glass
+    ink |= red
     rgb[ink & (xx > 300)] = (35, 70, 175)
     rgb[ink & (xx < 300) & (yy > 100)] = (40, 150, 60)
     rgb[ink & (yy < 100) & (xx < 100)] = (25, 25, 30)
+    rgb[red] = np.array([200, 40, 55]) + rng.normal(0, 8, (int(red.sum()), 3))
     return rgb.clip(0, 255).astype(np.uint8), truth & ~ink
 
 
@@ -45,12 +48,30 @@ def test_hsv_known_colours():
 
 def test_segmentation_matches_truth_and_drops_ink():
     rgb, truth = _thumbnail()
+    yy, xx = np.mgrid[:300, :400]
     result = segment_tissue(rgb, mpp=8.0)
     assert iou(result.mask, truth) >= 0.9
     # Ink pixels themselves are never tissue: blue line, green line, black dot.
     assert not result.mask[20:280, 368:373].any()
     assert not result.mask[149:152, 60:180].any()
     assert not result.mask[36:44, 36:44].any()
+    red = (np.abs(xx - 250 - (yy - 110) // 4) < 3) & (yy > 40) & (yy < 180)
+    assert not (result.mask & red).any() and result.pen[red].all()
+
+
+def test_saturated_eosin_is_tissue_not_red_ink():
+    """Deep pink eosin (hue about 330°, saturation up to 0.6) is tissue; marker red is ink."""
+    rng = np.random.default_rng(2)
+    rgb = rng.normal(238, 3, (200, 300, 3))
+    rgb[40:160, 30:130] = np.array([225, 95, 165]) + rng.normal(
+        0, 10, (120, 100, 3)
+    )  # intense eosin
+    rgb[40:160, 170:270] = np.array([205, 40, 50]) + rng.normal(
+        0, 10, (120, 100, 3)
+    )  # red marker blot
+    result = segment_tissue(rgb.clip(0, 255).astype(np.uint8), mpp=8.0)
+    assert result.mask[45:155, 35:125].all() and not result.pen[40:160, 30:130].any()
+    assert result.pen[40:160, 170:270].all() and not result.mask[:, 150:].any()
 
 
 def test_ink_is_kept_when_pen_removal_is_off():

@@ -2,9 +2,11 @@
 
 H&E tissue is stained pink to purple and therefore saturated, while glass is white or grey.
 The threshold is Otsu's on the saturation channel, floored so a blank slide has no tissue.
-Pen marks (blue, green, black ink) are saturated too, so they are found by hue and darkness
-and removed before the morphological clean-up. Red ink has the hue of eosin and is not
-separable by colour alone; it is kept as tissue.
+Pen marks (red, green, blue, black ink) are saturated too, so they are found by hue and
+darkness and removed before the morphological clean-up. Red ink sits next to eosin on the hue
+circle: eosin's pink is magenta-red (about 320-340°) and at most moderately saturated, marker
+red is pure red (about 345-20°) and strongly saturated, so red needs both. Red blood cells
+share that colour; a haemorrhage larger than an ink stroke's minimum area may be taken for ink.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from skimage.morphology import (
 
 # Minimum saturation of tissue: below it is glass, dust or scanner noise whatever Otsu says.
 SATURATION_FLOOR = 0.08
-# Blue and green ink: hue bands in degrees (hematoxylin's purple sits above 255°, eosin's
-# pink near 330°), with a minimum saturation so greyish pixels never count as ink.
-PEN_HUES = ((75.0, 245.0),)
-PEN_MIN_SATURATION = 0.2
+# Coloured ink: (lowest hue°, highest hue°, minimum saturation) per band, so greyish pixels
+# never count as ink. Green and blue lie away from H&E (hematoxylin's purple is above 255°);
+# red is split at 0° and needs a higher saturation than eosin's pink reaches.
+PEN_BANDS = (
+    (75.0, 245.0, 0.2),  # green, cyan, blue
+    (345.0, 360.0, 0.35),  # red, the side towards magenta
+    (0.0, 20.0, 0.35),  # red, the side towards orange
+)
 # Black and grey ink: dark and unsaturated. Glass is bright and tissue is saturated, so a
 # dark pixel with little colour is ink (or dirt) whatever its hue.
 DARK_VALUE = 0.5
@@ -81,11 +87,11 @@ def hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def pen_mask(rgb: np.ndarray, mpp: float) -> np.ndarray:
-    """Pixels of blue, green or black ink, grown by :data:`PEN_MARGIN_UM`."""
+    """Pixels of red, green, blue or black ink, grown by :data:`PEN_MARGIN_UM`."""
     hue, sat, value = hsv(rgb)
     ink = (value < DARK_VALUE) & (sat < DARK_MAX_SATURATION)
-    for low, high in PEN_HUES:
-        ink |= (hue >= low) & (hue <= high) & (sat >= PEN_MIN_SATURATION)
+    for low, high, min_sat in PEN_BANDS:
+        ink |= (hue >= low) & (hue <= high) & (sat >= min_sat)
     ink = remove_small_objects(ink, max_size=int(MIN_INK_UM2 / (mpp * mpp)))
     margin = round(PEN_MARGIN_UM / mpp)
     if margin > 0 and ink.any():

@@ -47,7 +47,11 @@ _PEN_COLOURS = {
     "green": np.array([60.0, 150.0, 90.0]),
     "blue": np.array([50.0, 70.0, 170.0]),
     "black": np.array([40.0, 40.0, 50.0]),
+    "red": np.array([205.0, 35.0, 45.0]),
 }
+# Colours a slide's pen is drawn from when none is asked for (red only on request, so the
+# slides of a seed stay what they were before red existed).
+_DRAWN_PENS = ("green", "blue", "black")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def write_slide(
     artefacts: bool = True,
     texture_seed: int | None = None,
     compression_level: int = 1,
+    pen_colour: str | None = None,
 ) -> SlideTruth:
     """Write one synthetic slide to ``path`` (a pyramidal tiled TIFF) and return its truth.
 
@@ -111,7 +116,8 @@ def write_slide(
     from elsewhere); ``tissue=False`` writes background only (a slide without tissue).
     ``texture_seed`` picks the texture bank (default ``seed``): slides of a cohort may share a
     few banks, which saves building textures per slide; each slide still gets its own stain
-    tint, layout and noise. The file is written tile by tile through a temporary name and
+    tint, layout and noise. ``pen_colour`` (green, blue, black or red) sets the marker's ink;
+    by default it is drawn from the seed among green, blue and black. The file is written tile by tile through a temporary name and
     renamed on success.
     """
     width, height = (size, size) if isinstance(size, int) else size
@@ -121,9 +127,15 @@ def write_slide(
         raise ValueError(f"slide {path}: tumour_fraction {tumour_fraction} is not in [0, 1]")
     if mpp is not None and mpp <= 0:
         raise ValueError(f"slide {path}: mpp must be positive or None, got {mpp}")
+    if pen_colour is not None and pen_colour not in _PEN_COLOURS:
+        raise ValueError(
+            f"slide {path}: pen_colour {pen_colour!r} is not one of {sorted(_PEN_COLOURS)}"
+        )
     rng = np.random.default_rng(seed)
     grid_shape = (math.ceil(height / MAP_DOWNSAMPLE), math.ceil(width / MAP_DOWNSAMPLE))
-    layout = _plan_layout(rng, grid_shape, tumour_fraction, tissue_cover, tissue, artefacts)
+    layout = _plan_layout(
+        rng, grid_shape, tumour_fraction, tissue_cover, tissue, artefacts, pen_colour
+    )
     textures = _textures(seed if texture_seed is None else texture_seed)
     stain = (1.0 + rng.normal(0.0, 0.03, 3)).astype(np.float32)
     noise = np.rint(rng.normal(0.0, 1.5, (2 * TILE, 2 * TILE, 3))).astype(np.float32)
@@ -168,6 +180,7 @@ def _plan_layout(
     cover: float,
     with_tissue: bool,
     artefacts: bool,
+    pen_name: str | None,
 ) -> _Layout:
     """Tissue pieces, tumour regions, gaps, pen stroke and blurred region on the grid."""
     h, w = shape
@@ -177,7 +190,8 @@ def _plan_layout(
         np.linspace(-1, 1, w, dtype=np.float32),
         indexing="ij",
     )
-    pen_colour = list(_PEN_COLOURS.values())[int(rng.integers(len(_PEN_COLOURS)))]
+    drawn = _DRAWN_PENS[int(rng.integers(len(_DRAWN_PENS)))]
+    pen_colour = _PEN_COLOURS[pen_name or drawn]
     # Draw every random field even for a blank slide, so the stream of draws is fixed.
     pieces = smooth_field(rng, shape, side / 7) - 2.2 * (yy**2 + xx**2)
     gaps = smooth_field(rng, shape, max(0.8, side / 45))
