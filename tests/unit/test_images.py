@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmlego.config import ConfigError, check_config, fill_defaults
 from mmlego.preprocess.features_io import read_features
 from mmlego.preprocess.patches import ImagePatches, image_grid
-from mmlego.preprocess.pipeline import encode_images
+from mmlego.preprocess.pipeline import encode_images, image_settings
 from tests.unit.features_support import config
 
 QUADRANTS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
@@ -72,3 +73,54 @@ def test_a_bad_image_fails_naming_it_and_leaves_no_shard(tmp_path):
             image={"mode": "whole", "size": 32},
         )
     assert not out.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def _generic(**modalities) -> dict:
+    return {
+        "datasets": {
+            "mine": {
+                "kind": "generic",
+                "task": "binary",
+                "labels": {"path": "l.csv", "label": "y"},
+                "modalities": modalities,
+            }
+        }
+    }
+
+
+def test_a_generic_image_modality_sets_its_mode_and_size(tmp_path):
+    config_ = _generic(
+        derm={"type": "image", "manifest": "d.csv", "image_mode": "whole", "image_size": 48},
+        photo={"type": "image", "manifest": "p.csv"},
+    )
+    check_config(config_)
+    ds = fill_defaults(config_)["datasets"]["mine"]
+    assert image_settings(ds, "derm") == {"mode": "whole", "size": 48}
+    assert image_settings(ds, "photo") == {"mode": "grid", "size": 512}
+    # The settings reach the encoder: one 48-px instance per image, recorded in the file.
+    path = tmp_path / "q.jpg"
+    quadrant_jpeg(path)
+    out = tmp_path / "shard0"
+    encode_images(
+        [("q", path)],
+        out,
+        config=config(encoder={"patch_size": 32}),
+        image=image_settings(ds, "derm"),
+    )
+    feats = read_features(out / "q.h5")
+    assert feats.features.shape == (1, 512)
+    assert feats.attrs["image_mode"] == "whole" and feats.attrs["patch_size"] == 48
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"type": "image", "manifest": "d.csv", "image_mode": "tiles"}, "image_mode"),
+        ({"type": "image", "manifest": "d.csv", "image_size": 8}, "image_size"),
+        ({"type": "wsi", "manifest": "s.csv", "image_size": 256}, "image_size"),
+    ],
+)
+def test_bad_image_settings_are_named(spec, key):
+    with pytest.raises(ConfigError) as info:
+        check_config(_generic(m=spec))
+    assert "datasets.mine.modalities.m" in str(info.value) and key in str(info.value)
