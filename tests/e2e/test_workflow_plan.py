@@ -54,7 +54,7 @@ def test_real_run_writes_the_resolved_config_with_provenance(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load((tmp_path / "out" / "config.resolved.yaml").read_text())
-    assert resolved["encoder"]["num_workers"] == 1  # a schema default, filled in
+    assert resolved["encoder"]["channels_last"] is True  # a schema default, filled in
     assert set(resolved["provenance"]) >= {
         "config_hash",
         "git_commit",

@@ -81,6 +81,16 @@ def test_patches_are_read_on_tissue_at_the_right_level(block_tiff):
     np.testing.assert_allclose(first.reshape(-1, 3).mean(0), PINK, atol=6)
 
 
+def test_regions_past_the_edge_read_as_white_glass(block_tiff):
+    path, _ = block_tiff
+    with Slide(path) as slide:
+        inside = slide.read_region(512, 768, 0, 64, 64)
+        edge = slide.read_region(2048 - 32, 0, 0, 64, 64)  # its right half is off the slide
+    np.testing.assert_allclose(inside.reshape(-1, 3).mean(0), PINK, atol=6)
+    assert (edge[:, 32:] == 255).all()
+    np.testing.assert_allclose(edge[:, :32].reshape(-1, 3).mean(0), GLASS, atol=6)
+
+
 def test_encode_slide_writes_clam_layout(block_tiff, tmp_path):
     path, _ = block_tiff
     out = tmp_path / "block.h5"

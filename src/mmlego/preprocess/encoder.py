@@ -193,6 +193,31 @@ def build_encoder(
     return model, info
 
 
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm that follows a convolution into it; returns the count.
+
+    MONAI's ResNets pair ``convK`` with ``bnK`` in each block (and ``conv1``/``bn1`` in the
+    stem) and put ``(conv, bn)`` in ``downsample``. At inference a BatchNorm is an affine map
+    per channel, so folding it into the convolution's weights and bias gives the same function
+    with one pass over the activations less (about a fifth of an eager ResNet's time on CPU).
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(module.modules()):
+        if isinstance(parent, nn.Sequential):
+            pairs = [(str(i), str(i + 1)) for i in range(len(parent) - 1)]
+        else:
+            pairs = [(n, "bn" + n[4:]) for n, _ in parent.named_children() if n.startswith("conv")]
+        for conv_name, bn_name in pairs:
+            conv, bn = getattr(parent, conv_name, None), getattr(parent, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(parent, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
+                setattr(parent, bn_name, nn.Identity())
+                folded += 1
+    return folded
+
+
 def prepare_for_inference(
     model: PatchEncoder,
     *,
@@ -201,14 +226,15 @@ def prepare_for_inference(
     channels_last: bool,
     compile_model: bool,
 ) -> nn.Module:
-    """Move, cast and optionally compile the encoder for fast inference.
+    """Fold BatchNorm, move, cast and optionally compile the encoder for fast inference.
 
-    bf16 casts the weights (not autocast): on CPUs with AMX the convolutions then run on the
-    matrix units, and BatchNorm is folded into the convolutions by inductor's freezing.
+    BatchNorm is folded into the convolutions in fp32, before any cast. bf16 casts the weights
+    (not autocast): on CPUs with AMX the convolutions then run on the matrix units.
     """
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"config key 'encoder.precision': {precision!r}; choose fp32 or bf16")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    fold_batchnorm(model.eval())
     model = model.to(device=device, dtype=dtype)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmlego.preprocess.encode import encode_batches, make_loader
+from mmlego.preprocess.encode import encode_batches, make_loader, stream
 from mmlego.preprocess.encoder import EncoderInfo, build_encoder, prepare_for_inference
 from mmlego.preprocess.features_io import STATUS_OK, write_features
 from mmlego.preprocess.grid import PatchGrid, tissue_grid
@@ -200,7 +200,13 @@ def encode_slide(
             dataset, batch_size=encoder["batch_size"], num_workers=encoder["num_workers"]
         )
         features = encode_batches(
-            model, loader, device=dev, dim=info.dim, total=len(grid), desc=path.name
+            model,
+            stream(loader),
+            device=dev,
+            dim=info.dim,
+            total=len(grid),
+            desc=path.name,
+            pad_to=loader.batch_size if encoder["compile"] else None,
         )
         status = STATUS_OK
     else:
@@ -309,11 +315,12 @@ def encode_images(
     )
     features = encode_batches(
         model,
-        loader,
+        stream(loader),
         device=dev,
         dim=info.dim,
         total=len(items) * per_image,
         desc=f"{len(items)} images",
+        pad_to=loader.batch_size * per_image if encoder["compile"] else None,
     )
     attrs = image_attrs(info, image, encoder)
     record = provenance(config, seed=config["seed"], device=str(dev))

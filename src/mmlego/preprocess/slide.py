@@ -137,6 +137,9 @@ class Slide:
                 f"{self.path}: reading level {level} at ({x}, {y}) failed ({err}); "
                 "the file is probably corrupt"
             ) from err
+        if region.getchannel("A").getextrema()[0] > 0:
+            # No transparent pixel (the usual case): PIL drops alpha faster than numpy.
+            return np.asarray(region.convert("RGB"))
         rgba = np.asarray(region)
         rgb = rgba[..., :3].copy()
         transparent = rgba[..., 3] == 0
