@@ -1,21 +1,26 @@
-"""Patch-encoding throughput and memory: naive loop vs the pipeline, against the matmul ceiling.
+"""Patch-encoding throughput and memory: naive loop vs the pipeline, end to end vs model only.
 
-Run from the repository root (about 10-20 minutes on 2 cores, most of it writing the big slide):
+Run from the repository root (about 20-40 minutes on 2 cores: compiling, the naive loop and
+writing the big slide take most of it):
 
     .venv/bin/python benchmarks/encode_benchmark.py
 
 It writes ``results/benchmarks/encode.json`` and ``encode.md`` with:
 
-- what the CPU has (model, cores, AVX-512 / AMX flags) and torch's view of it;
-- the same set of patches, read from a generated slide, encoded by (a) a naive loop (one patch
-  at a time, fp32, eager, no loader workers) and (b) the pipeline's settings (batches,
-  channels_last, DataLoader workers, bf16, torch.compile with freezing); patches/s end to end
-  and of the model alone, and their ratio to the naive loop;
-- the model FLOPs per patch (counted by torch), the achieved GFLOP/s, and the matmul ceiling
-  measured in the same run, threads and dtype;
+- what the CPU has (model, cores, AVX-512 / AMX flags), torch's view of it, and the load
+  average at the start and end of the run (numbers on a shared machine are noisy);
+- where the time of one patch goes: thread CPU time (little inflated by other processes) of
+  the OpenSlide read, the resize and the model on one thread, per precision and with
+  BatchNorm folded or not;
+- the same patches, read from a generated slide, encoded by (a) a naive loop (one patch at a
+  time, fp32, eager, no loader workers) and (b) the pipeline's settings. For each setting the
+  end-to-end rate (the DataLoader or reader thread and ``encode_batches`` exactly as
+  ``mmlego encode-slide`` runs them, torch threads as ``load_encoder`` sets them) and the
+  model alone on the same batches already in memory, same threads, side by side: patches/s,
+  the end-to-end fraction of the model-only rate, GFLOP/s and the fraction of the matmul
+  ceiling measured in the same run and dtype. Each rate is the best of ``--repeats``
+  interleaved runs; the warm-up (and compilation) is excluded and reported;
 - the peak RSS of ``mmlego encode-slide`` on a >= 40k x 40k px generated slide.
-
-Numbers on a shared machine are noisy; the ratios are measured side by side in one run.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,12 +42,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmlego.data.synthetic.slides import write_slide
-from mmlego.preprocess.encode import encode_batches, make_loader
+from mmlego.preprocess.encode import encode_batches, make_loader, stream
 from mmlego.preprocess.encoder import build_encoder, prepare_for_inference
 from mmlego.preprocess.grid import PatchGrid
 from mmlego.preprocess.patches import SlidePatches
 from mmlego.preprocess.pipeline import lay_out_slide
-from mmlego.preprocess.slide import Slide
+from mmlego.preprocess.slide import Slide, resize_rgb
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 from mmlego.utils.provenance import provenance
 
@@ -107,7 +113,7 @@ def naive(model, dataset: SlidePatches) -> dict:
     model_time = 0.0
     with torch.inference_mode():
         for index in range(len(dataset)):
-            patch = torch.from_numpy(dataset[index])[None]
+            patch = torch.from_numpy(np.array(dataset[index]))[None]
             t = time.perf_counter()
             features.append(model(patch).numpy())
             model_time += time.perf_counter() - t
@@ -116,46 +122,113 @@ def naive(model, dataset: SlidePatches) -> dict:
     return {"patches_per_s": n / total, "model_patches_per_s": n / model_time, "seconds": total}
 
 
-def pipeline_run(arch: str, dataset: SlidePatches, setting: dict, dim: int) -> dict:
-    """The pipeline's streamed encoding with one setting (warm-up excluded from the timing)."""
+def prepared(arch: str, precision: str, compile_model: bool) -> torch.nn.Module:
+    """The encoder as the pipeline prepares it (BatchNorm folded, cast, maybe compiled)."""
     model, _ = build_encoder(arch, weights=None, seed=0)
-    ready = prepare_for_inference(
+    return prepare_for_inference(
         model,
         device=torch.device("cpu"),
-        precision=setting["precision"],
+        precision=precision,
         channels_last=True,
-        compile_model=setting["compile"],
+        compile_model=compile_model,
     )
-    batch = setting["batch_size"]
-    warm = torch.from_numpy(np.stack([dataset[i % len(dataset)] for i in range(batch)]))
-    t = time.perf_counter()
-    with torch.inference_mode():
-        ready(warm)
-    warmup = time.perf_counter() - t
-    loader = make_loader(dataset, batch_size=batch, num_workers=setting["num_workers"])
-    start = time.perf_counter()
+
+
+def stage_costs(dataset: SlidePatches, models: dict[str, torch.nn.Module], batch: int) -> dict:
+    """Thread CPU ms per patch of each stage, on one thread (see the module docstring).
+
+    ``models`` maps a label to a ready encoder; each runs one batch after a warm-up batch.
+    """
+    torch.set_num_threads(1)
+    n = min(len(dataset), 64)
+    size, out = dataset.read_size, dataset.out_size
+    costs: dict[str, float] = {}
+    with Slide(dataset.path) as slide:
+        t = time.thread_time()
+        regions = [
+            slide.read_region(x, y, dataset.level, size, size) for x, y in dataset.coords[:n]
+        ]
+        costs["read (OpenSlide decode, RGBA to RGB)"] = (time.thread_time() - t) / n * 1e3
+    t = time.thread_time()
+    patches = [resize_rgb(r, out, out) for r in regions]
+    costs[f"resize {size} to {out} px"] = (time.thread_time() - t) / n * 1e3
+    x = torch.from_numpy(np.stack([patches[i % n] for i in range(batch)]))
+    for label, model in models.items():
+        with torch.inference_mode():
+            model(x)
+            t = time.thread_time()
+            model(x)
+            costs[f"model {label}"] = (time.thread_time() - t) / batch * 1e3
+    return costs
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children (loader workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def timed_encode(
+    model, batches, *, n: int, dim: int, pad_to: int | None
+) -> tuple[float, float, np.ndarray]:
+    """Wall and CPU seconds to encode ``batches`` (uint8) with ``encode_batches``; features.
+
+    CPU seconds include the loader's worker processes (they exit when the loop ends).
+    """
+    start, cpu = time.perf_counter(), cpu_seconds()
     features = encode_batches(
-        ready, loader, device=torch.device("cpu"), dim=dim, total=len(dataset), desc="bench"
+        model,
+        batches,
+        device=torch.device("cpu"),
+        dim=dim,
+        total=n,
+        desc="bench",
+        pad_to=pad_to,
     )
-    total = time.perf_counter() - start
-    # The model alone on batches already in memory: what the loader hides or not.
-    batches = [
-        torch.from_numpy(np.stack([dataset[i] for i in range(s, min(s + batch, len(dataset)))]))
-        for s in range(0, len(dataset) - batch + 1, batch)
-    ]
-    t = time.perf_counter()
-    with torch.inference_mode():
-        for x in batches:
-            ready(x)
-    model_only = len(batches) * batch / (time.perf_counter() - t)
-    return {
-        **setting,
-        "patches_per_s": len(dataset) / total,
-        "model_patches_per_s": model_only,
-        "seconds": total,
-        "warmup_seconds": warmup,
-        "features": features,
-    }
+    return time.perf_counter() - start, cpu_seconds() - cpu, features
+
+
+def pipeline_runs(
+    model: torch.nn.Module, dataset: SlidePatches, setting: dict, dim: int, repeats: int
+) -> tuple[list[dict], np.ndarray]:
+    """End to end and model only, for each loader of ``setting``, best of ``repeats`` each.
+
+    End to end: a fresh loader and ``stream`` as in ``encode-slide``. Model only: the same
+    batches already in memory through the same ``encode_batches``, same torch threads. Also
+    returns the features (for the agreement between precisions).
+    """
+    batch, n = setting["batch_size"], len(dataset)
+    pad_to = batch if setting["compile"] else None
+    in_memory = [x for x in make_loader(dataset, batch_size=batch, num_workers=0)]
+    cores = os.cpu_count() or 1
+    results = []
+    for workers in setting["num_workers"]:
+        torch.set_num_threads(max(1, cores - workers))  # as load_encoder with --threads = cores
+        e2e = alone = e2e_cpu = alone_cpu = float("inf")
+        for _ in range(repeats):
+            loader = make_loader(dataset, batch_size=batch, num_workers=workers)
+            seconds, cpu, _ = timed_encode(model, stream(loader), n=n, dim=dim, pad_to=pad_to)
+            e2e, e2e_cpu = min(e2e, seconds), min(e2e_cpu, cpu)
+            seconds, cpu, features = timed_encode(model, in_memory, n=n, dim=dim, pad_to=pad_to)
+            alone, alone_cpu = min(alone, seconds), min(alone_cpu, cpu)
+        results.append(
+            {
+                "name": f"{setting['name']}, "
+                + (f"{workers} loader worker" if workers else "reader thread"),
+                "precision": setting["precision"],
+                "compile": setting["compile"],
+                "batch_size": batch,
+                "num_workers": workers,
+                "torch_threads": torch.get_num_threads(),
+                "patches_per_s": n / e2e,
+                "model_patches_per_s": n / alone,
+                "fraction_of_model_only": alone / e2e,
+                "cpu_ms_per_patch": 1e3 * e2e_cpu / n,
+                "model_cpu_ms_per_patch": 1e3 * alone_cpu / n,
+            }
+        )
+        print(results[-1], flush=True)
+    return results, features
 
 
 def peak_rss_of(cmd: list[str], interval: float = 0.2) -> dict:
@@ -187,7 +260,18 @@ def main() -> None:
     parser.add_argument("--arch", default="resnet50_trunc")
     parser.add_argument("--patch-size", type=int, default=256)
     parser.add_argument("--mpp", type=float, default=0.5)
-    parser.add_argument("--patches", type=int, default=256, help="patches encoded by each method")
+    parser.add_argument(
+        "--patches",
+        type=int,
+        default=48,
+        help="patches encoded by each pipeline setting (not a multiple of the batch, as on a slide)",
+    )
+    parser.add_argument("--naive-patches", type=int, default=16, help="patches of the naive loop")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--workers", default="1,0", help="loader workers to compare (0: the reader thread)"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs; best is kept")
     parser.add_argument(
         "--big-slide", type=int, default=40960, help="side of the RSS slide (0 skips)"
     )
@@ -208,11 +292,13 @@ def main() -> None:
     previous = out / "encode.json"
     report: dict = json.loads(previous.read_text()) if previous.exists() else {}
     report.update({"cpu": cpu_info(), "arch": args.arch, "patch_size": args.patch_size})
+    report["load_average_start"] = os.getloadavg()[0]
     print(json.dumps(report["cpu"], indent=1), flush=True)
     if "ratios" in parts:
         measure_ratios(args, work, report)
     if "rss" in parts and args.big_slide:
         measure_rss(args, work, report)
+    report["load_average_end"] = os.getloadavg()[0]
     report["provenance"] = provenance(vars(args), seed=0, device="cpu")
     write_json_atomic(out / "encode.json", report)
     write_text_atomic(out / "encode.md", markdown(report))
@@ -249,55 +335,64 @@ def measure_ratios(args: argparse.Namespace, work: Path, report: dict) -> None:
     }
     print("ceiling", report["matmul_ceiling_gflops"], flush=True)
 
-    report["naive"] = naive(model, dataset)
+    naive_set = SlidePatches(slide_path, sub_grid(grid, args.naive_patches))
+    report["naive"] = naive(model, naive_set)
+    report["naive"]["patches"] = len(naive_set)
+    report["naive"]["gflops"] = report["naive"]["patches_per_s"] * flops / 1e9
     print("naive", report["naive"], flush=True)
+    # The eager model with BatchNorm as separate layers, for the stage costs only.
+    unfolded = {
+        dtype: build_encoder(args.arch, weights=None, seed=0)[0].to(
+            dtype=torch.bfloat16 if dtype == "bf16" else torch.float32,
+            memory_format=torch.channels_last,
+        )
+        for dtype in ("fp32", "bf16")
+    }
+    stage_models = {f"{d} eager, BatchNorm not folded": m for d, m in unfolded.items()}
+    workers = [int(w) for w in args.workers.split(",")]
     settings = [
-        {
-            "name": "fp32 batched",
-            "precision": "fp32",
-            "compile": False,
-            "batch_size": 32,
-            "num_workers": 1,
-        },
-        {
-            "name": "bf16 batched",
-            "precision": "bf16",
-            "compile": False,
-            "batch_size": 32,
-            "num_workers": 1,
-        },
-        {
-            "name": "bf16 compiled",
-            "precision": "bf16",
-            "compile": True,
-            "batch_size": 32,
-            "num_workers": 1,
-        },
+        {"name": "fp32 eager", "precision": "fp32", "compile": False},
+        {"name": "bf16 eager", "precision": "bf16", "compile": False},
+        {"name": "bf16 compiled", "precision": "bf16", "compile": True},
     ]
     runs, reference = [], None
     for setting in settings:
-        result = pipeline_run(args.arch, dataset, setting, info.dim)
-        features = result.pop("features")
-        if reference is None:
-            reference = features
+        setting = {**setting, "batch_size": args.batch_size, "num_workers": workers}
+        ready = prepared(args.arch, setting["precision"], setting["compile"])
+        warm = [next(iter(make_loader(dataset, batch_size=args.batch_size, num_workers=0)))]
+        torch.set_num_threads(os.cpu_count() or 1)
+        t = time.perf_counter()
+        timed_encode(
+            ready,
+            warm,
+            n=len(warm[0]),
+            dim=info.dim,
+            pad_to=args.batch_size if setting["compile"] else None,
+        )
+        warmup = time.perf_counter() - t
+        results, features = pipeline_runs(ready, dataset, setting, info.dim, args.repeats)
+        reference = features if reference is None else reference
         cos = (features * reference).sum(1) / (
             np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
         )
         dtype = setting["precision"]
-        result["min_cosine_vs_fp32"] = float(cos.min())
-        result["speedup_vs_naive"] = result["patches_per_s"] / report["naive"]["patches_per_s"]
-        result["gflops"] = result["patches_per_s"] * flops / 1e9
-        result["model_gflops"] = result["model_patches_per_s"] * flops / 1e9
-        result["fraction_of_ceiling"] = result["gflops"] / report["matmul_ceiling_gflops"][dtype]
-        result["model_fraction_of_ceiling"] = (
-            result["model_gflops"] / report["matmul_ceiling_gflops"][dtype]
+        ceiling = report["matmul_ceiling_gflops"][dtype]
+        for result in results:
+            result["warmup_seconds"] = warmup
+            result["min_cosine_vs_fp32"] = float(cos.min())
+            result["speedup_vs_naive"] = result["patches_per_s"] / report["naive"]["patches_per_s"]
+            result["gflops"] = result["patches_per_s"] * flops / 1e9
+            result["model_gflops"] = result["model_patches_per_s"] * flops / 1e9
+            result["fraction_of_ceiling"] = result["gflops"] / ceiling
+            result["model_fraction_of_ceiling"] = result["model_gflops"] / ceiling
+        runs += results
+        stage_models[setting["name"] + (", BatchNorm folded" if not setting["compile"] else "")] = (
+            ready
         )
-        print(setting["name"], {k: v for k, v in result.items() if k != "name"}, flush=True)
-        runs.append(result)
     report["pipeline"] = runs
-    best = max(runs, key=lambda r: r["patches_per_s"])
-    report["best"] = best["name"]
-    report["naive"]["gflops"] = report["naive"]["patches_per_s"] * flops / 1e9
+    report["best"] = max(runs, key=lambda r: r["patches_per_s"])["name"]
+    report["stage_cpu_ms_per_patch"] = stage_costs(dataset, stage_models, args.batch_size)
+    print("stages", report["stage_cpu_ms_per_patch"], flush=True)
 
 
 def measure_rss(args: argparse.Namespace, work: Path, report: dict) -> None:
@@ -375,38 +470,57 @@ def markdown(r: dict) -> str:
     cpu = r["cpu"]
     flags = ", ".join(f for f, on in cpu["flags"].items() if on) or "none"
     ceil = r["matmul_ceiling_gflops"]
+    naive_run = r["naive"]
     lines = [
         "# Patch encoding benchmark",
         "",
         f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores; flags: {flags}; "
-        f"AMX: {'yes' if cpu['amx'] else 'no'}; torch {cpu['torch']} with {cpu['torch_threads']} threads.",
+        f"AMX: {'yes' if cpu['amx'] else 'no'}; torch {cpu['torch']}. Load average (1 min) "
+        f"{r['load_average_start']:.1f} at the start, {r['load_average_end']:.1f} at the end "
+        "(other processes share the cores: rates are lower bounds, ratios are measured side by "
+        "side).",
         "",
         f"Encoder {r['arch']} (random init), {r['patch_size']} px patches, {r['patches']} patches "
         f"read from a generated slide; {r['gflop_per_patch']:.2f} GFLOP per patch (torch's count).",
-        f"Matmul ceiling (2048², same run and threads): fp32 {ceil['fp32']:.0f} GFLOP/s, "
+        f"Matmul ceiling (2048², same run): fp32 {ceil['fp32']:.0f} GFLOP/s, "
         f"bf16 {ceil['bf16']:.0f} GFLOP/s.",
         "",
-        "| method | patches/s (end to end) | x naive | GFLOP/s | % of ceiling (same dtype) "
-        "| model-only patches/s | model-only % of ceiling | min cosine vs fp32 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        f"| naive loop (1 patch, fp32, no workers) | {r['naive']['patches_per_s']:.1f} | 1.0 | "
-        f"{r['naive']['gflops']:.0f} | {100 * r['naive']['gflops'] / ceil['fp32']:.0f}% | "
-        f"{r['naive']['model_patches_per_s']:.1f} | | |",
+        "End to end (read + resize + normalise + model, as `mmlego encode-slide` runs it) and the "
+        "model alone on the same batches already in memory, same torch threads:",
+        "",
+        "| setting | torch threads | end-to-end patches/s | model-only patches/s "
+        "| end to end / model only | x naive | end-to-end % of ceiling | model-only % of ceiling "
+        "| CPU ms/patch end to end | CPU ms/patch model only | warm-up s | min cosine vs fp32 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| naive loop (1 patch, fp32, no workers; {naive_run['patches']} patches) | "
+        f"{cpu['torch_threads']} | {naive_run['patches_per_s']:.2f} | "
+        f"{naive_run['model_patches_per_s']:.2f} | "
+        f"{naive_run['model_patches_per_s'] and naive_run['patches_per_s'] / naive_run['model_patches_per_s']:.0%} "
+        f"| 1.0 | {naive_run['gflops'] / ceil['fp32']:.0%} | | | | | |",
     ]
     for run in r["pipeline"]:
         lines.append(
-            f"| {run['name']} (batch {run['batch_size']}, {run['num_workers']} worker, channels_last) "
-            f"| {run['patches_per_s']:.1f} | {run['speedup_vs_naive']:.1f} | {run['gflops']:.0f} | "
-            f"{100 * run['fraction_of_ceiling']:.0f}% | {run['model_patches_per_s']:.1f} | "
-            f"{100 * run['model_fraction_of_ceiling']:.0f}% | {run['min_cosine_vs_fp32']:.4f} |"
+            f"| {run['name']} (batch {run['batch_size']}) | {run['torch_threads']} "
+            f"| {run['patches_per_s']:.2f} | {run['model_patches_per_s']:.2f} "
+            f"| {run['fraction_of_model_only']:.0%} | {run['speedup_vs_naive']:.1f} "
+            f"| {run['fraction_of_ceiling']:.0%} | {run['model_fraction_of_ceiling']:.0%} "
+            f"| {run['cpu_ms_per_patch']:.1f} | {run['model_cpu_ms_per_patch']:.1f} "
+            f"| {run['warmup_seconds']:.0f} | {run['min_cosine_vs_fp32']:.4f} |"
         )
-    lines += ["", f"Best setting: **{r['best']}**."]
+    lines += ["", f"Best setting end to end: **{r['best']}**.", ""]
+    lines += [
+        "Where the time of one patch goes (thread CPU ms per patch, one torch thread):",
+        "",
+        "| stage | CPU ms / patch |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {k} | {v:.2f} |" for k, v in r["stage_cpu_ms_per_patch"].items()]
     if "big_slide" in r:
         b = r["big_slide"]
         lines += [
             "",
             f"Big slide: {b['slide_px']} x {b['slide_px']} px ({b['slide_bytes'] / 1e9:.2f} GB file), "
-            f"{b['patches']} patches read from level {b['read_level']} with the best setting: peak RSS "
+            f"{b['patches']} patches read from level {b['read_level']} with {b['setting']}: peak RSS "
             f"{b['peak_rss_main_gb']:.2f} GB (main process), {b['peak_rss_tree_gb']:.2f} GB "
             f"(with loader workers, shared pages counted twice), {b['seconds']:.0f} s.",
         ]
