@@ -18,8 +18,8 @@ It writes ``results/benchmarks/encode.json`` and ``encode.md`` with:
   ``mmlego encode-slide`` runs them, torch threads as ``load_encoder`` sets them) and the
   model alone on the same batches already in memory, same threads, side by side: patches/s,
   the end-to-end fraction of the model-only rate, GFLOP/s and the fraction of the matmul
-  ceiling measured in the same run and dtype. Each rate is the best of ``--repeats``
-  interleaved runs; the warm-up (and compilation) is excluded and reported;
+  ceiling measured in the same run, dtype and number of torch threads. Each rate is the best
+  of ``--repeats`` interleaved runs; the warm-up (and compilation) is excluded and reported;
 - the peak RSS of ``mmlego encode-slide`` on a >= 40k x 40k px generated slide.
 """
 
@@ -329,11 +329,18 @@ def measure_ratios(args: argparse.Namespace, work: Path, report: dict) -> None:
     model, info = build_encoder(args.arch, weights=None, seed=0)
     flops = flops_per_patch(model, args.patch_size)
     report["gflop_per_patch"] = flops / 1e9
-    report["matmul_ceiling_gflops"] = {
-        "fp32": matmul_ceiling(torch.float32),
-        "bf16": matmul_ceiling(torch.bfloat16),
-    }
-    print("ceiling", report["matmul_ceiling_gflops"], flush=True)
+    # The ceiling at every torch thread count a setting runs with (cores minus workers).
+    cores = os.cpu_count() or 1
+    thread_counts = sorted({max(1, cores - int(w)) for w in args.workers.split(",")} | {cores})
+    ceilings = {}
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        ceilings[str(threads)] = {
+            "fp32": matmul_ceiling(torch.float32),
+            "bf16": matmul_ceiling(torch.bfloat16),
+        }
+    report["matmul_ceiling_gflops"] = ceilings
+    print("ceiling by torch threads", ceilings, flush=True)
 
     naive_set = SlidePatches(slide_path, sub_grid(grid, args.naive_patches))
     report["naive"] = naive(model, naive_set)
@@ -376,8 +383,8 @@ def measure_ratios(args: argparse.Namespace, work: Path, report: dict) -> None:
             np.linalg.norm(features, axis=1) * np.linalg.norm(reference, axis=1)
         )
         dtype = setting["precision"]
-        ceiling = report["matmul_ceiling_gflops"][dtype]
         for result in results:
+            ceiling = ceilings[str(result["torch_threads"])][dtype]
             result["warmup_seconds"] = warmup
             result["min_cosine_vs_fp32"] = float(cos.min())
             result["speedup_vs_naive"] = result["patches_per_s"] / report["naive"]["patches_per_s"]
@@ -469,7 +476,8 @@ def markdown(r: dict) -> str:
     """The report as a Markdown page."""
     cpu = r["cpu"]
     flags = ", ".join(f for f, on in cpu["flags"].items() if on) or "none"
-    ceil = r["matmul_ceiling_gflops"]
+    ceilings = r["matmul_ceiling_gflops"]
+    ceil = ceilings[str(cpu["torch_threads"])]
     naive_run = r["naive"]
     lines = [
         "# Patch encoding benchmark",
@@ -482,8 +490,12 @@ def markdown(r: dict) -> str:
         "",
         f"Encoder {r['arch']} (random init), {r['patch_size']} px patches, {r['patches']} patches "
         f"read from a generated slide; {r['gflop_per_patch']:.2f} GFLOP per patch (torch's count).",
-        f"Matmul ceiling (2048², same run): fp32 {ceil['fp32']:.0f} GFLOP/s, "
-        f"bf16 {ceil['bf16']:.0f} GFLOP/s.",
+        "Matmul ceiling (2048², same run) by torch threads: "
+        + "; ".join(
+            f"{t} thread(s): fp32 {c['fp32']:.0f}, bf16 {c['bf16']:.0f} GFLOP/s"
+            for t, c in ceilings.items()
+        )
+        + ". Each setting is compared with the ceiling at its own thread count and dtype.",
         "",
         "End to end (read + resize + normalise + model, as `mmlego encode-slide` runs it) and the "
         "model alone on the same batches already in memory, same torch threads:",
