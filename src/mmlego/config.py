@@ -111,8 +111,34 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                 f"config key 'evaluate.unpaired.dataset': {target!r} is not a dataset of this config; "
                 f"choose one of: {', '.join(config.get('datasets', {}))}"
             )
+        else:
+            problems += unpaired_problems(config["datasets"][target], target, unpaired)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def unpaired_problems(ds: Mapping[str, Any], name: str, unpaired: Mapping[str, Any]) -> list[str]:
+    """The unpaired study needs a dataset of exactly two modalities and distinct overlaps."""
+    problems = []
+    try:
+        names = [m.name for m in dataset_modalities(ds)]
+    except (ConfigError, KeyError):
+        names = None
+    if names is not None and len(names) != 2:
+        problems.append(
+            f"config key 'evaluate.unpaired.dataset': dataset {name!r} has {len(names)} modalities "
+            f"({', '.join(names)}); the unpaired study trains two blocks, choose a dataset with two "
+            "(e.g. a MIMIC dataset: static and vitals)"
+        )
+    from mmlego.data.unpaired import overlap_tag
+
+    tags = [overlap_tag(float(o)) for o in unpaired.get("overlaps", [])]
+    if len(set(tags)) != len(tags):
+        problems.append(
+            f"config key 'evaluate.unpaired.overlaps': {list(unpaired.get('overlaps', []))} repeats "
+            "a value at 2 decimals (their output folders would collide); give distinct values"
+        )
+    return problems
 
 
 def check_config(config: Mapping[str, Any]) -> None:

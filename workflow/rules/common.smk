@@ -16,6 +16,7 @@ STAGES = [
     "combine",
     "baselines",
     "evaluate",
+    "unpaired",
     "report",
 ]
 

@@ -10,13 +10,13 @@ from mmlego.commands.train import add_common_arguments, prepare_step
 log = logging.getLogger(__name__)
 
 
-def _block_paths(pairs: list[str]) -> dict[str, str]:
-    """``modality=path`` pairs → {modality: path}, in the given order."""
+def name_path_pairs(pairs: list[str], option: str = "--block") -> dict[str, str]:
+    """``modality=path`` pairs (of the command-line ``option``) → {modality: path}, in order."""
     paths = {}
     for pair in pairs:
         modality, sep, path = pair.partition("=")
         if not sep or not modality or not path:
-            raise ValueError(f"--block expects modality=path, got {pair!r}")
+            raise ValueError(f"{option} expects modality=path, got {pair!r}")
         paths[modality] = path
     return paths
 
@@ -44,7 +44,7 @@ def run_merge(args: argparse.Namespace) -> None:
     cfg, device, _, record = prepare_step(args, "lego_merge")
     data = load_split(args.dataset_dir, args.split)
     merge_run(
-        data, block_paths=_block_paths(args.block), cfg=cfg, dataset=args.dataset,
+        data, block_paths=name_path_pairs(args.block), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device,
     )  # fmt: skip
 
@@ -57,6 +57,6 @@ def run_fuse(args: argparse.Namespace) -> None:
     cfg, device, seed, record = prepare_step(args, "lego_fuse")
     data = load_split(args.dataset_dir, args.split)
     fuse_run(
-        data, block_paths=_block_paths(args.block), cfg=cfg, dataset=args.dataset,
+        data, block_paths=name_path_pairs(args.block), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
     )  # fmt: skip

@@ -23,27 +23,19 @@ def run(args: argparse.Namespace) -> None:
     """Score the predictions and write ``metrics.json`` with provenance."""
     # Heavy imports here, so that ``mmlego --help`` and the other steps stay fast.
     from mmlego.data.labels import read_labels
-    from mmlego.evaluate.predictions import read_predictions, read_split_sets
-    from mmlego.evaluate.score import nan_to_null, score_predictions, train_seconds
-    from mmlego.utils.atomic import write_json_atomic
-    from mmlego.utils.provenance import provenance
+    from mmlego.evaluate.predictions import read_split_sets
+    from mmlego.evaluate.score import write_metrics
 
-    preds = read_predictions(args.predictions)
     labels, _ = read_labels(args.labels)
     sets = read_split_sets(args.splits, args.split)
-    payload = score_predictions(preds, labels, sets, args.split)
-    payload["train_seconds"] = train_seconds(args.predictions)
-    source = preds.meta.get("provenance") or {}
-    record = provenance(
-        None,
-        seed=source.get("seed"),
-        device=source.get("device"),
-        predictions_provenance=source,
+    payload = write_metrics(
+        args.predictions,
+        labels,
+        sets,
+        args.split,
+        args.out,
         inputs=[args.predictions, args.labels, args.splits],
     )
-    # Scoring has no config of its own: the study's config hash is the one the predictions carry.
-    record["config_hash"] = source.get("config_hash")
-    write_json_atomic(args.out, nan_to_null(payload), provenance=record)
     log.info(
         "%s split %s: val %s test %s", payload["run"], args.split, payload["val"], payload["test"]
     )

@@ -21,7 +21,9 @@ from mmlego.evaluate.metrics import (
     macro_ovr_auc,
     uno_c,
 )
-from mmlego.evaluate.predictions import SETS, Predictions, check_against_split
+from mmlego.evaluate.predictions import SETS, Predictions, check_against_split, read_predictions
+from mmlego.utils.atomic import write_json_atomic
+from mmlego.utils.provenance import provenance
 
 
 def _truth(preds: Predictions, labels: pd.DataFrame) -> pd.DataFrame:
@@ -121,3 +123,34 @@ def nan_to_null(value: Any) -> Any:
     if isinstance(value, float) and np.isnan(value):
         return None
     return value
+
+
+def write_metrics(
+    predictions: str | Path,
+    labels: pd.DataFrame,
+    sets: dict[str, list[str]],
+    k: int,
+    out: str | Path,
+    *,
+    inputs: list[str | Path],
+) -> dict[str, Any]:
+    """Score a ``predictions.parquet`` against split ``k``'s sets and write ``metrics.json``.
+
+    ``inputs`` (the files read) go into the provenance; returns the payload written.
+    """
+    preds = read_predictions(predictions)
+    payload = score_predictions(preds, labels, sets, k)
+    payload["train_seconds"] = train_seconds(predictions)
+    source = preds.meta.get("provenance") or {}
+    record = provenance(
+        None,
+        seed=source.get("seed"),
+        device=source.get("device"),
+        predictions_provenance=source,
+        inputs=[str(p) for p in inputs],
+    )
+    # Scoring has no config of its own: the study's config hash is the one the predictions carry.
+    record["config_hash"] = source.get("config_hash")
+    payload = nan_to_null(payload)
+    write_json_atomic(out, payload, provenance=record)
+    return payload

@@ -13,7 +13,7 @@ from mmlego.config import parse_run
 from mmlego.models.base import MultimodalModel
 from mmlego.models.registry import get_builder
 from mmlego.train.data import PatientDataset, modality_spec
-from mmlego.train.loop import fit, predict
+from mmlego.train.loop import FitResult, fit, predict
 from mmlego.train.outputs import predictions_frame, save_checkpoint, write_predictions
 from mmlego.utils.atomic import atomic_path
 
@@ -82,24 +82,20 @@ def write_run_outputs(
             train_log.to_csv(tmp, index=False)
 
 
-def train_run(
+def fit_run(
     data: Any,
     *,
     run: str,
-    dataset: str,
     split: int,
     cfg: dict[str, Any],
-    out_dir: str | Path,
-    provenance: dict[str, Any],
     device: torch.device | str = "cpu",
     seed: int = 0,
-) -> MultimodalModel:
-    """Build ``run``'s model with its registry builder, fit it and write its outputs.
+) -> tuple[MultimodalModel, FitResult, dict[str, tuple[str, int]]]:
+    """Build ``run``'s model with its registry builder and fit it on ``data``'s train set.
 
-    ``cfg`` holds the config sections the builder reads (``train``, ``lego``, ...); it is
-    stored as the checkpoint's ``hparams`` so that :func:`~mmlego.train.outputs.load_model`
-    rebuilds the same model. A unimodal run trains and validates on the patients that have
-    its modality; a multimodal one on every patient.
+    A unimodal run trains and validates on the patients that have its modality; a
+    multimodal one on every patient. Returns the fitted model, the fit result and the
+    modality spec the model takes.
     """
     model_key, modality = parse_run(run)
     modalities = run_modalities(run, data)
@@ -115,8 +111,33 @@ def train_run(
         result.monitor,
         result.best_score,
     )
+    return model, result, modalities
+
+
+def train_run(
+    data: Any,
+    *,
+    run: str,
+    dataset: str,
+    split: int,
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    provenance: dict[str, Any],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> MultimodalModel:
+    """Fit ``run``'s model (:func:`fit_run`) and write its outputs.
+
+    ``cfg`` holds the config sections the builder reads (``train``, ``lego``, ...); it is
+    stored as the checkpoint's ``hparams`` so that :func:`~mmlego.train.outputs.load_model`
+    rebuilds the same model.
+    """
+    model, result, modalities = fit_run(
+        data, run=run, split=split, cfg=cfg, device=device, seed=seed
+    )
     write_run_outputs(
-        out_dir, model, data, name=model_key, run=run, dataset=dataset, split=split, hparams=cfg,
-        modalities=modalities, provenance=provenance, train_log=result.log, device=device,
+        out_dir, model, data, name=parse_run(run)[0], run=run, dataset=dataset, split=split,
+        hparams=cfg, modalities=modalities, provenance=provenance, train_log=result.log,
+        device=device,
     )  # fmt: skip
     return model

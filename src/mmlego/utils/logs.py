@@ -24,6 +24,8 @@ def setup_logging(
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
+    # matplotlib's PDF backend subsets fonts through fontTools, which logs every glyph at INFO.
+    logging.getLogger("fontTools").setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
     return logging.getLogger("mmlego")
 
