@@ -13,24 +13,22 @@ UNPAIRED_DS = UNPAIRED["dataset"]
 UNPAIRED_DIR = f"{OUT}/{UNPAIRED_DS}/unpaired"
 
 
-def unpaired_files(k):
-    """Every file the study writes for split ``k`` (an index or the ``{k}`` wildcard)."""
-    return [
-        f"{UNPAIRED_DIR}/overlap{overlap_tag(o)}/{run}/split{k}/{name}"
+# The study's rules exist once its dataset's split transforms and stores can be made.
+if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
+    # Every file the study writes for split {k}.
+    UNPAIRED_FILES = [
+        f"{UNPAIRED_DIR}/overlap{overlap_tag(o)}/{run}/split{{k}}/{name}"
         for o in UNPAIRED["overlaps"]
         for run in study_runs(modalities(UNPAIRED_DS))
         for name in run_files(run)
     ]
 
-
-# The study's rules exist once its dataset's split transforms and stores can be made.
-if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
-
     rule unpaired_sets:
         input:
             splits=f"{OUT}/{UNPAIRED_DS}/splits.json",
             stores=[
-                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5" for m in modalities(UNPAIRED_DS)
+                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5"
+                for m in modalities(UNPAIRED_DS)
             ],
         output:
             f"{UNPAIRED_DIR}/sets.json",
@@ -65,10 +63,11 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
             splits=f"{OUT}/{UNPAIRED_DS}/splits.json",
             transforms=f"{OUT}/{UNPAIRED_DS}/transforms/split{{k}}.json",
             stores=[
-                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5" for m in modalities(UNPAIRED_DS)
+                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5"
+                for m in modalities(UNPAIRED_DS)
             ],
         output:
-            unpaired_files("{k}"),
+            UNPAIRED_FILES,
         log:
             f"{OUT}/logs/unpaired/split{{k}}.log",
         benchmark:
@@ -82,11 +81,15 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
             runtime=240,
         params:
             cfg=as_json(
-                {"train": config["train"], "lego": config["lego"], "merge": config["merge"]}
+                {
+                    "train": config["train"],
+                    "lego": config["lego"],
+                    "merge": config["merge"],
+                }
             ),
-            ds_dir=f"{OUT}/{UNPAIRED_DS}",
+            ds_dir=lambda w, input: Path(input.labels).parent,
             dataset=UNPAIRED_DS,
-            out_dir=UNPAIRED_DIR,
+            out_dir=lambda w, input: Path(input.sets).parent,
             seed=config["seed"],
             device=config["device"],
         shell:
@@ -97,9 +100,9 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
 
     rule unpaired_figure:
         input:
-            metrics=[
-                f for k in SPLITS for f in unpaired_files(k) if f.endswith("metrics.json")
-            ],
+            metrics=expand(
+                [f for f in UNPAIRED_FILES if f.endswith("metrics.json")], k=SPLITS
+            ),
         output:
             csv=report(
                 f"{OUT}/tables/unpaired.csv",
