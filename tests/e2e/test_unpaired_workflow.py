@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from mmlego.data.labels import read_labels
 from mmlego.data.store import read_presence
+from mmlego.evaluate.predictions import read_predictions, read_split_sets
+from mmlego.evaluate.score import nan_to_null, score_predictions
 from tests.conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -81,6 +84,14 @@ def test_unpaired_study_runs_end_to_end(tmp_path):
                 assert len(row) == 1 and doc["n"]["test"] == len(plan["test"])
                 assert row["value"].iloc[0] == pytest.approx(doc["test"]["auc"], nan_ok=True)
                 assert row["realized_overlap"].iloc[0] == pytest.approx(entry["realized_overlap"])
+        # sets.json reads as a splits.json: `mmlego metrics --splits` would score the same.
+        predictions = read_predictions(root / "lego_merge" / f"split{k}" / "predictions.parquet")
+        rescored = score_predictions(
+            predictions, read_labels(ds / "labels.parquet")[0],
+            read_split_sets(ds / "unpaired" / "sets.json", k), k,
+        )  # fmt: skip
+        doc = json.loads((root / "lego_merge" / f"split{k}" / "metrics.json").read_text())
+        assert nan_to_null(rescored)["test"] == doc["test"]
         # The first block keeps its patients at every overlap: trained once, same predictions.
         for other in static_predictions[1:]:
             pd.testing.assert_frame_equal(other, static_predictions[0])

@@ -193,3 +193,64 @@ def test_table_rejects_metrics_of_other_runs(tmp_path):
                                 "val": {}, "test": {}, "provenance": {}}))  # fmt: skip
     with pytest.raises(ValueError, match="no 'unpaired' provenance"):
         unpaired_table([path])
+
+
+def _job(tmp_path, monkeypatch):
+    """The study job on a tiny hand-made split, recording every block fit."""
+    import mmlego.train.unpaired as job
+    from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
+
+    data = make_split("binary", n=60, kinds=("vector", "series"), absent={"ts": [50]})
+    presence = {
+        m: dict(zip(d.ids, d.present.tolist(), strict=True)) for m, d in data.modalities.items()
+    }
+    doc = study_sets([data.sets], presence, dataset="toy", overlaps=[0.0, 0.5, 1.0], seed=0)
+    plan = {**doc["splits"][0], "modalities": doc["modalities"]}
+    fits = []
+
+    def recording_fit(train_data, **kwargs):
+        fits.append((kwargs["run"], list(train_data.sets["train"]), kwargs["seed"]))
+        return real_fit(train_data, **kwargs)
+
+    real_fit = job.fit_run
+    monkeypatch.setattr(job, "fit_run", recording_fit)
+    cfg = {"train": {**TINY_TRAIN, "epochs": 2}, "lego": TINY_LEGO, "merge": {}}
+    kwargs = dict(dataset="toy", split=0, cfg=cfg, out_root=tmp_path, labels=data.labels,
+                  inputs=[tmp_path / "sets.json"], base_provenance={"seed": 0}, seed=0)  # fmt: skip
+    return job, data, plan, fits, kwargs
+
+
+def test_study_job_trains_each_block_on_its_set_and_scores_the_paired_test(tmp_path, monkeypatch):
+    job, data, plan, fits, kwargs = _job(tmp_path, monkeypatch)
+    written = job.run_unpaired_split(data, plan, **kwargs)
+    assert len(written) == 3 * 4  # overlaps x (2 blocks, merge, ensemble)
+    # The first modality's set is the same at every overlap: one fit; the second: one per overlap.
+    assert [run for run, _, _ in fits] == [
+        "lego_block.tab",
+        "lego_block.ts",
+        "lego_block.ts",
+        "lego_block.ts",
+    ]
+    assert fits[0][1] == plan["blocks"][0]["sets"]["tab"]
+    assert [f[1] for f in fits[1:]] == [e["sets"]["ts"] for e in plan["blocks"]]
+    assert len({seed for run, _, seed in fits if run == "lego_block.ts"}) == 1
+    doc = json.loads(
+        (tmp_path / "overlap0.50" / "lego_merge" / "split0" / "metrics.json").read_text()
+    )
+    assert doc["n"] == {"val": len(data.sets["val"]), "test": len(plan["test"])}
+    assert plan["test_dropped"] == 1  # patient 50 (test) has no series
+    assert (
+        doc["provenance"]["predictions_provenance"]["unpaired"]["shared"]
+        == plan["blocks"][1]["shared"]
+    )
+
+
+def test_study_job_refuses_a_stale_sets_file(tmp_path, monkeypatch):
+    job, data, plan, _, kwargs = _job(tmp_path, monkeypatch)
+    stale = {**plan, "val": plan["val"][1:]}
+    with pytest.raises(ValueError, match=r"val set differs from splits\.json"):
+        job.run_unpaired_split(data, stale, **kwargs)
+    stale = {**plan, "test": [*plan["test"], data.sets["train"][0]]}
+    with pytest.raises(ValueError, match="not in the split's test set"):
+        job.run_unpaired_split(data, stale, **kwargs)
+    assert not any(tmp_path.iterdir())

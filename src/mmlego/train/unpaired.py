@@ -111,8 +111,9 @@ def run_unpaired_split(
             ids = entry["sets"][modality]
             key = (run, tuple(ids))
             train_data = dataclasses.replace(data, sets={**sets, "train": list(ids)})
+            # The same seed at every overlap: only the patients differ between overlaps.
+            run_seed = derive_seed(seed, dataset, split, "unpaired", run)
             if key not in trained:
-                run_seed = derive_seed(seed, dataset, split, "unpaired", run)
                 trained[key] = fit_run(
                     train_data, run=run, split=split, cfg=block_cfg, device=device, seed=run_seed
                 )
@@ -121,7 +122,8 @@ def run_unpaired_split(
             write_run_outputs(
                 paths[run], model, train_data, name="lego_block", run=run, dataset=dataset,
                 split=split, hparams=block_cfg, modalities=spec,
-                provenance={**record, "run": run}, train_log=result.log, device=device,
+                provenance={**record, "run": run, "seed": run_seed}, train_log=result.log,
+                device=device,
             )  # fmt: skip
         merge_dir = root / "lego_merge" / f"split{split}"
         merge_run(
