@@ -134,3 +134,40 @@ def test_extra_padding_changes_nothing_and_padded_keys_get_zero_weight():
     full = attn(q, context, bag.mask)
     alone = attn(q[1:2], context[1:2, :2], None)  # sample 1 has 2 real instances
     assert torch.allclose(full[1:2], alone, atol=1e-5)
+
+
+def _merged_parts(block: LegoBlock) -> dict[str, torch.Tensor]:
+    """The parameters LegoMerge combines or that sit between them: latent, steps, head."""
+    return {
+        name: param.detach().clone()
+        for name, param in block.named_parameters()
+        if not name.startswith("encoder.")
+    }
+
+
+@pytest.mark.parametrize("init_seed", [0, 7])
+def test_blocks_of_different_modalities_share_their_start_when_init_seed_is_set(init_seed):
+    """Merging blocks trained apart works when latent, steps and head start from one draw."""
+    options = {**TINY_LEGO, "init_seed": init_seed}
+    torch.manual_seed(1)
+    table = LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options)
+    torch.manual_seed(2)
+    bags = LegoBlock(modality="img", kind="bag", in_dim=9, n_out=2, **options)
+    a, b = _merged_parts(table), _merged_parts(bags)
+    assert a.keys() == b.keys() and len(a) > 3
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    # The encoders still come from the run's own generator: same global seed, same block.
+    torch.manual_seed(1)
+    again = LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options)
+    assert all(
+        torch.equal(p, q) for p, q in zip(table.parameters(), again.parameters(), strict=True)
+    )
+
+
+def test_without_init_seed_each_block_draws_its_own_start():
+    options = {**TINY_LEGO, "init_seed": None}
+    torch.manual_seed(1)
+    first = _merged_parts(LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options))
+    torch.manual_seed(2)
+    second = _merged_parts(LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options))
+    assert not torch.equal(first["latent"], second["latent"])

@@ -49,6 +49,7 @@ LEGO_DEFAULTS: dict[str, Any] = {
     "fft_norm": "ortho",
     "l2_normalise": False,
     "freeze_encoder": False,
+    "init_seed": 0,
 }
 
 
@@ -189,7 +190,9 @@ class LegoBlock(MultimodalModel):
     ``depth`` steps; ``heads``/``dim_head`` of the cross-attention; ``encoder`` (auto, snn,
     abmil, none) with ``encoder_dim``; ``dropout``; ``ff_mult``; ``fft`` ("2d" paper / "1d"
     released code) and ``fft_norm`` (torch.fft norm); ``l2_normalise`` before each FFT;
-    ``freeze_encoder`` (requires_grad off and kept in eval mode).
+    ``freeze_encoder`` (requires_grad off and kept in eval mode); ``init_seed``: when an
+    integer, the latent, the update steps and the head start from this seed's draw, so every
+    block of a study starts from the same point (null: from the global RNG, like the encoder).
     """
 
     def __init__(
@@ -215,13 +218,21 @@ class LegoBlock(MultimodalModel):
             dropout=opts["dropout"],
         )
         dim = opts["latent_dim"]
-        self.latent = nn.Parameter(torch.randn(opts["latent_len"], dim) * 0.02)
-        self.steps = nn.ModuleList(
-            UpdateStep(dim, self.encoder.out_dim, heads=opts["heads"], dim_head=opts["dim_head"],
-                       dropout=opts["dropout"], ff_mult=opts["ff_mult"])
-            for _ in range(opts["depth"])
-        )  # fmt: skip
-        self.head = LatentHead(dim, n_out)
+        # LegoMerge averages the latents and heads of blocks trained apart. Like any weight
+        # merge, that works best when the merged parts share their starting point, so they
+        # start from one seed's draw for every modality (the encoders differ in shape anyway).
+        shared = opts["init_seed"] is not None
+        with torch.random.fork_rng(devices=[], enabled=shared):
+            if shared:
+                torch.manual_seed(int(opts["init_seed"]))
+            self.latent = nn.Parameter(torch.randn(opts["latent_len"], dim) * 0.02)
+            self.steps = nn.ModuleList(
+                UpdateStep(dim, self.encoder.out_dim, heads=opts["heads"],
+                           dim_head=opts["dim_head"], dropout=opts["dropout"],
+                           ff_mult=opts["ff_mult"])
+                for _ in range(opts["depth"])
+            )  # fmt: skip
+            self.head = LatentHead(dim, n_out)
         self.frozen_encoder = bool(opts["freeze_encoder"])
         if self.frozen_encoder:
             self.encoder.requires_grad_(False)
