@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from mmlego import __version__
+from mmlego.utils.atomic import STORAGE_ERRNOS
 from mmlego.utils.logs import setup_logging
 
 
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expected_failure(err: Exception) -> bool:
+    """Whether ``err`` is a failure the user fixes (bad input, full or read-only disk)."""
+    if isinstance(err, ValueError | KeyError | FileNotFoundError | PermissionError | RuntimeError):
+        return True
+    return isinstance(err, OSError) and err.errno in STORAGE_ERRNOS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
@@ -47,14 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = setup_logging(args.log)
     try:
         args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, RuntimeError) as err:
-        # Expected failures on bad input: one clear line, no traceback for the user to parse.
-        log.error("%s failed: %s", args.command, err)
-        log.debug("traceback", exc_info=True)
-        return 1
-    except Exception:
-        # A bug, not bad input: keep the traceback, and put it in the rule's log too.
-        log.exception("%s failed with an unexpected error", args.command)
+    except Exception as err:
+        if expected_failure(err):
+            # Bad input or a full/read-only disk: one clear line, no traceback to parse.
+            log.error("%s failed: %s", args.command, err)
+            log.debug("traceback", exc_info=True)
+        else:
+            # A bug: keep the traceback, and put it in the rule's log too.
+            log.exception("%s failed with an unexpected error", args.command)
         return 1
     finally:
         logging.shutdown()

@@ -252,6 +252,38 @@ def parse_run(run: str) -> tuple[str, str | None]:
     return model, modality or None
 
 
+# The ``baselines`` keys each baseline's builder reads. A train job's params hold only its
+# model's keys, so editing one model's options retrains that model alone.
+BASELINE_KEYS: dict[str, tuple[str, ...]] = {
+    "snn": ("dim", "dropout"),
+    "abmil": ("dim", "dropout"),
+    "late_concat": ("dim", "dropout"),
+    "multimodn": ("dim", "dropout"),
+    "late_bilinear": ("dim", "dropout", "late"),
+    "perceiver": ("dim", "heads", "dropout", "perceiver"),
+    "perceiver_early": ("dim", "heads", "dropout", "perceiver"),
+    "mcat": ("dim", "heads", "dropout", "mcat"),
+    "healnet": ("dim", "heads", "dropout", "healnet"),
+}
+
+
+def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
+    """The config sections the train rule passes to ``run``'s builder and training loop.
+
+    Only what the run reads: the training loop's keys (``fuse_epochs`` is LegoFuse's), and
+    the ``lego`` section for LegoBlocks or the model's own ``baselines`` keys for a baseline.
+    """
+    model, _ = parse_run(run)
+    cfg: dict[str, Any] = {
+        "train": {k: v for k, v in config["train"].items() if k != "fuse_epochs"}
+    }
+    if model == "lego_block":
+        cfg["lego"] = config["lego"]
+    else:
+        cfg["baselines"] = {k: config["baselines"][k] for k in BASELINE_KEYS[model]}
+    return cfg
+
+
 def _listing(mods: list[Modality]) -> str:
     return ", ".join(f"{m.name} ({m.type})" for m in mods)
 

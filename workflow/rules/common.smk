@@ -74,17 +74,6 @@ def trained_runs(ds):
     return [r for r in runs(ds) if parse_run(r)[0] not in NOT_TRAINED]
 
 
-def model_cfg(run):
-    """Config sections a run's model builder reads (also its checkpoint's hparams).
-
-    Only these sections are rule params, so e.g. changing a merge option never retrains.
-    """
-    sections = (
-        ("train", "lego") if run.startswith("lego_") else ("train", "lego", "baselines")
-    )
-    return {s: config[s] for s in sections if s in config}
-
-
 def split_inputs(wildcards):
     """Files ``mmlego.data.prepare.load_split`` reads for one split of a dataset."""
     ds_dir = f"{OUT}/{wildcards.ds}"

@@ -1,5 +1,7 @@
 """Training: one job per (dataset, run, split) for LegoBlocks and every trained baseline."""
 
+from mmlego.config import run_config
+
 # Models that are not trained by the generic rule: the LegoMerge/LegoFuse jobs (combine.smk)
 # and the ensemble of unimodal predictions (its own rule).
 NOT_TRAINED = ("lego_merge", "lego_fuse", "ensemble")
@@ -38,7 +40,7 @@ if MODELS_READY:
             mem_mb=8000,
             runtime=120,
         params:
-            cfg=lambda wc: as_json(model_cfg(wc.run)),
+            cfg=lambda wc: as_json(run_config(config, wc.run)),
             ds_dir=lambda wc: f"{OUT}/{wc.ds}",
             out_dir=lambda wc, output: str(Path(output.model).parent),
             seed=config["seed"],

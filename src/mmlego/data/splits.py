@@ -195,12 +195,17 @@ def read_splits(path: str | Path) -> dict[str, Any]:
     """Read and check ``splits.json``: sets disjoint within each split."""
     payload = json.loads(Path(path).read_text(encoding="utf-8"))
     for r, split in enumerate(payload["splits"]):
-        seen: dict[str, str] = {}
-        for name in SETS:
-            for pid in split[name]:
-                if pid in seen:
-                    raise ValueError(
-                        f"{path}: patient {pid} is in both {seen[pid]} and {name} of split {r}"
-                    )
-                seen[pid] = name
+        check_disjoint(split, path, r)
     return payload
+
+
+def check_disjoint(split: Mapping[str, list[str]], path: str | Path, r: int) -> None:
+    """Raise naming the patient when one is in two sets (or twice in one) of split ``r``."""
+    seen: dict[str, str] = {}
+    for name in SETS:
+        for pid in split[name]:
+            if pid in seen:
+                raise ValueError(
+                    f"{path}: patient {pid} is in both {seen[pid]} and {name} of split {r}"
+                )
+            seen[pid] = name

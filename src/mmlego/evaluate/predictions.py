@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmlego.data.splits import check_disjoint
+
 SETS = ("val", "test")
 PROB_TOL = 1e-3
 
@@ -77,7 +79,7 @@ def read_predictions(path: str | Path) -> Predictions:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
         raise ValueError(
-            f"{source}: not a readable predictions parquet ({err}); rerun its training job"
+            f"{source}: not a readable predictions parquet ({err}); delete it and rerun (its training job then runs again)"
         ) from err
     raw_meta = (table.schema.metadata or {}).get(b"mmlego")
     if raw_meta is None:
@@ -173,6 +175,7 @@ def read_split_sets(path: str | Path, k: int) -> dict[str, list[str]]:
     for name in ("train", *SETS):
         if name not in sets:
             raise KeyError(f"{path}: split {k} has no '{name}' set")
+    check_disjoint(sets, path, k)
     return {name: [str(i) for i in sets[name]] for name in ("train", *SETS)}
 
 

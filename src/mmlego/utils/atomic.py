@@ -1,12 +1,14 @@
 """Atomic file writing: every output is written to a temporary sibling, then renamed.
 
 A job killed mid-write leaves at most a ``.tmp-*`` file, never a truncated file at the
-final path that a later run would trust as finished.
+final path that a later run would trust as finished. A write that fails because the disk is
+full or read-only raises one ``OSError`` naming the final path and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -14,6 +16,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# The process's umask (read by setting it, so set it straight back): temporary files are
+# created private, and get the permissions of a plain ``open`` before they are renamed.
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 @contextlib.contextmanager
@@ -24,20 +31,55 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     from the extension (h5py, pyarrow, matplotlib) behave the same.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".tmp-{final.stem}-", suffix=final.suffix, dir=final.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    with _storage_errors(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".tmp-{final.stem}-", suffix=final.suffix, dir=final.parent
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
+        tmp.chmod(0o666 & ~UMASK)  # mkstemp makes it private; outputs are shared like others
+        try:
+            yield tmp
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+# Below this much free space after a failed write, the disk being full is taken as the cause
+# (torch.save reports ENOSPC as a RuntimeError about a file position).
+LOW_SPACE_BYTES = 1 << 20
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _storage_errors(final: Path) -> Iterator[None]:
+    """Turn a failed write on a full or read-only file system into one clear ``OSError``."""
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        yield
+    except Exception as err:
+        code = getattr(err, "errno", None)
+        if code not in STORAGE_ERRNOS:
+            if not (isinstance(err, OSError | RuntimeError) and _disk_nearly_full(final.parent)):
+                raise
+            code = errno.ENOSPC
+        fix = (
+            "make the output folder writable, or set output_dir to a writable folder, and rerun"
+            if code == errno.EROFS
+            else "free disk space (or set output_dir on a larger disk) and rerun"
+        )
+        raise OSError(code, f"cannot write {final}: {os.strerror(code)}; {fix}") from err
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -82,13 +124,15 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``.tmp-*`` folder, never a half-filled folder at the final path.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _storage_errors(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+        tmp.chmod(0o777 & ~UMASK)
+        try:
+            yield tmp
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
