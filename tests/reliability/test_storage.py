@@ -107,3 +107,20 @@ def test_metrics_refuse_a_split_with_a_patient_in_two_sets(tmp_path):
         read_split_sets(path, 0)
     with pytest.raises(ValueError, match="patient c is in both val and val"):
         check_disjoint({"train": [], "val": ["c", "c"], "test": []}, path, 0)
+
+
+def test_a_killed_attempts_temporaries_are_removed_by_the_next_attempt(tmp_path):
+    # What a SIGKILL mid-write leaves: a temp file and a temp folder of these two outputs,
+    # beside another output's temporaries (which must stay).
+    stale_file = tmp_path / ".tmp-model-ab12cd_3.pt"
+    stale_dir = tmp_path / ".tmp-shard0-zz99yy00"
+    other = tmp_path / ".tmp-model-b-ab12cd_3.pt"  # the output model-b.pt's, still running
+    stale_file.write_bytes(b"half")
+    stale_dir.mkdir()
+    (stale_dir / "a.h5").write_bytes(b"half")
+    other.write_bytes(b"half")
+    with atomic_path(tmp_path / "model.pt") as tmp:
+        tmp.write_bytes(b"whole")
+    with atomic_dir(tmp_path / "shard0") as folder:
+        (folder / "a.h5").write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "model.pt", "shard0"]

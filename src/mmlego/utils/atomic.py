@@ -1,16 +1,19 @@
 """Atomic file writing: every output is written to a temporary sibling, then renamed.
 
 A job killed mid-write leaves at most a ``.tmp-*`` file, never a truncated file at the
-final path that a later run would trust as finished. A write that fails because the disk is
-full or read-only raises one ``OSError`` naming the final path and the fix.
+final path that a later run would trust as finished; the next attempt at the same output
+removes it. A write that fails because the disk is full or read-only raises one ``OSError``
+naming the final path and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,9 +36,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     with _storage_errors(final):
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".tmp-{final.stem}-", suffix=final.suffix, dir=final.parent
-        )
+        prefix, suffix = f".tmp-{final.stem}-", final.suffix
+        _remove_stale(final.parent, prefix, suffix)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         tmp.chmod(0o666 & ~UMASK)  # mkstemp makes it private; outputs are shared like others
@@ -47,6 +50,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _remove_stale(folder: Path, prefix: str, suffix: str) -> None:
+    """Delete what a killed earlier attempt at the same output left behind.
+
+    Only the job that writes an output makes temporaries with its exact prefix and suffix
+    (plus tempfile's 8 random characters), and snakemake never runs it twice at once.
+    """
+    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix))
+    for path in folder.glob(f"{glob.escape(prefix)}*"):
+        if pattern.fullmatch(path.name):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 # Below this much free space after a failed write, the disk being full is taken as the cause
@@ -126,7 +144,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     with _storage_errors(final):
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+        prefix = f".tmp-{final.name}-"
+        _remove_stale(final.parent, prefix, "")
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
         tmp.chmod(0o777 & ~UMASK)
         try:
             yield tmp
