@@ -1,6 +1,7 @@
-"""Determinism of a whole study through real snakemake runs on CPU: a fresh run with the seed
-of the finished tiny study gives identical splits, photo features, predictions and metrics;
-another seed changes the splits and the predictions."""
+"""Determinism of a whole study through real snakemake runs on CPU: a fresh run with another
+seed than the finished tiny study's changes the splits, the photo features and the
+predictions. (That one seed gives identical splits, features, predictions and metrics is
+shown by the kill tests of test_faults.py, whose reruns remake them from scratch.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from mmlego.data.store import read_modality
 from tests.reliability.study import (
     DATASET,
-    assert_same_results,
     results,
     run,
     target,
@@ -29,20 +29,17 @@ def _fresh_run(root):
     return root
 
 
-def test_one_seed_gives_one_study_another_seed_another(base_study, tmp_path):
-    same = _fresh_run(write_study(tmp_path / "same", seed=0))
-    assert_same_results(results(same, RUNS), results(base_study, RUNS))
-    photos, base_photos = (
-        read_modality(r / "out" / DATASET / "modalities/photos.h5") for r in (same, base_study)
-    )
-    np.testing.assert_array_equal(photos.values, base_photos.values)
-
+def test_another_seed_gives_other_splits_features_and_predictions(base_study, tmp_path):
     other = _fresh_run(write_study(tmp_path / "other", seed=1))
     splits, other_splits = (
         json.loads((r / "out" / DATASET / "splits.json").read_text())["splits"]
         for r in (base_study, other)
     )
     assert splits != other_splits
+    photos, other_photos = (
+        read_modality(r / "out" / DATASET / "modalities/photos.h5") for r in (base_study, other)
+    )
+    assert not np.allclose(other_photos.values, photos.values)  # the encoder's seeded init
     a, b = (
         results(r, RUNS)[f"{RUNS[0]}/predictions"].set_index("patient_id")
         for r in (base_study, other)
@@ -50,5 +47,3 @@ def test_one_seed_gives_one_study_another_seed_another(base_study, tmp_path):
     common = a.index.intersection(b.index)
     assert len(common) > 0
     assert not np.allclose(a.loc[common, "prob_1"], b.loc[common, "prob_1"])
-    other_photos = read_modality(other / "out" / DATASET / "modalities/photos.h5")
-    assert not np.allclose(other_photos.values, base_photos.values)  # the encoder's seeded init

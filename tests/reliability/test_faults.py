@@ -53,10 +53,13 @@ def _rerun_after_kill(root: Path, targets: list[str], *, show_lock: bool = False
 def test_kill_in_the_middle_of_encoding_then_rerun_incomplete(base_study, study_copy):
     root = study_copy
     ds = root / "out" / DATASET
-    # A fresh encoding: without the features and what was made from them.
+    # A fresh encoding, split and training: without the features and what was made from
+    # them, and without the splits (so the rerun also shows one seed gives the same splits).
     shutil.rmtree(ds / "features")
     (ds / "modalities/photos.h5").unlink()
     shutil.rmtree(ds / "lego_block.photos")
+    (ds / "splits.json").unlink()
+    shutil.rmtree(ds / "transforms")
     log = root / "out/logs" / DATASET / "features/photos/shard0.log"
     log.unlink()
     targets = [target("lego_block.photos")]
