@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -151,3 +152,53 @@ def test_test_overlay_polls_squeue_well_inside_the_test_clusters_min_job_age():
     assert overlay["slurm-keep-successful-logs"] == "True"
     defaults = dict(item.split("=", 1) for item in overlay["default-resources"])
     assert "gpu" not in defaults and int(defaults["mem_mb"]) <= 2000
+
+
+# Rules whose jobs take 1-2 CPU-seconds: on a cluster they must run on the submit host.
+SUBMIT_HOST_RULES = {
+    "resolve_config",
+    "manifest",
+    "splits",
+    "transforms",
+    "metrics",
+    "ensemble",
+    "interference_toy",
+    "result_figures",
+    "study_overview",
+    "all",
+}
+
+
+def test_demo_plan_keeps_the_cheap_rules_off_the_scheduler(tmp_path):
+    """The demo study's dry run with profiles/slurm: the per-split cheap jobs (hundreds of
+    metrics) stay on the submit host; every other job is one SLURM submission."""
+    out = tmp_path / "plan.json"
+    result = subprocess.run(
+        [
+            str(BIN / "python"),
+            str(REPO / "scripts" / "slurm_plan.py"),
+            "--configfile",
+            str(REPO / "config" / "config.yaml"),
+            "--directory",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = json.loads(out.read_text())
+    rules = plan["rules"]
+    local = SUBMIT_HOST_RULES | {r for r in rules if r.startswith("mimic_") and "extract" not in r}
+    assert rules["metrics"]["total"] >= 300
+    for name, counts in rules.items():
+        if name in local:
+            assert counts["local"] == counts["total"], (name, counts)
+        else:
+            assert counts["alone"] == counts["total"], (name, counts)
+    assert plan["group_jobs"] == {}
+    assert plan["submissions"] == sum(rules[r]["total"] for r in rules if r not in local)
+    assert plan["submissions"] < plan["jobs"] / 2
+    assert "SLURM submissions: " + str(plan["submissions"]) in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -62,3 +63,36 @@ def test_package_installer_refuses_to_run_outside_the_repository(tmp_path):
     )
     assert result.returncode == 1
     assert "run snakemake from the mmlego repository root" in result.stderr
+
+
+@pytest.mark.slow
+def test_pip_section_resolves_to_exactly_its_pins(tmp_path):
+    """Creating an environment ends with pip installing its `pip:` list. Resolved by pip (with
+    dependencies, ignoring what the venv has), each list must install exactly its pins: nothing
+    missing from the closure, no conflict, no other version. Conda itself adds only python, pip
+    and pip's bootstrap packages. (Conda is not installable on this machine; docs/scaling.md.)"""
+    lists = {tuple(_pip_pins(group)) for group in GROUPS}
+    for pins in lists:
+        requirements = tmp_path / "pins.txt"
+        requirements.write_text("\n".join(pins) + "\n")
+        report = tmp_path / "report.json"
+        pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
+        result = subprocess.run(
+            [*pip, "--quiet", "--report", str(report), "-r", str(requirements)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        resolved = {
+            _norm(item["metadata"]["name"]): item["metadata"]["version"].split("+")[0]
+            for item in json.loads(report.read_text())["install"]
+        }
+        pinned = {_norm(p.split("==")[0]): p.split("==")[1] for p in pins}
+        extra = set(resolved) - set(pinned) - {"pip", "setuptools", "wheel"}
+        assert not extra, f"pins miss dependencies {sorted(extra)}: run scripts/write_conda_envs.py"
+        assert {name: resolved.get(name) for name in pinned} == pinned
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
