@@ -25,7 +25,6 @@ import yaml
 
 from tests.conftest import BIN, REPO
 from tests.e2e.compare import assert_same_outputs
-from tests.unit.mimic_tables import write_database
 
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 STATE_DIR = Path(os.environ.get("MMLEGO_SLURM_DIR", "/var/tmp/mmlego-slurm"))
@@ -102,7 +101,8 @@ def slurm_env():
 
 def _write_study(root: Path, n: int = 40, seed: int = 3) -> Path:
     """A small study: a generic survival dataset in plain CSVs (a tabular and a long-format
-    time-series modality) and a MIMIC-III-like mortality dataset from a hand-made database."""
+    time-series modality). The MIMIC chain is left to the local e2e tests: through SLURM it
+    only added jobs of the same rules, and a minute to the suite."""
     rng = np.random.default_rng(seed)
     data = root / "data"
     data.mkdir()
@@ -157,13 +157,6 @@ def _write_study(root: Path, n: int = 40, seed: int = 3) -> Path:
                         "bins": 4,
                     },
                 },
-            },
-            "mort": {
-                "kind": "mimic",
-                "task": "multiclass",
-                "target": "mortality",
-                "mimic_dir": str(write_database(root / "mimic")),
-                "chunk_rows": 1000,
             },
         },
         "models": ["lego_block", "lego_merge"],
