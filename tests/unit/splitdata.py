@@ -1,4 +1,4 @@
-"""Tiny hand-made split data in the shape of ``mmlego.data.prepare.SplitData`` for model tests.
+"""Tiny hand-made `mmlego.data.prepare.SplitData` for model tests.
 
 Each patient has a latent factor ``z``; the vector modality carries it in its first feature,
 the bag modality in the mean of its instances' first feature, and the series in its first
@@ -8,27 +8,15 @@ working model must beat chance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import torch
 
+from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
 
 # Tiny models run fastest single-threaded, and the test machine has 2 shared cores.
 torch.set_num_threads(1)
-
-
-@dataclass
-class FakeSplitData:
-    task: str
-    n_out: int
-    bins: list[float] | None
-    classes: list[str] | None
-    labels: pd.DataFrame
-    sets: dict[str, list[str]]
-    modalities: dict[str, ModalityData] = field(default_factory=dict)
 
 
 def make_split(
@@ -41,7 +29,7 @@ def make_split(
     series_shape: tuple[int, int] = (6, 3),
     absent: dict[str, list[int]] | None = None,
     kinds: tuple[str, ...] = ("vector", "bag"),
-) -> FakeSplitData:
+) -> SplitData:
     """A split of ``n`` patients (60/20/20 %) with the modalities of ``kinds``."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"P{i:03d}" for i in range(n)])
@@ -93,7 +81,7 @@ def make_split(
         bins, n_out, classes = None, 3, ["a", "b", "c"]
     a, b = int(0.6 * n), int(0.8 * n)
     sets = {"train": ids[:a].tolist(), "val": ids[a:b].tolist(), "test": ids[b:].tolist()}
-    return FakeSplitData(task, n_out, bins, classes, labels, sets, mods)
+    return SplitData(task, n_out, bins, classes, labels, sets, mods)
 
 
 TINY_LEGO = {
