@@ -14,7 +14,7 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
-from mmlego.data.synthetic.tcga import TABLE_NAME, generate_tcga, simulate_tcga
+from mmlego.data.synthetic.tcga import OMICS_SHARED, TABLE_NAME, generate_tcga, simulate_tcga
 
 SLIDE_NAME = re.compile(r"^(TCGA-[0-9A-Z]{2}-[0-9A-Z]{4})-01Z-00-DX[12]\.[0-9A-F-]{36}\.tif$")
 TINY = dict(patients=10, slide_size=512, genes=6)
@@ -133,6 +133,10 @@ def _cindex(frame: pd.DataFrame, risk: np.ndarray) -> float:
 def test_oracle_on_true_factors_beats_any_single_modality():
     truth = simulate_tcga(patients=1500, genes=8, seed=0).truth
     assert truth["censorship"].mean() == pytest.approx(0.6, abs=0.01)
+    factors = truth[["mut_factor", "cnv_factor", "rna_factor"]].to_numpy().T
+    pairwise = np.corrcoef(factors)[np.triu_indices(3, 1)]
+    assert np.allclose(pairwise, OMICS_SHARED, atol=0.06), pairwise
+    assert abs(np.corrcoef(truth["slide_factor"], factors[0])[0, 1]) < 0.06
     omics = truth[["mut_factor", "cnv_factor", "rna_factor"]].sum(axis=1) / math.sqrt(3)
     features = pd.DataFrame(
         {

@@ -55,3 +55,11 @@ def test_generate_rules_write_the_raw_data(tmp_path):
     assert len(list((out / "raw/isic/train").glob("*.jpg"))) == len(isic)
     for source in SOURCES:
         assert (out / f"benchmarks/generate_demo_{source}.tsv").exists()
+
+    # Each generator's params hold only its own sizes: a bigger ISIC cohort regenerates ISIC.
+    config["demo"]["isic_patients"] = 31
+    path.write_text(yaml.safe_dump(config))
+    plan = run_snakemake(*targets, "-n", "--cores", "1", "--configfile", str(path))
+    assert plan.returncode == 0, plan.stderr
+    assert "generate_demo_isic" in plan.stdout
+    assert "generate_demo_tcga" not in plan.stdout and "generate_demo_mimic" not in plan.stdout

@@ -135,7 +135,15 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     )
     log = (tmp_path / "fuse" / "train_log.csv").read_text().splitlines()
     assert len(log) == 2  # header + fuse_epochs = 1
+    assert float(log[1].split(",")[log[0].split(",").index("lr")]) == 1e-3
     fused = load_model(tmp_path / "fuse" / "model.pt")
     assert isinstance(fused, LegoFuse) and fused.mode == "weave"
+    # Without fuse.lr the fine-tuning runs at the blocks' own train.lr.
+    fuse_run(
+        data, block_paths=paths, cfg={"fuse": {"mode": "stack"}, "train": cfg["train"]},
+        dataset="toy", split=0, out_dir=tmp_path / "fuse_default", provenance={},
+    )  # fmt: skip
+    log = (tmp_path / "fuse_default" / "train_log.csv").read_text().splitlines()
+    assert float(log[1].split(",")[log[0].split(",").index("lr")]) == cfg["train"]["lr"] != 1e-3
     frame, _ = read_predictions(tmp_path / "fuse" / "predictions.parquet")
     assert len(frame) == 24 and np.isfinite(frame["prob_1"]).all()

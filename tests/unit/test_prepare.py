@@ -190,3 +190,46 @@ def test_store_out_of_order_with_labels_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"not the patient ids of labels\.parquet in order"):
         fit_transforms(tmp_path, 0, modalities=KINDS)
     assert json.loads((tmp_path / "splits.json").read_text())["splits"][0] == SPLIT
+
+
+def test_bags_are_standardised_with_train_instances_only(tmp_path):
+    _write(tmp_path)
+    # Instance features: column 0 = 10 * patient + instance; column 1 constant; column 2 large
+    # on test patients only; column 3 a big offset with a small spread.
+    values = np.zeros((20, 4), np.float32)
+    for p in range(10):
+        for i in range(2):
+            test_only = 1000.0 if f"p{p}" in SPLIT["test"] else 0.0
+            values[2 * p + i] = [10 * p + i, 5.0, test_only, 500.0 + 0.1 * i]
+    present = np.ones(10, bool)
+    present[1] = False  # a train patient without slides must not enter the fit
+    write_modality(
+        tmp_path / "modalities" / "slides.h5",
+        ModalityData(
+            name="slides",
+            kind="bag",
+            ids=IDS,
+            present=present,
+            values=values,
+            offsets=np.arange(11) * 2,
+        ),
+        provenance=provenance(None),
+    )
+    fitted = fit_transforms(tmp_path, 0, modalities=KINDS)
+    assert fitted["modalities"]["slides"] == {"kind": "bag"}
+    write_transforms(
+        tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
+    )
+    slides = load_split(tmp_path, 0, modalities=["slides"]).modalities["slides"]
+    train = [int(p[1:]) for p in SPLIT["train"] if p != "p1"]
+    col0 = np.array([10 * p + i for p in train for i in range(2)], np.float64)
+    expected = (values[:, 0] - col0.mean()) / col0.std()
+    np.testing.assert_allclose(slides.values[:, 0], expected, rtol=1e-5)
+    # Constant on train -> 0 everywhere; test-only values do not move the fit.
+    assert (slides.values[:, 1] == 0).all()
+    assert (slides.values[:, 2][~np.isin(np.arange(20) // 2, train)] != 0).any()
+    rows = np.concatenate([[2 * p, 2 * p + 1] for p in train])
+    assert slides.values[rows, 2].tolist() == [0.0] * len(rows)
+    # A large offset with a small spread becomes unit scale: +-1 around 0.
+    np.testing.assert_allclose(np.abs(slides.values[rows, 3]), 1.0, rtol=1e-2)
+    assert slides.values.dtype == np.float32

@@ -63,6 +63,13 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
+def demo_params(source):
+    """The `demo` keys one source's generator reads: editing another's size keeps it cached."""
+    from mmlego.commands.generate_demo import SOURCES
+
+    return as_json({key: config["demo"][key] for key in SOURCES[source][1].values()})
+
+
 # Model stages (train.smk, combine.smk).
 import shlex
 

@@ -25,7 +25,7 @@ if config["demo"]["enabled"]:
         resources:
             mem_mb=2000,
         params:
-            demo=as_json(config["demo"]),
+            demo=demo_params("tcga"),
             seed=config["seed"],
             out_dir=lambda wildcards, output: os.path.dirname(output.table),
         shell:
@@ -46,7 +46,7 @@ if config["demo"]["enabled"]:
         resources:
             mem_mb=2000,
         params:
-            demo=as_json(config["demo"]),
+            demo=demo_params("mimic"),
             seed=config["seed"],
         shell:
             "mmlego --log {log:q} generate-demo mimic --demo {params.demo:q} --seed {params.seed}"
@@ -67,7 +67,7 @@ if config["demo"]["enabled"]:
         resources:
             mem_mb=2000,
         params:
-            demo=as_json(config["demo"]),
+            demo=demo_params("isic"),
             seed=config["seed"],
             out_dir=lambda wildcards, output: os.path.dirname(output.table),
         shell:

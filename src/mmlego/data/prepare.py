@@ -7,6 +7,10 @@ For split k we fit, on the train patients that have the modality:
   values), and one-hot categories (those seen in train; unseen or missing -> all zeros);
 - series: per-variable mean/std of the observed values (variables never observed in train
   are dropped); missing bins are filled with the train mean, i.e. 0 after scaling;
+- bags: per-feature mean/std of the instances of the train patients. These are computed when
+  the split is loaded rather than stored in the transforms file: the bag stores are the
+  largest and the last to be built, and fitting here keeps the transforms job (which every
+  tabular run waits for) off the slide-encoding chain. The result is the same on every load.
 - survival: ``bins`` - 1 cut points at the quantiles of the train event times (uncensored;
   all train times if train has no event), giving edges ``[0, cuts..., +inf]``.
 
@@ -239,6 +243,43 @@ def apply_series(data: ModalityData, spec: Mapping[str, Any]) -> ModalityData:
     )
 
 
+def standardise_bag(data: ModalityData, train: np.ndarray, chunk: int = 65536) -> ModalityData:
+    """Instances scaled by the per-feature mean/std of the ``train`` patients' instances.
+
+    Raw patch features (e.g. of an untrained or ImageNet encoder) carry large per-feature
+    offsets and small spreads; left unscaled, attention pooling learns from them very slowly.
+    Features constant on train keep a unit scale (they become 0). Works in place, in chunks,
+    in float64 accumulators, so memory stays at the store's own size.
+    """
+    assert data.offsets is not None
+    rows = train & data.present
+    if not rows.any():
+        raise ValueError(f"modality {data.name!r}: no train patient has this modality")
+    starts, ends = data.offsets[:-1][rows], data.offsets[1:][rows]
+    total = np.zeros(data.dim)
+    squares = np.zeros(data.dim)
+    count = 0
+    for start, end in zip(starts, ends, strict=True):
+        for lo in range(int(start), int(end), chunk):
+            block = data.values[lo : min(lo + chunk, int(end))].astype(np.float64)
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+            count += len(block)
+    if count == 0:
+        raise ValueError(f"modality {data.name!r}: the train patients' bags are all empty")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
+    std = np.where(std > 1e-6 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    values = np.asarray(data.values, dtype=np.float32)
+    if not values.flags.writeable:
+        values = values.copy()
+    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+    for lo in range(0, len(values), chunk):
+        values[lo : lo + chunk] -= mean32
+        values[lo : lo + chunk] /= std32
+    return replace(data, values=values)
+
+
 def apply_transform(data: ModalityData, spec: Mapping[str, Any]) -> ModalityData:
     """Apply one modality's fitted transform (bags pass through unchanged)."""
     if spec["kind"] != data.kind:
@@ -249,7 +290,7 @@ def apply_transform(data: ModalityData, spec: Mapping[str, Any]) -> ModalityData
         return apply_vector(data, spec)
     if data.kind == "series":
         return apply_series(data, spec)
-    return data
+    return data  # bags: standardised by load_split, which knows the train patients
 
 
 def load_split(
@@ -273,6 +314,10 @@ def load_split(
             f"{path}: no transform for modality(ies) {unknown}; known: {list(spec['modalities'])}"
         )
     data = {n: apply_transform(_aligned(root, n, labels), spec["modalities"][n]) for n in names}
+    train = labels["patient_id"].astype(str).isin(split["train"]).to_numpy()
+    for name, modality in data.items():
+        if modality.kind == "bag":
+            data[name] = standardise_bag(modality, train)
     cuts = spec.get("bin_cuts")
     return SplitData(
         task=spec["task"],

@@ -11,7 +11,8 @@ own context → re-attached imaginary part), followed by the iFFT before the nex
 The head (mean over latents → LayerNorm → Linear, as in the block) starts from the SLERP /
 spherical mean of the blocks' heads and reads the final frequency-domain latent. Everything is
 then fine-tuned (encoders too, unless a block was built with ``freeze_encoder``) for
-``train.fuse_epochs`` on the patients that have every modality, with ``fuse.lr``.
+``train.fuse_epochs`` on the patients that have every modality, with ``fuse.lr`` (default:
+``train.lr``).
 
 A patient without modality m skips block m's steps: its latent passes through unchanged.
 """

@@ -121,7 +121,7 @@ def fuse_run(
     train_cfg = cfg["train"]
     result = fit(
         fused, data, train_cfg, require=list(spec), device=device, seed=seed,
-        lr=cfg["fuse"]["lr"], epochs=train_cfg["fuse_epochs"],
+        lr=cfg["fuse"].get("lr"), epochs=train_cfg["fuse_epochs"],
     )  # fmt: skip
     log.info("fuse: best epoch %d (%s %.4f)", result.best_epoch, result.monitor, result.best_score)
     hparams = {"blocks": block_cfgs, "fuse": cfg["fuse"], "train": train_cfg}

@@ -1,8 +1,9 @@
 """A TCGA-like survival cohort: diagnostic slides plus an MCAT/PORPOISE ``all_clean`` table.
 
-Signal. Each patient has four independent standard-normal factors: ``slide_factor`` (shown
-in the slides as the fraction of tumour-like tissue), and ``mut_factor``, ``cnv_factor``,
-``rna_factor`` (each carried by a subset of the genes of its omics group). Event times
+Signal. Each patient has four standard-normal factors: ``slide_factor`` (shown in the slides
+as the fraction of tumour-like tissue), and ``mut_factor``, ``cnv_factor``, ``rna_factor``
+(each carried by a subset of the genes of its omics group). The slide factor is independent;
+the omics factors share one genomic draw (pairwise correlation ``OMICS_SHARED``). Event times
 follow a Weibull proportional-hazards model with log-hazard
 
     eta = B_SLIDE * slide + B_OMICS * (mut + cnv + rna) + B_AGE * age_z
@@ -41,13 +42,19 @@ from mmlego.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "tcga_demo_all_clean.csv.zip"
-B_SLIDE = 0.85
+B_SLIDE = 1.2
 B_OMICS = 0.6
 B_AGE = 0.15
 B_INTERACTION = 0.5
 WEIBULL_SHAPE = 1.3
 MEDIAN_MONTHS = 30.0
 INFORMATIVE_GENES = 0.25
+# Correlation of the three omics factors (one shared genomic draw): real omics layers of a
+# tumour are correlated, and it lets each omics block see a useful share of the risk.
+OMICS_SHARED = 0.6
+# Mutation logits: base rate per gene (about 8-27 %) and the factor's effect on it.
+MUTATION_BASE_LOGIT = (-2.5, -1.0)
+MUTATION_EFFECT = 2.0
 TEXTURE_BANKS = 4
 
 # Real cancer genes first, for a familiar-looking table; synthetic symbols after them.
@@ -137,8 +144,8 @@ def simulate_tcga(
     rng = np.random.default_rng(derive_seed(seed, "tcga"))
     # Two extra barcodes for the orphan slides (in the folder, not in the table).
     *cases, orphan_a, orphan_b = _case_ids(rng, patients + 2)
-    z = rng.standard_normal((4, patients))
-    slide, mut, cnv, rna = z
+    z = rng.standard_normal((5, patients))
+    slide, mut, cnv, rna = _shared_omics(z[:4], z[4], OMICS_SHARED)
     age = np.clip(np.rint(rng.normal(66.0, 10.0, patients)), 30, 90).astype(int)
     is_female = (rng.uniform(size=patients) < 0.3).astype(int)
     age_z = (age - 66.0) / 10.0
@@ -245,6 +252,15 @@ def _write_slides(jobs: list[dict], workers: int) -> list[tuple[float, float]]:
         return list(pool.map(_write_one, jobs, chunksize=4))
 
 
+def _shared_omics(
+    z: np.ndarray, shared: np.ndarray, rho: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Slide factor as drawn; omics factors with correlation ``rho`` through one shared draw."""
+    slide, mut, cnv, rna = z
+    a, b = math.sqrt(rho), math.sqrt(1.0 - rho)
+    return slide, a * shared + b * mut, a * shared + b * cnv, a * shared + b * rna
+
+
 def _case_ids(rng: np.random.Generator, n: int) -> list[str]:
     """Unique TCGA barcodes ``TCGA-<TSS>-<participant>`` (two and four alphanumerics)."""
     alphabet = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -331,8 +347,8 @@ def _omics(
         return load
 
     # Mutations: rare events, more (or fewer) frequent with the factor on informative genes.
-    base = rng.uniform(-3.2, -1.6, genes)
-    p_mut = expit(base[None, :] + 1.4 * mut[:, None] * loadings()[None, :])
+    base = rng.uniform(*MUTATION_BASE_LOGIT, genes)
+    p_mut = expit(base[None, :] + MUTATION_EFFECT * mut[:, None] * loadings()[None, :])
     mutations = (rng.uniform(size=(n, genes)) < p_mut).astype(float)
     # Copy number: GISTIC-like calls in -2..2 from a continuous score.
     score = cnv[:, None] * loadings()[None, :] + rng.normal(0.0, 0.7, (n, genes))
