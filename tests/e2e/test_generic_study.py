@@ -41,44 +41,42 @@ def _study(root):
     return ids
 
 
-def test_generic_survival_study_end_to_end(tmp_path):
-    ids = _study(tmp_path)
-    out = tmp_path / "out"
-    config = {
+def _config(tmp_path, out, *, labs: bool) -> dict:
+    """The study config of ``_study``'s files: clinical table, and the labs series if ``labs``."""
+    modalities = {
+        "clinical": {"type": "tabular", "path": str(tmp_path / "clinical.tsv"), "id": "pid"}
+    }
+    if labs:
+        modalities["labs"] = {
+            "type": "timeseries",
+            "path": str(tmp_path / "labs.parquet"),
+            "id": "pid",
+            "time": "day",
+            "variable": "test",
+            "value": "value",
+            "window": [-365, 0],
+            "bins": 4,
+            "no_rows_in_window": "absent",
+        }
+    labels = {"path": str(tmp_path / "labels.csv"), "id": "pid", "time": "months", "event": "dead"}
+    return {
         "output_dir": str(out),
-        "splits": {"repeats": 2},
         "models": ["lego_block"],
         "datasets": {
             "mine": {
                 "kind": "generic",
                 "task": "survival",
-                "labels": {
-                    "path": str(tmp_path / "labels.csv"),
-                    "id": "pid",
-                    "time": "months",
-                    "event": "dead",
-                },
-                "modalities": {
-                    "clinical": {
-                        "type": "tabular",
-                        "path": str(tmp_path / "clinical.tsv"),
-                        "id": "pid",
-                    },
-                    "labs": {
-                        "type": "timeseries",
-                        "path": str(tmp_path / "labs.parquet"),
-                        "id": "pid",
-                        "time": "day",
-                        "variable": "test",
-                        "value": "value",
-                        "window": [-365, 0],
-                        "bins": 4,
-                        "no_rows_in_window": "absent",
-                    },
-                },
+                "labels": labels,
+                "modalities": modalities,
             }
         },
     }
+
+
+def test_generic_survival_study_end_to_end(tmp_path):
+    ids = _study(tmp_path)
+    out = tmp_path / "out"
+    config = {**_config(tmp_path, out, labs=True), "splits": {"repeats": 2}}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     ds_dir = out / "mine"
@@ -112,29 +110,7 @@ def test_generic_bad_input_names_file_and_ids(tmp_path):
     extra.loc[len(extra)] = ["ghost", 50.0, "I"]
     extra.to_csv(tmp_path / "clinical.tsv", sep="\t", index=False)
     out = tmp_path / "out"
-    config = {
-        "output_dir": str(out),
-        "models": ["lego_block"],
-        "datasets": {
-            "mine": {
-                "kind": "generic",
-                "task": "survival",
-                "labels": {
-                    "path": str(tmp_path / "labels.csv"),
-                    "id": "pid",
-                    "time": "months",
-                    "event": "dead",
-                },
-                "modalities": {
-                    "clinical": {
-                        "type": "tabular",
-                        "path": str(tmp_path / "clinical.tsv"),
-                        "id": "pid",
-                    }
-                },
-            }
-        },
-    }
+    config = _config(tmp_path, out, labs=False)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     result = run_snakemake(
