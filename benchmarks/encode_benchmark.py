@@ -61,6 +61,18 @@ from mmlego.utils.provenance import provenance
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 
 
+def threads_per_core() -> int | None:
+    """Logical cores on cpu0's physical core as the OS sees it (SMT siblings share AMX)."""
+    path = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list")
+    if not path.exists():
+        return None
+    count = 0
+    for part in path.read_text().strip().split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
 def cpu_info() -> dict:
     """CPU model, logical cores and the SIMD / matrix-unit flags that decide bf16 speed."""
     flags: set[str] = set()
@@ -75,6 +87,7 @@ def cpu_info() -> dict:
     return {
         "model": model,
         "logical_cores": os.cpu_count(),
+        "threads_per_core": threads_per_core(),
         "flags": {flag: flag in flags for flag in CPU_FLAGS},
         "amx": "amx_bf16" in flags,
         "torch": torch.__version__,
@@ -598,13 +611,21 @@ def markdown(r: dict) -> str:
             f"{t} thread(s): fp32 {c['fp32']:.0f}, bf16 {c['bf16']:.0f} GFLOP/s"
             for t, c in ceilings.items()
         )
-        + ". Each setting is compared with the ceiling at its own thread count and dtype. "
+        + ". Each setting is compared with the ceiling at its own thread count and dtype (with 2 "
+        "threads both are wall-clock and depend on whether the other core was free at the "
+        "time, so a fraction above 100% means the ceiling ran while another process held a "
+        "core; the per-CPU-second column against one core does not depend on the load). "
         "By size (GFLOP/s): "
         + "; ".join(
             f"{t} thread(s) {d} " + ", ".join(f"{n}²: {v:.0f}" for n, v in sizes.items())
             for t, dtypes in r["matmul_gflops_by_size"].items()
             for d, sizes in dtypes.items()
         )
+        + f". {cpu.get('threads_per_core')} thread(s) per core as the OS sees it; with "
+        f"{cpu['logical_cores']} threads the bf16 matmul ceiling is "
+        f"{ceilings[str(cpu['logical_cores'])]['bf16'] / ceilings['1']['bf16']:.1f}x one "
+        "thread's (about 2x means each logical core has its own matrix unit, not SMT "
+        "siblings sharing one)"
         + ". A compute-heavy convolution of the model's kind (3x3, 256 to 256 channels, "
         "32x32 px, channels_last): "
         + "; ".join(
@@ -667,7 +688,7 @@ def markdown(r: dict) -> str:
             "| % of one core's bf16 convolution rate |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for b, s in r["batch_sweep"]["by_batch"].items():
+        for b, s in sorted(r["batch_sweep"]["by_batch"].items(), key=lambda kv: int(kv[0])):
             rate = r["gflop_per_patch"] / (s["cpu_ms"] / 1e3)
             lines.append(
                 f"| {b} | {s['cpu_ms']:.2f} | {s['user_ms']:.2f} | {s['sys_ms']:.2f} "
