@@ -248,8 +248,9 @@ def standardise_bag(data: ModalityData, train: np.ndarray, chunk: int = 65536) -
 
     Raw patch features (e.g. of an untrained or ImageNet encoder) carry large per-feature
     offsets and small spreads; left unscaled, attention pooling learns from them very slowly.
-    Features constant on train keep a unit scale (they become 0). Works in place, in chunks,
-    in float64 accumulators, so memory stays at the store's own size.
+    Features constant on train keep a unit scale (they become 0). Statistics accumulate in
+    float64; the scaling runs in place and in chunks so that memory stays at the store's own
+    size: a float32 ``data.values`` is overwritten (``load_split`` owns the array it passes).
     """
     assert data.offsets is not None
     rows = train & data.present
