@@ -120,3 +120,8 @@ def test_slides_and_images_to_bag_stores(tmp_path):
 
     again = run_snakemake(*args, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Reader workers change how patches are read, not the features: nothing is re-encoded.
+    config["encoder"] = {**ENCODER, "num_workers": 2}
+    study.write_text(yaml.safe_dump(config))
+    moved = run_snakemake(*args, "-n")
+    assert "Nothing to be done" in moved.stdout + moved.stderr, moved.stdout

@@ -16,9 +16,16 @@ from mmlego.preprocess.rules import FeatureInputs
 # MANIFEST_MODALITIES and RAW_READY come from preprocess.smk (the manifest checkpoint), which
 # the Snakefile includes before this file.
 FEATURES = FeatureInputs(config, checkpoints, MANIFEST_MODALITIES)
+# The number of patch-reader workers decides how patches are read, never the features: it
+# reaches the encode jobs as a resource (not a rerun trigger), so moving a study from a laptop
+# (0 workers) to a cluster node (4) does not re-encode every slide.
 FEATURE_CFG = as_json(
-    {key: config[key] for key in ("encoder", "preprocess", "seed", "device")}
+    {
+        "encoder": {k: v for k, v in config["encoder"].items() if k != "num_workers"},
+        **{key: config[key] for key in ("preprocess", "seed", "device")},
+    }
 )
+READERS = config["encoder"]["num_workers"]
 TAG = FEATURES.tag
 
 
@@ -38,10 +45,11 @@ rule encode_slide:
     priority: 10
     conda:
         "../../envs/encode.yaml"
-    threads: 1 + config["encoder"]["num_workers"]
+    threads: 1 + READERS
     resources:
         mem_mb=4000,
         gpu=1,
+        readers=READERS,
     params:
         cfg=FEATURE_CFG,
         mpp=FEATURES.slide_mpp,
@@ -49,7 +57,7 @@ rule encode_slide:
     shell:
         "mmlego --log {log:q} encode-slide --config {params.cfg:q} --slide {input.slide:q}"
         " --item-id {wildcards.item:q} --mpp {params.mpp:q} --fallback-mpp {params.fallback:q}"
-        " --threads {threads} --out {output:q}"
+        " --threads {threads} --readers {resources.readers} --out {output:q}"
 
 
 rule encode_shard:
@@ -69,10 +77,11 @@ rule encode_shard:
     priority: 10
     conda:
         "../../envs/encode.yaml"
-    threads: 1 + config["encoder"]["num_workers"]
+    threads: 1 + READERS
     resources:
         mem_mb=4000,
         gpu=1,
+        readers=READERS,
     params:
         cfg=FEATURE_CFG,
         per_shard=FEATURES.per_job,
@@ -84,7 +93,7 @@ rule encode_shard:
         "mmlego --log {log:q} encode-shard --config {params.cfg:q} --type {params.mod_type}"
         " --manifest {input.manifest:q} --shard {wildcards.shard} --per-shard {params.per_shard}"
         " --mode {params.mode} --size {params.size} --fallback-mpp {params.fallback:q}"
-        " --threads {threads} --out-dir {output:q}"
+        " --threads {threads} --readers {resources.readers} --out-dir {output:q}"
 
 
 rule tissue_qc:

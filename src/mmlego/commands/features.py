@@ -29,6 +29,26 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
 
 
+def _readers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--readers",
+        type=int,
+        default=None,
+        help="patch-reader worker processes (overrides encoder.num_workers of --config)",
+    )
+
+
+def _encode_config(args: argparse.Namespace) -> dict:
+    """``--config`` with ``encoder.num_workers`` from ``--readers`` (the rules pass it apart)."""
+    config = json.loads(args.config)
+    if args.readers is not None:
+        if args.readers < 0:
+            raise ValueError(f"--readers must be >= 0, got {args.readers}")
+        config["encoder"]["num_workers"] = args.readers
+    config["encoder"].setdefault("num_workers", 0)
+    return config
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the feature-extraction subcommands."""
     slide = sub.add_parser("encode-slide", help="segment, patch and encode one slide into an h5")
@@ -40,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--fallback-mpp", type=_optional_float, default=None, help="µm/px when metadata lacks it"
     )
     slide.add_argument("--out", required=True, help="feature h5 to write")
+    _readers(slide)
     slide.set_defaults(func=run_encode_slide)
 
     shard = sub.add_parser("encode-shard", help="encode one shard of a manifest's slides or images")
@@ -54,6 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--fallback-mpp", type=_optional_float, default=None, help="slides only: µm/px fallback"
     )
     shard.add_argument("--out-dir", required=True, help="folder of per-item h5 files")
+    _readers(shard)
     shard.set_defaults(func=run_encode_shard)
 
     qc = sub.add_parser("tissue-qc", help="QC PNGs of a manifest's slides")
@@ -89,7 +111,7 @@ def run_encode_slide(args: argparse.Namespace) -> None:
         args.slide,
         args.out,
         item_id=args.item_id,
-        config=json.loads(args.config),
+        config=_encode_config(args),
         manifest_mpp=args.mpp,
         fallback_mpp=args.fallback_mpp,
         threads=args.threads,
@@ -105,7 +127,7 @@ def run_encode_shard(args: argparse.Namespace) -> None:
     rows = manifest.iloc[args.shard * args.per_shard : (args.shard + 1) * args.per_shard]
     if rows.empty:
         raise ValueError(f"{args.manifest}: shard {args.shard} is empty; rerun the workflow")
-    config = json.loads(args.config)
+    config = _encode_config(args)
     if args.type == "wsi":
         encode_slides(
             [(row.item_id, row.path, _optional_float(str(row.mpp))) for row in rows.itertuples()],
