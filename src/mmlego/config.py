@@ -130,10 +130,9 @@ def unpaired_problems(ds: Mapping[str, Any], name: str, unpaired: Mapping[str, A
             f"({', '.join(names)}); the unpaired study trains two blocks, choose a dataset with two "
             "(e.g. a MIMIC dataset: static and vitals)"
         )
-    from mmlego.data.unpaired import overlap_tag
+    from mmlego.data.unpaired import colliding_tags
 
-    tags = [overlap_tag(float(o)) for o in unpaired.get("overlaps", [])]
-    if len(set(tags)) != len(tags):
+    if colliding_tags(unpaired.get("overlaps", [])):
         problems.append(
             f"config key 'evaluate.unpaired.overlaps': {list(unpaired.get('overlaps', []))} repeats "
             "a value at 2 decimals (their output folders would collide); give distinct values"

@@ -78,6 +78,12 @@ def overlap_tag(overlap: float) -> str:
     return f"{overlap:.2f}"
 
 
+def colliding_tags(overlaps: Sequence[float]) -> list[str] | None:
+    """The overlaps' folder tags when two of them coincide (their outputs would collide)."""
+    tags = [overlap_tag(float(o)) for o in overlaps]
+    return tags if len(set(tags)) != len(tags) else None
+
+
 def symmetric_difference_fraction(a: Sequence[str], b: Sequence[str]) -> float:
     """``|A Δ B| / |A ∪ B|`` (0 for two empty sets)."""
     sa, sb = set(a), set(b)
@@ -148,8 +154,8 @@ def study_sets(
         raise ValueError(
             f"dataset {dataset!r} has the modalities {modalities}; the unpaired study needs exactly two"
         )
-    tags = [overlap_tag(o) for o in overlaps]
-    if len(set(tags)) != len(tags):
+    tags = colliding_tags(overlaps)
+    if tags:
         raise ValueError(f"overlaps {list(overlaps)} repeat a value at 2 decimals ({tags})")
     out_splits = []
     for k, split in enumerate(splits):
