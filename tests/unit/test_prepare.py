@@ -19,7 +19,7 @@ SPLIT = {"train": IDS[:6], "val": IDS[6:8], "test": IDS[8:]}
 KINDS = {"clin": "vector", "vitals": "series", "slides": "bag"}
 
 
-def _write(root, *, clin=None, vitals=None, times=None):
+def _write(root, *, clin=None, vitals=None, times=None, slides=None, slides_present=None):
     """A dataset folder: labels, one split, a vector, a series and a bag store."""
     prov = provenance(None)
     times = times if times is not None else [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
@@ -78,16 +78,15 @@ def _write(root, *, clin=None, vitals=None, times=None):
         ),
         provenance=prov,
     )
-    offsets = np.arange(11) * 2
     write_modality(
         root / "modalities" / "slides.h5",
         ModalityData(
             name="slides",
             kind="bag",
             ids=IDS,
-            present=np.ones(10, bool),
-            values=np.ones((20, 4), np.float32),
-            offsets=offsets,
+            present=np.ones(10, bool) if slides_present is None else slides_present,
+            values=np.ones((20, 4), np.float32) if slides is None else slides,
+            offsets=np.arange(11) * 2,  # two instances per patient
         ),
         provenance=prov,
     )
@@ -193,7 +192,6 @@ def test_store_out_of_order_with_labels_is_refused(tmp_path):
 
 
 def test_bags_are_standardised_with_train_instances_only(tmp_path):
-    _write(tmp_path)
     # Instance features: column 0 = 10 * patient + instance; column 1 constant; column 2 large
     # on test patients only; column 3 a big offset with a small spread.
     values = np.zeros((20, 4), np.float32)
@@ -203,18 +201,7 @@ def test_bags_are_standardised_with_train_instances_only(tmp_path):
             values[2 * p + i] = [10 * p + i, 5.0, test_only, 500.0 + 0.1 * i]
     present = np.ones(10, bool)
     present[1] = False  # a train patient without slides must not enter the fit
-    write_modality(
-        tmp_path / "modalities" / "slides.h5",
-        ModalityData(
-            name="slides",
-            kind="bag",
-            ids=IDS,
-            present=present,
-            values=values,
-            offsets=np.arange(11) * 2,
-        ),
-        provenance=provenance(None),
-    )
+    _write(tmp_path, slides=values, slides_present=present)
     fitted = fit_transforms(tmp_path, 0, modalities=KINDS)
     assert fitted["modalities"]["slides"] == {"kind": "bag"}
     write_transforms(
