@@ -87,24 +87,51 @@ def predictions_frame(
     set_name: str,
     split: int,
 ) -> pd.DataFrame:
-    """Rows of ``predictions.parquet`` for one set (contract: probabilities, never labels)."""
-    truth = labels.set_index("patient_id").loc[ids]
-    frame = pd.DataFrame({"patient_id": ids, "set": set_name, "split": int(split)})
+    """Rows of ``predictions.parquet`` for one set, from a model's logits."""
     logits = logits.detach().to(torch.float32).cpu()
     if task == "survival":
         hazards, survival, risk = survival_outputs(logits)
+        return outputs_frame(
+            task, ids, labels, set_name=set_name, split=split,
+            risk=risk.numpy(), hazards=hazards.numpy(), survival=survival.numpy(),
+        )  # fmt: skip
+    probs = torch.softmax(logits, dim=1)
+    return outputs_frame(task, ids, labels, set_name=set_name, split=split, probs=probs.numpy())
+
+
+def outputs_frame(
+    task: str,
+    ids: list[str],
+    labels: pd.DataFrame,
+    *,
+    set_name: str,
+    split: int,
+    risk: np.ndarray | None = None,
+    hazards: np.ndarray | None = None,
+    survival: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Rows of ``predictions.parquet`` for one set (contract: probabilities, never labels).
+
+    Survival takes ``risk`` (n,), ``hazards`` and ``survival`` (n, bins); classification takes
+    ``probs`` (n, classes). The truth columns are copied from ``labels`` for the metrics step.
+    """
+    truth = labels.set_index("patient_id").loc[ids]
+    frame = pd.DataFrame({"patient_id": ids, "set": set_name, "split": int(split)})
+    if task == "survival":
+        assert risk is not None and hazards is not None and survival is not None
         frame["time"] = truth["time"].to_numpy(np.float64)
         frame["event"] = truth["event"].to_numpy(np.int64)
-        frame["risk"] = risk.numpy().astype(np.float64)
+        frame["risk"] = np.asarray(risk, np.float64)
         for k in range(hazards.shape[1]):
-            frame[f"hazard_{k}"] = hazards[:, k].numpy().astype(np.float64)
+            frame[f"hazard_{k}"] = np.asarray(hazards[:, k], np.float64)
         for k in range(survival.shape[1]):
-            frame[f"surv_{k}"] = survival[:, k].numpy().astype(np.float64)
+            frame[f"surv_{k}"] = np.asarray(survival[:, k], np.float64)
     else:
-        probs = torch.softmax(logits, dim=1)
+        assert probs is not None
         frame["label"] = truth["label"].to_numpy(np.int64)
         for k in range(probs.shape[1]):
-            frame[f"prob_{k}"] = probs[:, k].numpy().astype(np.float64)
+            frame[f"prob_{k}"] = np.asarray(probs[:, k], np.float64)
     return frame
 
 

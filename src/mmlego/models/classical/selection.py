@@ -1,0 +1,188 @@
+"""Choosing a classical model's setting on the validation patients, and its predictions frame.
+
+Every family fits one candidate per setting of its grid on the train patients and hands
+them to :func:`select_on_validation`, which scores each on the validation patients with the
+task's primary metric (Harrell's c-index, AUC, macro one-vs-rest AUC, as the metrics step
+computes them) and keeps the best; ties go to the earlier setting (the default grids list
+the strongest regularisation first). The test patients' labels are never read here; their
+rows of the frame get the chosen candidate's predictions and, as in every run's frame, a
+copy of their labels for the metrics step.
+
+Survival predictions follow the contract of ``predictions.parquet``: ``surv_j`` is the
+survival at the right edge ``e_{j+1}`` of bin j of the split's bins. A fitted survival
+function is a right-continuous step function known at the train times (Breslow's
+estimator), so ``surv_j`` is its value at the last train time <= ``e_{j+1}`` (1 before the
+first), and the last bin, whose edge is +inf, takes the value at the last train time: the
+estimator says nothing beyond the follow-up. The hazards follow from the curve
+(h_j = 1 - S_j / S_{j-1}) and the risk is the model's own score (Cox: the linear predictor).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sksurv.util import Surv
+
+from mmlego.data.prepare import SplitData
+from mmlego.evaluate.metrics import PRIMARY_METRIC, binary_auc, harrell_c, macro_ovr_auc
+from mmlego.models.baselines.ensemble import hazards_from_survival
+from mmlego.models.classical.features import Design
+from mmlego.train.outputs import outputs_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A candidate's predictions for some patients: survival or classification outputs."""
+
+    risk: np.ndarray | None = None
+    survival: np.ndarray | None = None
+    probs: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting of a family's grid, fitted on train, with its predictor of a design matrix."""
+
+    setting: dict[str, Any]
+    estimator: Any
+    predict: Callable[[np.ndarray], Prediction]
+
+
+@dataclass
+class ClassicalFit:
+    """The chosen candidate of one family on one split, and its predictions."""
+
+    model: str
+    estimator: Any
+    setting: dict[str, Any]
+    metric: str
+    curve: list[dict[str, Any]]
+    features: list[str]
+    frame: pd.DataFrame = field(repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The choice as plain JSON values: setting, metric, validation curve, feature names."""
+        return {
+            "model": self.model,
+            "setting": self.setting,
+            "metric": self.metric,
+            "curve": self.curve,
+            "features": self.features,
+        }
+
+
+def require_task(data: SplitData, tasks: Sequence[str], model: str) -> None:
+    """Raise naming the model when the split's task is not one it fits."""
+    if data.task not in tasks:
+        raise ValueError(f"model {model!r} fits {' or '.join(tasks)} tasks, not {data.task!r}")
+
+
+def survival_target(data: SplitData, set_name: str) -> np.ndarray:
+    """The (event, time) structured array of a set, as scikit-survival takes it."""
+    truth = data.labels.iloc[data.indices(set_name)]
+    return Surv.from_arrays(truth["event"].to_numpy(bool), truth["time"].to_numpy(float))
+
+
+def class_target(data: SplitData, set_name: str) -> np.ndarray:
+    """The integer class labels of a set."""
+    return data.labels.iloc[data.indices(set_name)]["label"].to_numpy(np.int64)
+
+
+def survival_on_bins(times: np.ndarray, curves: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Step survival ``curves`` (n, len(times)) at the right bin edges -> (n, bins).
+
+    ``times`` are increasing; the value at an edge is that at the last time <= the edge.
+    """
+    last = np.searchsorted(np.asarray(times, float), np.asarray(edges[1:], float), side="right")
+    padded = np.concatenate([np.ones((len(curves), 1)), np.asarray(curves, float)], axis=1)
+    return padded[:, last]
+
+
+def class_probabilities(estimator: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """``predict_proba`` on every class of the task; a class absent from train gets 0."""
+    probs = np.zeros((len(x), n_classes))
+    probs[:, np.asarray(estimator.classes_, dtype=np.int64)] = estimator.predict_proba(x)
+    return probs
+
+
+def validation_score(data: SplitData, prediction: Prediction) -> float:
+    """The task's primary metric on the validation patients (NaN with a warning if undefined)."""
+    truth = data.labels.iloc[data.indices("val")]
+    if data.task == "survival":
+        assert prediction.risk is not None
+        return harrell_c(
+            truth["time"].to_numpy(float), truth["event"].to_numpy(int), prediction.risk
+        )
+    assert prediction.probs is not None
+    label = truth["label"].to_numpy(np.int64)
+    if data.task == "binary":
+        return binary_auc(label, prediction.probs[:, 1])
+    return macro_ovr_auc(label, prediction.probs)
+
+
+def predictions(
+    data: SplitData, design: Design, predict: Callable[[np.ndarray], Prediction], split: int
+) -> pd.DataFrame:
+    """The val and test rows of ``predictions.parquet`` for a predictor."""
+    frames = []
+    for set_name in ("val", "test"):
+        out = predict(design.x[set_name])
+        extra: dict[str, np.ndarray | None] = {"probs": out.probs}
+        if data.task == "survival":
+            assert out.survival is not None
+            extra = {
+                "risk": out.risk,
+                "hazards": hazards_from_survival(out.survival),
+                "survival": out.survival,
+            }
+        ids = data.sets[set_name]
+        frame = outputs_frame(data.task, ids, data.labels, set_name=set_name, split=split, **extra)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def select_on_validation(
+    model: str,
+    data: SplitData,
+    design: Design,
+    candidates: Iterable[Candidate],
+    *,
+    split: int,
+) -> ClassicalFit:
+    """The candidate with the best validation score, its curve and its predictions frame."""
+    curve: list[dict[str, Any]] = []
+    first: Candidate | None = None
+    best: Candidate | None = None
+    best_score = -np.inf
+    for candidate in candidates:
+        score = validation_score(data, candidate.predict(design.x["val"]))
+        curve.append({**candidate.setting, "val_score": score if np.isfinite(score) else None})
+        first = first or candidate
+        if np.isfinite(score) and score > best_score:
+            best, best_score = candidate, score
+    if first is None:
+        raise ValueError(f"model {model!r}: its grid of settings is empty")
+    if best is None:
+        log.warning(
+            "%s: the validation %s is undefined for every setting; keeping the first (the most "
+            "regularised) one",
+            model,
+            PRIMARY_METRIC[data.task],
+        )
+        best = first
+    return ClassicalFit(
+        model=model,
+        estimator=best.estimator,
+        setting=best.setting,
+        metric=PRIMARY_METRIC[data.task],
+        curve=curve,
+        features=design.names,
+        frame=predictions(data, design, best.predict, split),
+    )
