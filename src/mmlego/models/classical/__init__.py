@@ -2,10 +2,11 @@
 
 Each family is one function ``fit_<family>(data, *, split, <grid>..., modalities=None)`` that
 takes a split loaded by :func:`mmlego.data.prepare.load_split` and returns a
-:class:`~mmlego.models.classical.selection.ClassicalFit`: the estimator of the setting chosen
+:class:`~mmlego.models.classical.results.ClassicalFit`: the estimator of the setting chosen
 on the validation patients, the setting and the validation curve of the whole grid, and the
 rows of ``predictions.parquet`` for the val and test patients. The grid keywords are those of
-the config section ``classical.<family>``.
+the config section ``classical.<family>``, and ``select_on`` (``loss`` | ``metric``) that of
+``classical.select_on``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from mmlego.models.classical.coxnet import fit_coxnet
 from mmlego.models.classical.gbm import fit_gbm
 from mmlego.models.classical.logistic import fit_logistic
-from mmlego.models.classical.selection import ClassicalFit
+from mmlego.models.classical.results import ClassicalFit
 
 FAMILIES = {"coxnet": fit_coxnet, "logistic": fit_logistic, "gbm": fit_gbm}
 

@@ -16,10 +16,8 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from mmlego.data.prepare import SplitData
 from mmlego.models.classical.features import Design, build_design
+from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
 from mmlego.models.classical.selection import (
-    Candidate,
-    ClassicalFit,
-    Prediction,
     require_task,
     select_on_validation,
     survival_on_bins,
@@ -75,13 +73,16 @@ def fit_coxnet(
     n_alphas: int = 20,
     alpha_min_ratio: float = 0.01,
     max_iter: int = 100_000,
+    select_on: str = "loss",
     modalities: Sequence[str] | None = None,
 ) -> ClassicalFit:
     """Fit the Cox model of every (l1_ratio, alpha) on train; keep the best on validation.
 
     ``l1_ratio``: elastic-net mixings in (0, 1] (1 = lasso; small = close to ridge).
     ``alphas``: penalty strengths; None = the automatic path of ``n_alphas`` strengths
-    spanning a factor ``alpha_min_ratio``. ``modalities``: feature modalities (default all).
+    spanning a factor ``alpha_min_ratio``. ``select_on``: ``loss`` (the validation partial
+    likelihood) or ``metric`` (the validation c-index). ``modalities``: feature modalities
+    (default all).
     The chosen candidate's ``estimator`` predicts with ``alpha=setting["alpha"]``.
     """
     require_task(data, ["survival"], "coxnet")
@@ -97,7 +98,9 @@ def fit_coxnet(
         alpha_min_ratio=alpha_min_ratio,
         max_iter=max_iter,
     )
-    return select_on_validation("coxnet", data, design, candidates, split=split)
+    return select_on_validation(
+        "coxnet", data, design, candidates, split=split, select_on=select_on
+    )
 
 
 def coefficients(fit: ClassicalFit) -> dict[str, float]:

@@ -19,10 +19,8 @@ from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
 from mmlego.data.prepare import SplitData
 from mmlego.models.classical.features import build_design
+from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
 from mmlego.models.classical.selection import (
-    Candidate,
-    ClassicalFit,
-    Prediction,
     class_probabilities,
     class_target,
     require_task,
@@ -70,9 +68,11 @@ def fit_gbm(
     max_depth: Sequence[int] = (2, 3),
     iterations: Sequence[int] = (50, 200),
     seed: int = 0,
+    select_on: str = "loss",
     modalities: Sequence[str] | None = None,
 ) -> ClassicalFit:
-    """Fit boosted trees for every grid setting on train; keep the best on validation."""
+    """Fit boosted trees for every grid setting on train; keep the best on validation by
+    ``select_on`` (``loss`` or ``metric``, as for coxnet and logistic)."""
     require_task(data, ["survival", "binary", "multiclass"], "gbm")
     design = build_design(data, modalities)
     target = (
@@ -85,4 +85,4 @@ def fit_gbm(
             model = _estimator(data.task, setting, seed).fit(design.x["train"], target)
             yield Candidate(setting, model, _predictor(model, data))
 
-    return select_on_validation("gbm", data, design, candidates(), split=split)
+    return select_on_validation("gbm", data, design, candidates(), split=split, select_on=select_on)

@@ -13,10 +13,8 @@ from sklearn.linear_model import LogisticRegression
 
 from mmlego.data.prepare import SplitData
 from mmlego.models.classical.features import Design, build_design
+from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
 from mmlego.models.classical.selection import (
-    Candidate,
-    ClassicalFit,
-    Prediction,
     class_probabilities,
     class_target,
     require_task,
@@ -42,14 +40,18 @@ def fit_logistic(
     split: int,
     C: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0),
     max_iter: int = 1000,
+    select_on: str = "loss",
     modalities: Sequence[str] | None = None,
 ) -> ClassicalFit:
     """Fit a logistic regression for every ``C`` (small = strong penalty) on train; keep the
-    best on validation. ``modalities``: feature modalities (default all)."""
+    best on validation by ``select_on``: ``loss`` (log loss) or ``metric`` (AUC).
+    ``modalities``: feature modalities (default all)."""
     require_task(data, ["binary", "multiclass"], "logistic")
     design = build_design(data, modalities)
     target = class_target(data, "train")
     if len(np.unique(target)) < 2:
         raise ValueError("logistic: the train patients of the split hold a single class")
     candidates = _candidates(design, target, data.n_out, C=C, max_iter=max_iter)
-    return select_on_validation("logistic", data, design, candidates, split=split)
+    return select_on_validation(
+        "logistic", data, design, candidates, split=split, select_on=select_on
+    )

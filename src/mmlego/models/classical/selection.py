@@ -1,12 +1,12 @@
 """Choosing a classical model's setting on the validation patients, and its predictions frame.
 
 Every family fits one candidate per setting of its grid on the train patients and hands
-them to :func:`select_on_validation`, which scores each on the validation patients with the
-task's primary metric (Harrell's c-index, AUC, macro one-vs-rest AUC, as the metrics step
-computes them) and keeps the best; ties go to the earlier setting (the default grids list
-the strongest regularisation first). The test patients' labels are never read here; their
-rows of the frame get the chosen candidate's predictions and, as in every run's frame, a
-copy of their labels for the metrics step.
+them to :func:`select_on_validation`, which scores each on the validation patients (both
+the loss and the task's primary metric; :mod:`~mmlego.models.classical.validation`) and
+keeps the best by ``select_on``: the lowest loss or the highest metric. Ties go to the
+earlier setting (the default grids list the strongest regularisation first). The test
+patients' labels are never read here; their rows of the frame get the chosen candidate's
+predictions and, as in every run's frame, a copy of their labels for the metrics step.
 
 Survival predictions follow the contract of ``predictions.parquet``: ``surv_j`` is the
 survival at the right edge ``e_{j+1}`` of bin j of the split's bins. A fitted survival
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,53 +28,16 @@ import pandas as pd
 from sksurv.util import Surv
 
 from mmlego.data.prepare import SplitData
-from mmlego.evaluate.metrics import PRIMARY_METRIC, binary_auc, harrell_c, macro_ovr_auc
+from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.models.baselines.ensemble import hazards_from_survival
 from mmlego.models.classical.features import Design
+from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
+from mmlego.models.classical.validation import validation_loss, validation_metric
 from mmlego.train.outputs import outputs_frame
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """A candidate's predictions for some patients: survival or classification outputs."""
-
-    risk: np.ndarray | None = None
-    survival: np.ndarray | None = None
-    probs: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One setting of a family's grid, fitted on train, with its predictor of a design matrix."""
-
-    setting: dict[str, Any]
-    estimator: Any
-    predict: Callable[[np.ndarray], Prediction]
-
-
-@dataclass
-class ClassicalFit:
-    """The chosen candidate of one family on one split, and its predictions."""
-
-    model: str
-    estimator: Any
-    setting: dict[str, Any]
-    metric: str
-    curve: list[dict[str, Any]]
-    features: list[str]
-    frame: pd.DataFrame = field(repr=False)
-
-    def record(self) -> dict[str, Any]:
-        """The choice as plain JSON values: setting, metric, validation curve, feature names."""
-        return {
-            "model": self.model,
-            "setting": self.setting,
-            "metric": self.metric,
-            "curve": self.curve,
-            "features": self.features,
-        }
+SELECT_ON = ("loss", "metric")
 
 
 def require_task(data: SplitData, tasks: Sequence[str], model: str) -> None:
@@ -112,21 +74,6 @@ def class_probabilities(estimator: Any, x: np.ndarray, n_classes: int) -> np.nda
     return probs
 
 
-def validation_score(data: SplitData, prediction: Prediction) -> float:
-    """The task's primary metric on the validation patients (NaN with a warning if undefined)."""
-    truth = data.labels.iloc[data.indices("val")]
-    if data.task == "survival":
-        assert prediction.risk is not None
-        return harrell_c(
-            truth["time"].to_numpy(float), truth["event"].to_numpy(int), prediction.risk
-        )
-    assert prediction.probs is not None
-    label = truth["label"].to_numpy(np.int64)
-    if data.task == "binary":
-        return binary_auc(label, prediction.probs[:, 1])
-    return macro_ovr_auc(label, prediction.probs)
-
-
 def predictions(
     data: SplitData, design: Design, predict: Callable[[np.ndarray], Prediction], split: int
 ) -> pd.DataFrame:
@@ -155,16 +102,27 @@ def select_on_validation(
     candidates: Iterable[Candidate],
     *,
     split: int,
+    select_on: str,
 ) -> ClassicalFit:
-    """The candidate with the best validation score, its curve and its predictions frame."""
+    """The candidate that scores best on validation, the curve of all, and its predictions."""
+    if select_on not in SELECT_ON:
+        raise ValueError(
+            f"model {model!r}: select_on must be one of {list(SELECT_ON)}, got {select_on!r}"
+        )
+    sign = -1.0 if select_on == "loss" else 1.0  # compare as "higher is better"
     curve: list[dict[str, Any]] = []
     first: Candidate | None = None
     best: Candidate | None = None
     best_score = -np.inf
     for candidate in candidates:
-        score = validation_score(data, candidate.predict(design.x["val"]))
-        curve.append({**candidate.setting, "val_score": score if np.isfinite(score) else None})
+        prediction = candidate.predict(design.x["val"])
+        scores = {
+            "loss": validation_loss(data, prediction),
+            "metric": validation_metric(data, prediction),
+        }
+        curve.append({**candidate.setting, **{f"val_{k}": _finite(v) for k, v in scores.items()}})
         first = first or candidate
+        score = sign * scores[select_on]
         if np.isfinite(score) and score > best_score:
             best, best_score = candidate, score
     if first is None:
@@ -174,15 +132,20 @@ def select_on_validation(
             "%s: the validation %s is undefined for every setting; keeping the first (the most "
             "regularised) one",
             model,
-            PRIMARY_METRIC[data.task],
+            select_on,
         )
         best = first
     return ClassicalFit(
         model=model,
         estimator=best.estimator,
         setting=best.setting,
+        select_on=select_on,
         metric=PRIMARY_METRIC[data.task],
         curve=curve,
         features=design.names,
         frame=predictions(data, design, best.predict, split),
     )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
