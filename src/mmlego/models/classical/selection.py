@@ -95,6 +95,20 @@ def predictions(
     return pd.concat(frames, ignore_index=True)
 
 
+def usable(prediction: Prediction) -> bool:
+    """Finite outputs, and survival curves within [0, 1].
+
+    A nearly unpenalised fit can overflow its Breslow baseline (sksurv sums exp(risk) by
+    subtraction); its curves are then inf or NaN for every patient, since the baseline is the
+    same for all of them, so checking the validation patients suffices.
+    """
+    arrays = [a for a in (prediction.risk, prediction.survival, prediction.probs) if a is not None]
+    if not all(np.isfinite(a).all() for a in arrays):
+        return False
+    curves = prediction.survival
+    return curves is None or bool(((curves >= 0) & (curves <= 1)).all())
+
+
 def select_on_validation(
     model: str,
     data: SplitData,
@@ -116,10 +130,16 @@ def select_on_validation(
     best_score = -np.inf
     for candidate in candidates:
         prediction = candidate.predict(design.x["val"])
-        scores = {
-            "loss": validation_loss(data, prediction),
-            "metric": validation_metric(data, prediction),
-        }
+        scores = {"loss": np.nan, "metric": np.nan}
+        if usable(prediction):
+            scores = {
+                "loss": validation_loss(data, prediction),
+                "metric": validation_metric(data, prediction),
+            }
+        else:
+            log.warning(
+                "%s: setting %s predicts non-finite values; skipped", model, candidate.setting
+            )
         curve.append({**candidate.setting, **{f"val_{k}": _finite(v) for k, v in scores.items()}})
         first = first or candidate
         score = sign * scores[select_on]
