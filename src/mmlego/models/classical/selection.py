@@ -138,7 +138,9 @@ def select_on_validation(
             }
         else:
             log.warning(
-                "%s: setting %s predicts non-finite values; skipped", model, candidate.setting
+                "%s: setting %s predicts non-finite or out-of-range values; skipped",
+                model,
+                candidate.setting,
             )
         curve.append({**candidate.setting, **{f"val_{k}": _finite(v) for k, v in scores.items()}})
         first = first or candidate
@@ -149,8 +151,8 @@ def select_on_validation(
         raise ValueError(f"model {model!r}: its grid of settings is empty")
     if best is None:
         log.warning(
-            "%s: the validation %s is undefined for every setting; keeping the first (the most "
-            "regularised) one",
+            "%s: the validation %s is undefined for every setting; keeping the first (in the "
+            "default grids, the most regularised) one",
             model,
             select_on,
         )
