@@ -6,9 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmlego.config import ConfigError, check_config, fill_defaults
+from mmlego.data.build import build_tables
 from mmlego.data.generic import read_generic
 from mmlego.data.manifests import read_user_manifest
+from mmlego.data.store import read_modality
 from mmlego.data.timeseries import bin_index, bin_long_format
+from mmlego.utils.provenance import provenance
 
 IDS = ["a", "b", "c"]
 
@@ -47,6 +51,39 @@ def test_irregular_series_binning_known_answer():
     assert data.present.tolist() == [True, True, False] and empty == []
 
 
+# Patient a, variable hr, bin 0 of [0, 24] in 2 bins: rows in file order (time, value). The
+# latest time (5.0) has two rows: "last" takes the later one in the file (70).
+AGG_ROWS = [(4.0, 90.0), (5.0, 60.0), (1.0, 80.0), (5.0, 70.0), (2.0, np.nan)]
+
+
+@pytest.mark.parametrize(
+    ("agg", "expected"),
+    [("mean", 75.0), ("last", 70.0), ("min", 60.0), ("max", 90.0), ("count", 4.0)],
+)
+def test_bin_aggregation_known_answers(tmp_path, agg, expected):
+    rows = [("a", t, "hr", v) for t, v in AGG_ROWS] + [("b", 20.0, "hr", 50.0)]
+    pd.DataFrame(rows, columns=["pid", "t", "test", "v"]).to_csv(tmp_path / "labs.csv", index=False)
+    pd.DataFrame({"pid": IDS, "time": 1.0, "event": 1}).to_csv(tmp_path / "l.csv", index=False)
+    ds = {
+        "kind": "generic",
+        "task": "survival",
+        "labels": {"path": str(tmp_path / "l.csv"), "id": "pid", "time": "time", "event": "event"},
+        "modalities": {
+            "labs": {
+                "type": "timeseries", "path": str(tmp_path / "labs.csv"), "id": "pid",
+                "time": "t", "variable": "test", "value": "v", "window": [0, 24], "bins": 2,
+                "agg": agg,
+            }
+        },
+    }  # fmt: skip
+    (data,) = read_generic(ds).modalities
+    assert data.values[0, 0, 0] == expected and data.mask[0, 0, 0]
+    # b's single value: itself, or a count of 1; unmeasured bins stay NaN and masked.
+    assert data.values[1, 1, 0] == (1.0 if agg == "count" else 50.0)
+    assert np.isnan(data.values[0, 1, 0]) and not data.mask[0, 1, 0]
+    assert data.attrs["agg"] == agg and not data.present[2]
+
+
 def test_series_errors_name_file_rows_and_ids():
     frame = pd.DataFrame(
         {"patient_id": ["a", "b"], "time": [1.0, 50.0], "variable": "x", "value": [1.0, 2.0]}
@@ -55,19 +92,23 @@ def test_series_errors_name_file_rows_and_ids():
         ValueError, match=r"labs\.csv: patient\(s\) b have measurements but none inside"
     ):
         bin_long_format(
-            frame, name="labs", patient_ids=IDS, window=[0, 24], bins=2, source="labs.csv"
-        )
-    _, empty = bin_long_format(
-        frame, name="labs", patient_ids=IDS, window=[0, 24], bins=2, on_empty="absent"
-    )
-    assert empty == ["b"]
-    with pytest.raises(
-        ValueError, match=r"no measurement inside the window \[100, 200\].*from 1 to 50"
-    ):
+            frame, name="labs", patient_ids=IDS, window=[0, 24], bins=2, source="labs.csv",
+            on_empty="error",
+        )  # fmt: skip
+    # The default keeps b without the modality and returns it for the QC table.
+    data, empty = bin_long_format(frame, name="labs", patient_ids=IDS, window=[0, 24], bins=2)
+    assert empty == ["b"] and data.present.tolist() == [True, False, False]
+    with pytest.raises(ValueError) as err:
         bin_long_format(frame, name="labs", patient_ids=IDS, window=[100, 200], bins=2)
+    message = str(err.value)
+    assert "no patient has a measurement inside the window [100, 200]" in message
+    assert "times range from 1 to 50" in message and "unit mistake" in message
+    assert "days" in message and "months" in message
     bad = frame.assign(time=["1", "soon"])
     with pytest.raises(
-        ValueError, match=r"column 'time' must be numeric; bad or empty values at row\(s\) 3"
+        ValueError,
+        match=r"column 'time' must be numeric; bad or empty values at data row 2 "
+        r"\(1-based, header not counted\)",
     ):
         bin_long_format(bad, name="labs", patient_ids=IDS, window=[0, 24], bins=2)
     with pytest.raises(ValueError, match=r"id.* not in the labels: zed"):
@@ -139,7 +180,7 @@ def test_generic_tables_known_answer(tmp_path):
         (
             _labels(),
             CLINICAL.assign(pid=["a", "ghost"]),
-            r"clinical\.csv.*not in the labels: ghost",
+            r"clinical\.csv.*not in the labels \(label file .*labels\.csv\): ghost",
         ),
     ],
 )
@@ -169,8 +210,8 @@ def test_user_manifest_resolves_relative_paths_and_checks_ids(tmp_path):
     pd.DataFrame(
         {"pid": ["b", "a", "a"], "path": ["img/b 1.jpg", "img/a_2.jpg", "img/a_1.jpg"]}
     ).to_csv(tmp_path / "m.csv", index=False)
-    frame = read_user_manifest(tmp_path / "m.csv", id_column="pid", patient_ids=IDS)
-    assert frame["patient_id"].tolist() == ["a", "a", "b"]
+    frame, skipped = read_user_manifest(tmp_path / "m.csv", id_column="pid", patient_ids=IDS)
+    assert frame["patient_id"].tolist() == ["a", "a", "b"] and skipped.empty
     assert frame["item_id"].tolist() == ["a_1", "a_2", "b_1"]  # sanitised stems
     assert frame["path"].iloc[0] == str(tmp_path / "img" / "a_1.jpg")
     with pytest.raises(ValueError, match="not in the labels: a"):
@@ -178,3 +219,55 @@ def test_user_manifest_resolves_relative_paths_and_checks_ids(tmp_path):
     pd.DataFrame({"pid": ["a"], "path": ["img/none.jpg"]}).to_csv(tmp_path / "n.csv", index=False)
     with pytest.raises(FileNotFoundError, match=r"none\.jpg"):
         read_user_manifest(tmp_path / "n.csv", id_column="pid", patient_ids=IDS)
+
+
+def test_patients_without_rows_in_the_window_are_kept_and_counted_by_default(tmp_path):
+    pd.DataFrame({"pid": IDS, "t": 1.0, "e": 1}).to_csv(tmp_path / "labels.csv", index=False)
+    labs = pd.DataFrame(
+        {"pid": ["a", "b", "b"], "day": [-3.0, -900.0, 40.0], "variable": "hb", "value": 1.0}
+    )
+    labs.to_parquet(tmp_path / "labs.parquet")
+    ds = {
+        "kind": "generic",
+        "task": "survival",
+        "labels": {"path": str(tmp_path / "labels.csv"), "id": "pid", "time": "t", "event": "e"},
+        "modalities": {
+            "labs": {"type": "timeseries", "path": str(tmp_path / "labs.parquet"), "id": "pid",
+                     "time": "day", "window": [-365, 0], "bins": 4}
+        },
+    }  # fmt: skip
+    out = tmp_path / "out"
+    build_tables("mine", ds, out, provenance=provenance({}), seed=0)
+    assert read_modality(out / "modalities" / "labs.h5").present.tolist() == [True, False, False]
+    qc = pd.read_csv(out / "qc" / "tables.csv")
+    assert qc.values.tolist() == [["b", "labs", "no measurement inside the window"]]
+    labs.assign(variable=["hb", "", "hb"]).to_parquet(tmp_path / "labs.parquet")
+    with pytest.raises(
+        ValueError, match=r"empty variable name in column 'variable' at data row 2 "
+    ):
+        read_generic(ds)
+
+
+def _generic_config(**labs) -> dict:
+    labs_spec = {"type": "timeseries", "path": "labs.csv", "window": [0, 1], "bins": 1, **labs}
+    return {
+        "datasets": {
+            "mine": {
+                "kind": "generic",
+                "task": "binary",
+                "labels": {"path": "l.csv", "label": "y"},
+                "modalities": {"labs": labs_spec},
+            }
+        }
+    }
+
+
+def test_schema_fills_the_id_and_window_defaults_and_names_a_bad_agg():
+    ds = fill_defaults(_generic_config())["datasets"]["mine"]
+    assert ds["extra_ids"] == "error"
+    assert ds["modalities"]["labs"]["agg"] == "mean"
+    assert ds["modalities"]["labs"]["no_rows_in_window"] == "absent"
+    check_config(_generic_config(agg="last"))
+    with pytest.raises(ConfigError) as info:
+        check_config(_generic_config(agg="median"))
+    assert "datasets.mine.modalities.labs.agg" in str(info.value) and "'last'" in str(info.value)

@@ -192,6 +192,18 @@ def test_missing_table_and_column_name_the_file(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_subject_id_not_written_as_a_plain_integer_names_both_forms(tmp_path):
+    db = write_database(tmp_path / "raw")
+    lines = (db / "ICUSTAYS.csv").read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace("2,1,100,", "2,0001,100,", 1)  # the 2nd data row
+    (db / "ICUSTAYS.csv").write_text("".join(lines))
+    with pytest.raises(ValueError) as err:
+        extract(db, tmp_path / "x", settings=SETTINGS, provenance=provenance({}))
+    message = str(err.value)
+    assert "ICUSTAYS.csv: SUBJECT_ID must be a plain integer" in message
+    assert "data row 2 (1-based, header not counted) hold '0001' (would be '1')" in message
+
+
 def test_extraction_key_depends_on_settings_not_target():
     base = {"mimic_dir": "raw/mimic-iii", "target": "icd9"}
     assert extraction_key(base) == extraction_key({**base, "target": "mortality"})

@@ -90,6 +90,14 @@ def test_conflicting_labels_and_bad_censorship_name_the_patient(tmp_path):
         read_tcga_table(tmp_path / "b.csv", {})
 
 
+def test_an_empty_case_id_names_its_data_row(tmp_path):
+    table = _table()
+    table.loc[2, "case_id"] = None
+    table.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(ValueError, match=r"t\.csv: empty id in column 'case_id' at data row 3 "):
+        read_tcga_table(tmp_path / "t.csv", {})
+
+
 def test_patients_without_positive_time_are_excluded_with_a_reason(tmp_path):
     table = _table()
     table.loc[3, "survival_months"] = 0.0

@@ -120,8 +120,12 @@ def build_manifest(
         )
     elif kind == "generic":
         spec = ds["modalities"][mod]
-        frame = read_user_manifest(
-            spec["manifest"], id_column=spec.get("id", "patient_id"), patient_ids=ids
+        frame, skipped = read_user_manifest(
+            spec["manifest"],
+            id_column=spec.get("id", "patient_id"),
+            patient_ids=ids,
+            labels_source=generic.labels_source(ds),
+            extra_ids=ds.get("extra_ids", "error"),
         )
     else:
         raise ValueError(f"dataset {name!r}: kind {kind!r} has no bag manifests")

@@ -1,6 +1,8 @@
 """Bring your own dataset (``kind: generic``): labels and tabular/time-series modalities from config.
 
-Column names come from the config; no code change is needed for a new study. Slides and
+Column names come from the config; no code change is needed for a new study. Ids are text,
+exactly as written (:mod:`mmlego.data.ids`); patients are ordered by id text (code-point
+order), so the order of the rows in the user's files changes nothing downstream. Slides and
 images come as manifests (:func:`mmlego.data.manifests.read_user_manifest`).
 """
 
@@ -12,18 +14,16 @@ from typing import Any
 
 import pandas as pd
 
+from mmlego.data.ids import check_unique, ids_column, rows_in_labels
 from mmlego.data.labels import check_labels
-from mmlego.data.readers import (
-    check_known,
-    check_unique,
-    ids_column,
-    listing,
-    read_table,
-    require_columns,
-)
+from mmlego.data.readers import listing, read_table, require_columns
 from mmlego.data.store import ModalityData
 from mmlego.data.tabular import split_columns, vector_modality
 from mmlego.data.timeseries import bin_long_format
+
+# qc/tables.csv reasons of the patients a modality leaves out or leaves empty.
+DROPPED = "dropped: id not in the label file (extra_ids: drop)"
+NO_ROWS_IN_WINDOW = "no measurement inside the window"
 
 
 @dataclass
@@ -34,6 +34,16 @@ class GenericTables:
     modalities: list[ModalityData]
     excluded: pd.DataFrame
     classes: list[str] | None
+
+
+@dataclass
+class ModalityRows:
+    """The rows of a modality file whose ids are labelled, and the ids that were dropped."""
+
+    frame: pd.DataFrame
+    ids: pd.Series
+    dropped: list[str]
+    source: str
 
 
 def _class_names(values: pd.Series) -> list[Any]:
@@ -48,13 +58,17 @@ def _format_class(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
+def labels_source(ds: Mapping[str, Any]) -> str:
+    """How errors name a generic dataset's label file."""
+    return f"label file {ds['labels']['path']}"
+
+
 def read_labels_file(ds: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str] | None]:
-    """The checked label table (sorted by id) and, for classification, the class names."""
+    """The checked label table (sorted by id text) and, for classification, the class names."""
     spec = ds["labels"]
-    path = spec["path"]
-    source = f"label file {path}"
-    frame = read_table(path, what="label file")
+    source = labels_source(ds)
     id_col = spec.get("id", "patient_id")
+    frame = read_table(spec["path"], what="label file", text_columns=[id_col])
     ids = ids_column(frame, id_col, source=source)
     check_unique(ids, source=source, column=id_col)
     task = ds["task"]
@@ -88,45 +102,90 @@ def read_labels_file(ds: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str] | N
     return labels.sort_values("patient_id").reset_index(drop=True), classes
 
 
-def read_tabular(name: str, spec: Mapping[str, Any], patient_ids: list[str]) -> ModalityData:
-    """A one-row-per-patient table as a vector modality."""
+def modality_rows(
+    ds: Mapping[str, Any],
+    name: str,
+    *,
+    what: str,
+    patient_ids: list[str],
+    text_columns: tuple[str, ...] = (),
+) -> ModalityRows:
+    """Read modality ``name``'s file and keep the rows of labelled patients.
+
+    Ids outside the labels raise or are dropped, by the dataset's ``extra_ids``.
+    """
+    spec = ds["modalities"][name]
     path = spec["path"]
-    source = f"tabular file {path} (modality {name})"
-    frame = read_table(path, what=f"tabular file (modality {name})")
+    source = f"{what} file {path} (modality {name})"
     id_col = spec.get("id", "patient_id")
-    ids = ids_column(frame, id_col, source=source)
-    check_unique(ids, source=source, column=id_col)
-    check_known(ids, patient_ids, source=source)
-    columns = spec.get("columns") or [c for c in frame.columns if c != id_col]
-    require_columns(frame, columns, source=source)
-    forced = spec.get("categorical", [])
-    require_columns(frame, forced, source=source)
-    numeric, cats = split_columns(frame, columns, forced)
-    rows = frame.set_index(ids.to_numpy())
-    return vector_modality(
-        name, "tabular", patient_ids, rows, numeric=numeric, categorical=cats, source=source
+    frame = read_table(
+        path, what=f"{what} file (modality {name})", text_columns=[id_col, *text_columns]
     )
+    ids = ids_column(frame, id_col, source=source)
+    keep = rows_in_labels(
+        ids,
+        patient_ids,
+        source=source,
+        labels_source=labels_source(ds),
+        extra_ids=ds.get("extra_ids", "error"),
+    )
+    return ModalityRows(frame.loc[keep], ids[keep], sorted(set(ids[~keep])), source)
+
+
+def read_tabular(
+    ds: Mapping[str, Any], name: str, patient_ids: list[str]
+) -> tuple[ModalityData, list[str]]:
+    """A one-row-per-patient table as a vector modality; also the ids dropped from it."""
+    spec = ds["modalities"][name]
+    id_col = spec.get("id", "patient_id")
+    rows = modality_rows(ds, name, what="tabular", patient_ids=patient_ids)
+    check_unique(rows.ids, source=rows.source, column=id_col)
+    columns = spec.get("columns") or [c for c in rows.frame.columns if c != id_col]
+    require_columns(rows.frame, columns, source=rows.source)
+    forced = spec.get("categorical", [])
+    require_columns(rows.frame, forced, source=rows.source)
+    numeric, cats = split_columns(rows.frame, columns, forced)
+    data = vector_modality(
+        name,
+        "tabular",
+        patient_ids,
+        rows.frame.set_index(rows.ids.to_numpy()),
+        numeric=numeric,
+        categorical=cats,
+        source=rows.source,
+    )
+    return data, rows.dropped
 
 
 def read_timeseries(
-    name: str, spec: Mapping[str, Any], patient_ids: list[str]
-) -> tuple[ModalityData, list[str]]:
-    """A long-format file binned into a series modality; also the patients left empty."""
-    path = spec["path"]
-    frame = read_table(path, what=f"time-series file (modality {name})")
-    return bin_long_format(
-        frame,
+    ds: Mapping[str, Any], name: str, patient_ids: list[str]
+) -> tuple[ModalityData, list[str], list[str]]:
+    """A long-format file binned into a series modality; also the patients left empty and the
+    ids dropped."""
+    spec = ds["modalities"][name]
+    variable = spec.get("variable", "variable")
+    rows = modality_rows(
+        ds, name, what="time-series", patient_ids=patient_ids, text_columns=(variable,)
+    )
+    data, empty = bin_long_format(
+        rows.frame,
         name=name,
         patient_ids=patient_ids,
         window=spec["window"],
         bins=int(spec["bins"]),
         id_col=spec.get("id", "patient_id"),
         time_col=spec.get("time", "time"),
-        variable_col=spec.get("variable", "variable"),
+        variable_col=variable,
         value_col=spec.get("value", "value"),
-        on_empty=spec.get("no_rows_in_window", "error"),
-        source=f"time-series file {path} (modality {name})",
+        agg=spec.get("agg", "mean"),
+        on_empty=spec.get("no_rows_in_window", "absent"),
+        source=rows.source,
     )
+    return data, empty, rows.dropped
+
+
+def _qc(ids: list[str], modality: str, reason: str) -> list[dict[str, str]]:
+    return [{"patient_id": pid, "modality": modality, "reason": reason} for pid in ids]
 
 
 def read_generic(ds: Mapping[str, Any]) -> GenericTables:
@@ -137,14 +196,14 @@ def read_generic(ds: Mapping[str, Any]) -> GenericTables:
     qc: list[dict[str, str]] = []
     for name, spec in ds["modalities"].items():
         if spec["type"] == "tabular":
-            mods.append(read_tabular(name, spec, ids))
+            data, dropped = read_tabular(ds, name, ids)
         elif spec["type"] == "timeseries":
-            data, empty = read_timeseries(name, spec, ids)
-            mods.append(data)
-            qc += [
-                {"patient_id": p, "modality": name, "reason": "no measurement inside the window"}
-                for p in empty
-            ]
+            data, empty, dropped = read_timeseries(ds, name, ids)
+            qc += _qc(empty, name, NO_ROWS_IN_WINDOW)
+        else:
+            continue
+        mods.append(data)
+        qc += _qc(dropped, name, DROPPED)
     return GenericTables(
         labels, mods, pd.DataFrame(qc, columns=["patient_id", "modality", "reason"]), classes
     )

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmlego.data.readers import check_unique, ids_column, listing, read_table, require_columns
+from mmlego.data.ids import check_unique, ids_column
+from mmlego.data.readers import listing, read_table, require_columns
 from mmlego.data.store import ModalityData
 from mmlego.data.tabular import vector_modality
 from mmlego.utils.seeding import derive_seed
@@ -67,7 +68,7 @@ def read_isic_metadata(
 ) -> IsicTables:
     """Labels, the ``metadata`` modality and the downsampling record of an ISIC ``train.csv``."""
     source = f"ISIC metadata {path}"
-    table = read_table(path, what="ISIC metadata")
+    table = read_table(path, what="ISIC metadata", text_columns=["image_name", "patient_id"])
     require_columns(
         table, ["image_name", "patient_id", "target", *NUMERIC, *CATEGORICAL], source=source
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmlego.data.readers import check_known, ids_column, listing, read_table, require_columns
+from mmlego.data.ids import ids_column, rows_in_labels
+from mmlego.data.readers import data_rows, listing, read_table, require_columns
 from mmlego.utils.atomic import atomic_path
 from mmlego.utils.ids import safe_id
 
@@ -41,31 +42,43 @@ def finalise_manifest(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
 
 
 def read_user_manifest(
-    path: str | Path, *, id_column: str, patient_ids: Sequence[str]
-) -> pd.DataFrame:
+    path: str | Path,
+    *,
+    id_column: str,
+    patient_ids: Sequence[str],
+    labels_source: str | None = None,
+    extra_ids: str = "error",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A user's manifest (``id_column``, ``path``, optional ``mpp``) checked against the labels.
 
-    Relative file paths are taken relative to the manifest's folder.
+    Relative file paths are taken relative to the manifest's folder. Returns the manifest of
+    the labelled patients and the ``item, reason`` rows of the files left out (ids outside
+    the labels with ``extra_ids: drop``; with ``error`` they raise).
     """
     path = Path(path)
     source = f"manifest {path}"
-    frame = read_table(path, what="manifest")
+    frame = read_table(path, what="manifest", text_columns=[id_column, "path"])
     require_columns(frame, [id_column, "path"], source=source)
     ids = ids_column(frame, id_column, source=source)
-    check_known(ids, patient_ids, source=source)
-    files = [
-        p if Path(p).is_absolute() else str(path.parent / p) for p in frame["path"].astype(str)
-    ]
+    keep = rows_in_labels(
+        ids, patient_ids, source=source, labels_source=labels_source, extra_ids=extra_ids
+    )
+    files = [p if Path(p).is_absolute() else str(path.parent / p) for p in frame["path"]]
     out = pd.DataFrame({"patient_id": ids.to_numpy(), "path": files})
     if "mpp" in frame.columns:
         mpp = pd.to_numeric(frame["mpp"], errors="coerce")
         bad = mpp.notna() & (mpp <= 0)
         if bad.any():
-            raise ValueError(
-                f"{source}: mpp must be positive; rows {listing(frame.index[bad] + 2)}"
-            )
+            raise ValueError(f"{source}: mpp must be positive; {data_rows(frame.index[bad])}")
         out["mpp"] = mpp.to_numpy()
-    return finalise_manifest(out, source=source)
+    skipped = pd.DataFrame(
+        {
+            "item": out.loc[~keep, "path"],
+            "reason": [f"patient {pid} has no label row (extra_ids: drop)" for pid in ids[~keep]],
+        },
+        columns=["item", "reason"],
+    )
+    return finalise_manifest(out.loc[keep], source=source), skipped.reset_index(drop=True)
 
 
 def write_manifest(path: str | Path, frame: pd.DataFrame) -> None:
@@ -83,20 +96,23 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     source = f"manifest {path}"
-    frame = pd.read_csv(path, dtype={"patient_id": str, "item_id": str, "path": str})
+    # Ids are text as written: no missing-value words in them ("NA" is an id).
+    frame = pd.read_csv(
+        path,
+        dtype={"patient_id": str, "item_id": str, "path": str},
+        keep_default_na=False,
+        na_values={"mpp": [""]},
+    )
     require_columns(frame, COLUMNS, source=source)
     dupes = frame["item_id"][frame["item_id"].duplicated()]
     if len(dupes):
         raise ValueError(f"{source}: item_id values must be unique; repeated: {listing(dupes)}")
-    unsafe = [
-        f"row {i + 2}: {item!r}"  # +2: header line, 1-based rows
-        for i, item in enumerate(frame["item_id"].fillna(""))
-        if not item or item != safe_id(item)
-    ]
+    unsafe = [i for i, item in enumerate(frame["item_id"]) if not item or item != safe_id(item)]
     if unsafe:
         raise ValueError(
             f"{source}: item_id values must be safe file names (mmlego.utils.ids.safe_id); "
-            f"unsafe: {listing(unsafe)}; regenerate the manifest"
+            f"unsafe at {data_rows(unsafe)}: {listing(repr(frame['item_id'][i]) for i in unsafe)}; "
+            "regenerate the manifest"
         )
     if "mpp" not in frame.columns:
         frame["mpp"] = np.nan

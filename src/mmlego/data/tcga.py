@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmlego.data.ids import ids_column
 from mmlego.data.readers import listing, read_table, require_columns
 from mmlego.data.store import ModalityData
 from mmlego.data.tabular import split_columns, vector_modality
@@ -28,6 +29,7 @@ OMICS_SUFFIX = {"mut": "_mut", "cnv": "_cnv", "rna": "_rnaseq"}
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".svslide")
 BARCODE = re.compile(r"^TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}", re.IGNORECASE)
 _LABEL_COLUMNS = ("case_id", "survival_months", "censorship")
+TEXT_COLUMNS = ("case_id", "slide_id")  # read as written (mmlego.data.ids)
 
 
 @dataclass
@@ -54,7 +56,7 @@ def omics_columns(columns: Sequence[str], group: str) -> list[str]:
 
 def _one_row_per_patient(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Collapse slide rows to patient rows; the label must agree across a patient's slides."""
-    table = table.assign(case_id=table["case_id"].astype(str).str.strip())
+    table = table.assign(case_id=ids_column(table, "case_id", source=source))
     for col in ("survival_months", "censorship"):
         spread = table.groupby("case_id")[col].nunique(dropna=False)
         bad = spread.index[spread > 1]
@@ -105,7 +107,7 @@ def _labels(patients: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataF
 def read_tcga_table(path: str | Path, ds: Mapping[str, Any]) -> TcgaTables:
     """Labels and the tabular modalities (``omics`` or one per group) of a TCGA dataset."""
     source = f"TCGA table {path}"
-    table = read_table(path, what="TCGA table")
+    table = read_table(path, what="TCGA table", text_columns=TEXT_COLUMNS)
     require_columns(table, _LABEL_COLUMNS, source=source)
     clinical = list(ds.get("clinical", ["age", "is_female"]))
     require_columns(table, clinical, source=source)
@@ -169,8 +171,11 @@ def _slide_stem(name: str) -> str:
 
 def table_slide_ids(path: str | Path) -> list[str]:
     """The ``slide_id`` values of a TCGA table (empty when the table has no such column)."""
-    table = read_table(path, what="TCGA table")
-    return table["slide_id"].dropna().astype(str).tolist() if "slide_id" in table else []
+    table = read_table(path, what="TCGA table", text_columns=TEXT_COLUMNS)
+    if "slide_id" not in table:
+        return []
+    slides = table["slide_id"].str.strip()
+    return slides[slides != ""].tolist()
 
 
 def slide_manifest(

@@ -21,18 +21,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-# Columns the extraction reads, by table; (name, arrow type) with "ts" for timestamps.
+from mmlego.data.ids import retyped
+from mmlego.data.readers import data_rows, listing
+
+# Columns the extraction reads, by table; (name, arrow type) with "ts" for timestamps and
+# "id" for SUBJECT_ID, the patient id: read as text, then checked to be the plain integer
+# the release writes, so that the patient id (its decimal text) is the text in the file.
 COLUMNS: dict[str, dict[str, str]] = {
-    "PATIENTS": {"SUBJECT_ID": "int64", "DOB": "ts", "DOD": "ts"},
+    "PATIENTS": {"SUBJECT_ID": "id", "DOB": "ts", "DOD": "ts"},
     "ADMISSIONS": {
-        "SUBJECT_ID": "int64",
+        "SUBJECT_ID": "id",
         "HADM_ID": "int64",
         "ADMITTIME": "ts",
         "DEATHTIME": "ts",
         "ADMISSION_TYPE": "string",
     },
     "ICUSTAYS": {
-        "SUBJECT_ID": "int64",
+        "SUBJECT_ID": "id",
         "HADM_ID": "int64",
         "ICUSTAY_ID": "int64",
         "INTIME": "ts",
@@ -61,6 +66,7 @@ _TYPES = {
     "int64": pa.int64(),
     "float64": pa.float64(),
     "string": pa.string(),
+    "id": pa.string(),
     # Unit strings repeat: dictionary-encoded while parsing, so a block holds a few codes.
     "category": pa.dictionary(pa.int32(), pa.string()),
     "ts": pa.timestamp("s"),
@@ -136,12 +142,34 @@ def _options(path: Path, table: str) -> tuple[dict[str, str], pacsv.ConvertOptio
     return names, convert
 
 
-def _to_frame(batch: pa.RecordBatch | pa.Table, names: dict[str, str], table: str) -> pd.DataFrame:
+def _integer_ids(arr: pa.ChunkedArray | pa.Array, column: str, source: Path) -> np.ndarray:
+    """An id column written as plain integers, as int64 (-1 where empty); raise on other text.
+
+    ``0001`` or ``1.0`` would become patient ``1``, an id that is not the one written.
+    """
+    text = pc.utf8_trim_whitespace(arr)
+    plain = pc.fill_null(pc.match_substring_regex(text, r"^(0|[1-9][0-9]*)$"), True)
+    if not pc.all(plain).as_py():
+        bad = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+        shown = listing(f"{text[i].as_py()!r} (would be {retyped(text[i].as_py())!r})" for i in bad)
+        raise ValueError(
+            f"{source}: {column} must be a plain integer as in the MIMIC-III release, since "
+            f"the patient id is its text; {data_rows(bad)} hold {shown}: write these ids "
+            "as plain integers"
+        )
+    return pc.fill_null(pc.cast(text, pa.int64()), -1).to_numpy()
+
+
+def _to_frame(
+    batch: pa.RecordBatch | pa.Table, names: dict[str, str], table: str, source: Path
+) -> pd.DataFrame:
     """Arrow columns -> a frame with canonical names; timestamps as int64 seconds (NaN-free)."""
     data: dict[str, np.ndarray] = {}
     for col, kind in COLUMNS[table].items():
         arr = batch.column(names[col])
-        if kind == "ts":
+        if kind == "id":
+            data[col] = _integer_ids(arr, col, source)
+        elif kind == "ts":
             data[col] = pc.fill_null(arr.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
         elif kind == "int64":
             data[col] = pc.fill_null(arr, -1).to_numpy()
@@ -168,7 +196,7 @@ def read_table(mimic_dir: str | Path, table: str) -> pd.DataFrame:
         raise ValueError(f"{path}: cannot parse the {table} table ({err})") from err
     except READ_ERRORS as err:
         raise _unreadable(path, err) from err
-    return _to_frame(data, names, table)
+    return _to_frame(data, names, table, path)
 
 
 BYTES_PER_ROW = 100  # about the width of a CHARTEVENTS row of the release
@@ -230,4 +258,4 @@ def stream_table(
         except pa.ArrowInvalid as err:
             raise ValueError(f"{path}: cannot parse the {table} table ({err})") from err
         keep = pc.is_in(batch.column(names["ITEMID"]), value_set=wanted)
-        yield batch.num_rows, _to_frame(batch.filter(keep), names, table)
+        yield batch.num_rows, _to_frame(batch.filter(keep), names, table, path)
