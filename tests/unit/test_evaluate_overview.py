@@ -9,7 +9,7 @@ from PIL import Image
 
 from mmlego.cli import main
 from mmlego.data.store import ModalityData, write_modality
-from mmlego.evaluate.overview import weights_warning
+from mmlego.evaluate.overview import overview_html, weights_warning
 from mmlego.utils.provenance import provenance
 from tests.evaluate_fixtures import survival_study
 
@@ -82,3 +82,27 @@ def test_overview_page_shows_cohort_qc_config_and_provenance(tmp_path, capsys):
     assert "config_hash" in page and "omics_as: joint" in page
     assert "created_utc" not in page  # same study, same page bytes
     assert "NO PRETRAINED" in capsys.readouterr().err  # and loudly in the job's log
+
+
+def test_overview_counts_qc_rows_by_modality_and_shows_ids_as_written(tmp_path):
+    qc = tmp_path / "mine" / "qc"
+    qc.mkdir(parents=True)
+    dropped = "dropped: id not in the label file (extra_ids: drop)"
+    window = "no measurement inside the window"
+    pd.DataFrame(
+        {
+            "patient_id": ["0007", "0008", "0009", "NA"],
+            "modality": ["labs", "labs", "clinical", "labs"],
+            "reason": [window, window, dropped, dropped],
+        }
+    ).to_csv(qc / "tables.csv", index=False)
+    (tmp_path / "config.resolved.yaml").write_text(yaml.safe_dump({"datasets": {}}))
+    page = overview_html(tmp_path / "config.resolved.yaml", [], [], [str(qc / "tables.csv")])
+    counts = (
+        "<tr><th>modality</th><th>reason</th><th>patients</th></tr>"
+        f"<tr><td>clinical</td><td>{dropped}</td><td>1</td></tr>"
+        f"<tr><td>labs</td><td>{dropped}</td><td>1</td></tr>"
+        f"<tr><td>labs</td><td>{window}</td><td>2</td></tr>"
+    )
+    assert counts in page
+    assert "<td>0007</td>" in page and "<td>NA</td>" in page

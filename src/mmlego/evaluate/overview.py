@@ -117,6 +117,17 @@ def qc_files(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return tables, images
 
 
+def reason_counts(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Patients per (modality, reason) of a per-patient QC table such as ``qc/tables.csv``.
+
+    None for an empty table or one of another layout.
+    """
+    if frame.empty or not {"patient_id", "modality", "reason"} <= set(frame.columns):
+        return None
+    counts = frame.groupby(["modality", "reason"], sort=True).size()
+    return counts.rename("patients").reset_index()
+
+
 def _thumbnail(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (
@@ -166,10 +177,14 @@ def overview_html(
             "<p class='note'>No QC outputs were registered by the stages of this study.</p>"
         )
     for path in tables:
-        frame = pd.read_csv(path)
+        # As text: the QC tables hold ids, shown exactly as written (``0001`` stays ``0001``).
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         parts.append(
             f"<h3>{_esc(path.parent.parent.name)} / {_esc(path.name)} ({len(frame)} rows)</h3>"
         )
+        counts = reason_counts(frame)
+        if counts is not None:
+            parts.append(_table_html(counts))
         parts.append(_table_html(frame, MAX_QC_ROWS))
     by_folder: dict[Path, list[Path]] = {}
     for path in images:
