@@ -121,3 +121,71 @@ def test_generic_bad_input_names_file_and_ids(tmp_path):
     assert "clinical.tsv" in log and "ghost" in log and "not in the labels" in log
     assert not (out / "mine" / "labels.parquet").exists()
     assert ids  # the study was written
+
+
+def _id_study(root) -> dict[str, list[str]]:
+    """Two datasets: zero-padded text ids (CSV labels, parquet of strings) and integer ids
+    (parquet of int64 labels, CSV table), each with a tabular modality carrying signal."""
+    rng = np.random.default_rng(5)
+    padded = [f"{i:04d}" for i in range(1, 21)]
+    numbered = [7, 10, 100, *range(200, 217)]
+    for name, ids, labels_file, table_file in (
+        ("padded", padded, "labels.csv", "clinical.parquet"),
+        ("numbered", numbered, "labels.parquet", "clinical.csv"),
+    ):
+        risk = rng.normal(size=len(ids))
+        labels = pd.DataFrame(
+            {"pid": ids, "months": np.exp(-risk) * 20 + 1, "dead": rng.integers(0, 2, len(ids))}
+        )
+        table = pd.DataFrame({"pid": ids, "marker": risk + 0.1 * rng.normal(size=len(ids))})
+        for frame, file in ((labels, labels_file), (table, table_file)):
+            path = root / name / file
+            path.parent.mkdir(exist_ok=True)
+            frame.to_csv(path, index=False) if file.endswith(".csv") else frame.to_parquet(path)
+    return {"padded": padded, "numbered": [str(i) for i in numbered]}
+
+
+def test_ids_as_written_reach_the_predictions(tmp_path):
+    expected = _id_study(tmp_path)
+    datasets = {
+        name: {
+            "kind": "generic",
+            "task": "survival",
+            "labels": {"path": str(tmp_path / name / labels), "id": "pid", "time": "months",
+                       "event": "dead"},
+            "modalities": {"clinical": {"type": "tabular", "path": str(tmp_path / name / table),
+                                        "id": "pid"}},
+        }
+        for name, labels, table in (
+            ("padded", "labels.csv", "clinical.parquet"),
+            ("numbered", "labels.parquet", "clinical.csv"),
+        )
+    }  # fmt: skip
+    config = {
+        "output_dir": str(tmp_path / "out"),
+        "device": "cpu",
+        "splits": {"repeats": 1},
+        "datasets": datasets,
+        "models": ["lego_block"],
+        "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
+        "train": {"epochs": 2, "batch_size": 8, "patience": 2},
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    targets = [
+        str(out / ds / "lego_block.clinical" / "split0" / "predictions.parquet") for ds in datasets
+    ]
+    result = run_snakemake(*targets, "--cores", "2", "--configfile", str(tmp_path / "study.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for ds, ids in expected.items():
+        labels, _ = read_labels(out / ds / "labels.parquet")
+        # Text order ("10" < "100" < "200" < "7"), the same in the labels and the store.
+        assert labels["patient_id"].tolist() == sorted(ids)
+        assert read_modality(out / ds / "modalities" / "clinical.h5").ids.tolist() == sorted(ids)
+        split = json.loads((out / ds / "splits.json").read_text())["splits"][0]
+        assert sorted(split["train"] + split["val"] + split["test"]) == sorted(ids)
+        predictions = pd.read_parquet(
+            out / ds / "lego_block.clinical" / "split0" / "predictions.parquet"
+        )
+        assert predictions["patient_id"].map(type).eq(str).all()
+        assert sorted(predictions["patient_id"]) == sorted(split["val"] + split["test"])
