@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,24 @@ def fit_run(
     cfg: dict[str, Any],
     device: torch.device | str = "cpu",
     seed: int = 0,
+    on_epoch_end: Callable[[int, MultimodalModel, dict[str, float]], None] | None = None,
 ) -> tuple[MultimodalModel, FitResult, dict[str, tuple[str, int]]]:
     """Build ``run``'s model with its registry builder and fit it on ``data``'s train set.
 
     A unimodal run trains and validates on the patients that have its modality; a
-    multimodal one on every patient. Returns the fitted model, the fit result and the
-    modality spec the model takes.
+    multimodal one on every patient. ``on_epoch_end`` goes to the training loop (tuning
+    prunes there). Returns the fitted model, the fit result and the modality spec the
+    model takes.
     """
     model_key, modality = parse_run(run)
     modalities = run_modalities(run, data)
     torch.manual_seed(seed)
     model = get_builder(model_key)(modalities=modalities, n_out=data.n_out, task=data.task, cfg=cfg)
     require = [modality] if modality else []
-    result = fit(model, data, cfg["train"], require=require, device=device, seed=seed)
+    result = fit(
+        model, data, cfg["train"], require=require, device=device, seed=seed,
+        on_epoch_end=on_epoch_end,
+    )  # fmt: skip
     log.info(
         "%s split %d: best epoch %d (%s %.4f)",
         run,
