@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmlego.config import fill_defaults, run_config
+from mmlego.config import SCHEMA_PATH, fill_defaults, run_config
 from mmlego.train.combine import merge_run
 from mmlego.train.outputs import load_model, read_checkpoint, read_predictions
 from mmlego.train.run import fit_run, train_run
@@ -23,7 +23,7 @@ from mmlego.train.tuning import (
     tune_run,
 )
 from mmlego.train.tuning.record import read_chosen
-from mmlego.train.tuning.space import apply_params, applicable, parse_space
+from mmlego.train.tuning.space import applicable, apply_params, parse_space
 from mmlego.train.tuning.study import TrialProgress, config_start, epoch_score, run_study
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 
@@ -97,10 +97,34 @@ def test_the_default_space_holds_every_default_value_so_trial_zero_is_the_untune
         assert config_start(space, cfg).keys() == space.keys(), run
 
 
+def test_the_workflow_validation_fills_the_tune_section_and_keeps_a_removed_key_null():
+    from snakemake.utils import validate
+
+    config = {"datasets": DATASET, "tune": {"trials": 2, "models": {"snn": {"space": {
+        "baselines.dim": None, "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2}}}}}}  # fmt: skip
+    validate(config, str(SCHEMA_PATH))
+    assert config["tune"]["models"]["snn"]["space"] == {
+        "baselines.dim": None,
+        "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": False, "step": None},
+    }
+    assert config["tune"]["shared"] == {
+        "keys": ["lego.latent_len", "lego.latent_dim"],
+        "trials": None,
+    }
+    assert (
+        "baselines.dim"
+        not in run_tune_settings(config["tune"], "snn", {"baselines": {"dim": 64}})["space"]
+    )
+
+
 def test_tune_problems_name_each_bad_key():
     assert tune_problems(_config(trials=2), TRAINED) == []
     config = _config(
-        space={"train.lrr": LR, "merge.eps": LR, "lego.depth": {"type": "int", "low": 4, "high": 1}},
+        space={
+            "train.lrr": LR,
+            "merge.eps": LR,
+            "lego.depth": {"type": "int", "low": 4, "high": 1},
+        },
         shared={"keys": ["train.lr"]},
         models={"lego_merge": {"trials": 1}},
     )
@@ -238,7 +262,9 @@ def test_trials_zero_gives_todays_outputs_bit_for_bit(tmp_path):
             data, run="lego_block.tab", dataset="toy", split=0, cfg=cfg, out_dir=tmp_path / name,
             provenance={"seed": 3}, seed=3,
         )  # fmt: skip
-    parquet = [(tmp_path / name / "predictions.parquet").read_bytes() for name in ("today", "tune0")]
+    parquet = [
+        (tmp_path / name / "predictions.parquet").read_bytes() for name in ("today", "tune0")
+    ]
     assert parquet[0] == parquet[1]
     # torch.save names the archive after the (random) temporary file: compare the contents.
     today, tune0 = (read_checkpoint(tmp_path / name / "model.pt") for name in ("today", "tune0"))

@@ -53,7 +53,7 @@ class TuneSettings:
             startup_trials=int(section.get("startup_trials", 5)),
             warmup_epochs=int(section.get("warmup_epochs", 2)),
             shared_keys=tuple(shared.get("keys", ())),
-            shared_trials=int(shared.get("trials") or 0),
+            shared_trials=int(shared.get("trials") or section["trials"]),
         )
 
     def shared_space(self) -> dict[str, Param]:

@@ -37,7 +37,9 @@ class Param:
             return trial.suggest_categorical(self.key, list(self.choices))
         if self.type == "int":
             step = 1 if self.step is None else int(self.step)
-            return trial.suggest_int(self.key, int(self.low), int(self.high), step=step, log=self.log)
+            return trial.suggest_int(
+                self.key, int(self.low), int(self.high), step=step, log=self.log
+            )
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def contains(self, value: Any) -> bool:
@@ -54,7 +56,13 @@ class Param:
         """The parameter as the config writes it (for ``tuning.json``)."""
         if self.type == "categorical":
             return {"type": self.type, "choices": list(self.choices)}
-        return {"type": self.type, "low": self.low, "high": self.high, "log": self.log, "step": self.step}
+        return {
+            "type": self.type,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "step": self.step,
+        }
 
 
 def parse_param(key: str, entry: Mapping[str, Any]) -> Param:

@@ -26,8 +26,8 @@ from typing import Any
 
 import optuna
 
-from mmlego.train.tuning.space import Param, apply_params, get_value, has_key
 from mmlego.train.tuning.settings import TuneSettings
+from mmlego.train.tuning.space import Param, apply_params, get_value, has_key
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,7 @@ def run_study(
         log.info("%s: trial %d %s value %.4f", name, trial.number, params, value)
         return value
 
-    study.optimize(
-        objective, n_trials=trials if space else 1, timeout=settings.timeout_s, n_jobs=1
-    )
+    study.optimize(objective, n_trials=trials if space else 1, timeout=settings.timeout_s, n_jobs=1)
     if best["record"] is None:
         raise RuntimeError(
             f"{name}: no trial completed with a finite validation score; raise tune.trials "
