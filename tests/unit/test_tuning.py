@@ -190,6 +190,22 @@ def test_a_failing_trial_stops_the_study_naming_its_parameters():
         )  # fmt: skip
 
 
+def test_a_trial_with_a_non_finite_score_fails_and_the_study_goes_on():
+    space = parse_space({"x": {"type": "float", "low": 0.0, "high": 1.0}})
+
+    def fit_trial(cfg, progress):
+        return (-math.inf if cfg["x"] == 0.5 else cfg["x"]), cfg["x"]
+
+    outcome = run_study(
+        fit_trial, space=space, cfg={"x": 0.5}, settings=_settings({}), trials=3,
+        sampler_seed=0, warmup_steps=0, name="toy",
+    )  # fmt: skip
+    states = [(t.state, t.value) for t in outcome.trials]
+    assert states[0] == ("FAIL", None) and len(states) == 3
+    assert all(state == "COMPLETE" for state, _ in states[1:])
+    assert outcome.chosen.number in (1, 2) and outcome.kept == outcome.chosen.value
+
+
 def test_the_chosen_trial_model_is_what_retraining_with_its_params_gives_and_repeats():
     data = make_split("binary", n=40, kinds=("vector",))
     settings = _settings({"train.lr": LR, "lego.dropout": {"type": "float", "low": 0.0,
@@ -226,27 +242,38 @@ def settings_space(settings: TuneSettings) -> dict:
     return {key: param.describe() for key, param in settings.space.items()}
 
 
-def test_a_tuned_run_writes_its_trials_and_the_chosen_params_into_its_provenance(tmp_path):
+@pytest.mark.parametrize(
+    ("run", "key", "width"),
+    [
+        ("lego_block.tab", "lego.encoder_dim", lambda m: m.encoder.out_dim),
+        ("snn.tab", "baselines.dim", lambda m: m.head.in_features),
+    ],
+)
+def test_a_tuned_run_writes_its_trials_and_the_chosen_params_into_its_provenance(
+    tmp_path, run, key, width
+):
     data = make_split("survival", n=40, kinds=("vector",))
-    # The default encoder_dim (8) is not a choice, so the checkpoint must carry the tuned one.
-    space = {"lego.encoder_dim": {"type": "categorical", "choices": [4, 12]}, "train.lr": LR}
-    cfg = {**CFG, "tune": {"trials": 2, "space": space, "startup_trials": 1}}
+    # The default width (8) is not a choice, so the checkpoint must carry the tuned one.
+    space = {key: {"type": "categorical", "choices": [4, 12]}, "train.lr": LR}
+    cfg = {**CFG, "baselines": {"dim": 8, "dropout": 0.1}, "tune": {"trials": 2, "space": space,
+           "startup_trials": 1}}  # fmt: skip
     train_or_tune(
-        data, run="lego_block.tab", dataset="toy", split=0, cfg=cfg, out_dir=tmp_path,
+        data, run=run, dataset="toy", split=0, cfg=cfg, out_dir=tmp_path,
         provenance={"seed": 3}, seed=3,
     )  # fmt: skip
     summary = json.loads((tmp_path / "tuning.json").read_text())
-    assert summary["stage"] == "run" and summary["runs"] == ["lego_block.tab"]
+    assert summary["stage"] == "run" and summary["runs"] == [run]
     assert summary["objective"] == {"direction": "maximize", "set": "val",
-                                    "monitor": {"lego_block.tab": "c_index"}}  # fmt: skip
+                                    "monitor": {run: "c_index"}}  # fmt: skip
     assert len(summary["trials"]) == 2 and summary["provenance"] == {"seed": 3}
     chosen = summary["chosen"]
     payload = read_checkpoint(tmp_path / "model.pt")
     assert payload["hparams"]["tuned"] == chosen["params"]
     assert payload["hparams"]["tune"] == cfg["tune"]
-    width = chosen["params"]["lego.encoder_dim"]
-    assert payload["hparams"]["lego"]["encoder_dim"] == width in (4, 12)
-    assert load_model(tmp_path / "model.pt").encoder.out_dim == width
+    value = chosen["params"][key]
+    section, leaf = key.split(".")
+    assert payload["hparams"][section][leaf] == value in (4, 12)
+    assert width(load_model(tmp_path / "model.pt")) == value
     _, meta = read_predictions(tmp_path / "predictions.parquet")
     assert meta["provenance"] == {"seed": 3, "tuning": chosen}
 

@@ -9,8 +9,8 @@ LegoBlocks' shared stage under ``{ds}/lego_block/split{k}/``). Keys:
   ``monitor`` (the metric's name, or ``val_loss`` when the labels do not define it);
 - ``sampler``, ``pruner``, ``trials_requested``, ``timeout_s``; ``space``: the parameters
   searched; ``fixed``: parameters set by the shared stage;
-- ``trials``: per trial its ``number``, ``params``, ``state`` (COMPLETE or PRUNED), ``value``
-  (null when pruned), ``epochs`` and best val ``scores`` per run;
+- ``trials``: per trial its ``number``, ``params``, ``state`` (COMPLETE, PRUNED, or FAIL
+  when its score is not finite), ``value`` (null unless complete), ``epochs`` and best val ``scores`` per run;
 - ``chosen``: the chosen trial's number and value, and ``params``: every parameter the
   tuned run uses, ``fixed`` ones included.
 """

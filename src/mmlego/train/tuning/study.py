@@ -136,7 +136,8 @@ def run_study(
     """Run ``trials`` trials of ``fit_trial`` over ``space`` applied to ``cfg``.
 
     An empty space runs one trial (every trial would be the same). A trial that raises
-    stops the study with an error naming the trial's parameters.
+    stops the study with an error naming the trial's parameters; one whose score is not
+    finite is recorded as FAIL and the study goes on.
     """
     study = optuna.create_study(
         study_name=name,
@@ -171,10 +172,15 @@ def run_study(
                 f"{name}: trial {trial.number} with {params} failed ({err}); narrow the "
                 "tune.space entries that allow these values"
             ) from err
+        if not math.isfinite(value):
+            # Diverged (the validation loss the score fell back to is not finite): Optuna
+            # records a non-finite value as a failed trial and the study goes on.
+            record("FAIL", None)
+            log.warning("%s: trial %d with %s has score %s", name, trial.number, params, value)
+            return math.nan
         done = record("COMPLETE", value)
         if value > best["value"]:
             best.update(value=value, record=done, kept=kept)
-        log.info("%s: trial %d %s value %.4f", name, trial.number, params, value)
         return value
 
     study.optimize(objective, n_trials=trials if space else 1, timeout=settings.timeout_s, n_jobs=1)
