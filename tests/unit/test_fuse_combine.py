@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -14,15 +15,18 @@ from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import merge_heads
 from mmlego.train.combine import fuse_run, merge_run
 from mmlego.train.data import PatientDataset
+from mmlego.train.loop import fit
 from mmlego.train.outputs import load_model, read_predictions
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
+from tests.unit.steps import record_steps
 
 
-def _blocks():
+def _blocks(**opts):
     torch.manual_seed(0)
-    tab = LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **TINY_LEGO).eval()
-    img = LegoBlock(modality="img", kind="bag", in_dim=4, n_out=2, **TINY_LEGO).eval()
+    options = {**TINY_LEGO, **opts}
+    tab = LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options).eval()
+    img = LegoBlock(modality="img", kind="bag", in_dim=4, n_out=2, **options).eval()
     return {"tab": tab, "img": img}
 
 
@@ -70,17 +74,54 @@ def test_fuse_head_starts_as_the_merged_head_and_missing_modality_skips_its_bloc
         assert not torch.allclose(out[0], tab_only[0], atol=1e-4)
 
 
-def test_weave_applies_fft_every_step():
+@pytest.mark.parametrize("mode", ["stack", "weave"])
+@pytest.mark.parametrize("fft", ["1d", "2d"])
+@pytest.mark.parametrize("l2_normalise", [False, True])
+def test_the_latent_entering_each_fused_step_is_the_one_the_last_step_left(
+    monkeypatch, mode, fft, l2_normalise
+):
+    """Within a block and from block to block, the next step receives the last one's output."""
+    blocks = _blocks(fft=fft, l2_normalise=l2_normalise)
+    fused = LegoFuse(blocks, mode=mode).eval()
+    calls = record_steps(monkeypatch, blocks.values())
+    with torch.no_grad():
+        final = fused.embed(_batch(torch.tensor([True, True])))
+    assert len(calls) == len(fused.schedule()) == 4
+    assert torch.equal(calls[0][0], blocks["tab"].start_frequency(2))
+    for (_, leaving), (entering, _) in itertools.pairwise(calls):
+        assert torch.equal(entering, leaving)
+    assert torch.equal(final, calls[-1][1])
+
+
+def test_weave_follows_eq2_from_block_to_block():
+    """By hand: the complex spatial latent of one block's step is FFT'd by the next block."""
     blocks = _blocks()
     fused = LegoFuse(blocks, mode="weave").eval()
     batch = _batch(torch.tensor([True, True]))
     with torch.no_grad():
         contexts = {m: blocks[m].encoder(batch[m]) for m in blocks}
-        z = blocks["tab"].start_latent(2)
+        spatial = blocks["tab"].latent.expand(2, -1, -1).to(torch.complex64)
         for m, i in fused.schedule():
-            freq = blocks[m].step(i, z, *contexts[m])
-            z = torch.fft.ifft2(freq, norm="ortho").real
-        assert torch.allclose(fused.embed(batch), freq, atol=1e-6)
+            freq = torch.fft.fft2(spatial, norm="ortho")
+            freq = torch.complex(blocks[m].steps[i](freq.real, *contexts[m]), freq.imag)
+            spatial = torch.fft.ifft2(freq, norm="ortho")
+        assert torch.allclose(fused.embed(batch), freq, atol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["slerp", "linear"])
+def test_fuse_head_follows_the_merge_head_option(head):
+    blocks = _blocks()
+    with torch.no_grad():  # trained heads differ; untrained ones share init_seed's draw
+        blocks["img"].head.linear.weight.mul_(-0.5).add_(0.3)
+    fused = LegoFuse(blocks, head=head)
+    expected = merge_heads([dict(b.head.state_dict()) for b in blocks.values()], method=head)
+    for key, value in fused.head.state_dict().items():
+        assert torch.allclose(value, expected[key])
+    other = merge_heads(
+        [dict(b.head.state_dict()) for b in blocks.values()],
+        method="linear" if head == "slerp" else "slerp",
+    )
+    assert not torch.allclose(fused.head.state_dict()["linear.weight"], other["linear.weight"])
 
 
 def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_path):
@@ -123,7 +164,11 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     with torch.no_grad():
         assert torch.allclose(reloaded(batch), tab_block(batch), atol=1e-5)
         assert torch.allclose(reloaded(batch), merged(batch), atol=1e-6)
-    fuse_cfg = {"fuse": {"mode": "weave", "lr": 1e-3}, "train": cfg["train"]}
+    fuse_cfg = {
+        "fuse": {"mode": "weave", "lr": 1e-3, "select": "last"},
+        "merge": {"head": "linear"},
+        "train": cfg["train"],
+    }
     fuse_run(
         data,
         block_paths=paths,
@@ -137,13 +182,38 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     assert len(log) == 2  # header + fuse_epochs = 1
     assert float(log[1].split(",")[log[0].split(",").index("lr")]) == 1e-3
     fused = load_model(tmp_path / "fuse" / "model.pt")
-    assert isinstance(fused, LegoFuse) and fused.mode == "weave"
+    assert isinstance(fused, LegoFuse) and (fused.mode, fused.head_method) == ("weave", "linear")
     # Without fuse.lr the fine-tuning runs at the blocks' own train.lr.
     fuse_run(
-        data, block_paths=paths, cfg={"fuse": {"mode": "stack"}, "train": cfg["train"]},
+        data, block_paths=paths,
+        cfg={"fuse": {"mode": "stack", "select": "best"}, "merge": {"head": "slerp"},
+             "train": cfg["train"]},
         dataset="toy", split=0, out_dir=tmp_path / "fuse_default", provenance={},
     )  # fmt: skip
     log = (tmp_path / "fuse_default" / "train_log.csv").read_text().splitlines()
     assert float(log[1].split(",")[log[0].split(",").index("lr")]) == cfg["train"]["lr"] != 1e-3
     frame, _ = read_predictions(tmp_path / "fuse" / "predictions.parquet")
     assert len(frame) == 24 and np.isfinite(frame["prob_1"]).all()
+
+
+@pytest.mark.parametrize("select", ["last", "best"])
+def test_fuse_select_keeps_the_last_or_the_best_validation_epoch(select):
+    data = make_split("binary", n=60)
+    fused = LegoFuse(_blocks())
+    snapshots = {}
+
+    def remember(epoch, model, row):
+        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    train = {**TINY_TRAIN, "lr": 3e-2, "patience": 10}
+    result = fit(
+        fused, data, train, require=["tab", "img"], epochs=4, on_epoch_end=remember,
+        restore_best=select == "best",
+    )  # fmt: skip
+    kept = 4 if select == "last" else result.best_epoch
+    assert all(torch.equal(v, snapshots[kept][k]) for k, v in fused.state_dict().items())
+    # The best epoch is not the last, so the two selections keep different weights.
+    assert result.best_epoch < 4
+    assert any(
+        not torch.equal(snapshots[result.best_epoch][k], snapshots[4][k]) for k in snapshots[4]
+    )

@@ -1,13 +1,18 @@
-"""LegoBlock: frequency-domain steps, masks, embeddings and encoder choices."""
+"""LegoBlock: the complex latent between steps (Eq. 2), the imaginary part, weight sharing,
+vector tokens, masks, embeddings and encoder choices."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmlego.models.base import ModalityBatch
 from mmlego.models.lego import LegoBlock
 from tests.unit.splitdata import TINY_LEGO
+from tests.unit.steps import record_steps
 
 
 def _bag(b=3, n=5, d=4, seed=0):
@@ -25,14 +30,6 @@ def _block(kind="bag", in_dim=4, **opts):
     ).eval()
 
 
-@pytest.mark.parametrize("fft", ["1d", "2d"])
-@pytest.mark.parametrize("norm", ["ortho", "backward", "forward"])
-def test_fft_ifft_round_trip_is_identity_without_update(fft, norm):
-    block = _block(fft=fft, fft_norm=norm)
-    z = torch.randn(2, 4, 8)
-    assert torch.allclose(block.to_spatial(block.to_frequency(z)), z, atol=1e-5)
-
-
 def test_fft_axes_follow_the_option():
     z = torch.randn(1, 4, 8)
     two_d = _block(fft="2d").to_frequency(z)
@@ -41,36 +38,127 @@ def test_fft_axes_follow_the_option():
     assert torch.allclose(one_d, torch.fft.fft(z, dim=-2, norm="ortho"))
 
 
-def test_l2_normalise_is_over_the_latent_axis():
-    block = _block(fft="1d", l2_normalise=True)
-    z = torch.randn(1, 4, 8)
-    spatial = block.to_spatial(block.to_frequency(z))
-    assert torch.allclose(spatial.norm(dim=-2), torch.ones(1, 8), atol=1e-5)
+@pytest.mark.parametrize("fft", ["1d", "2d"])
+@pytest.mark.parametrize("l2_normalise", [False, True])
+def test_the_latent_entering_each_step_is_the_one_the_last_step_left(
+    monkeypatch, fft, l2_normalise
+):
+    block = _block(fft=fft, l2_normalise=l2_normalise, depth=3)
+    calls = record_steps(monkeypatch, [block])
+    with torch.no_grad():
+        final = block.embed({"m": _bag()})
+    assert len(calls) == 3
+    assert torch.equal(calls[0][0], block.start_frequency(3))
+    for (_, leaving), (entering, _) in itertools.pairwise(calls):
+        assert torch.equal(entering, leaving)
+    assert torch.equal(final, calls[-1][1])
 
 
-def test_embed_is_the_current_frequency_latent_and_the_head_reads_it():
+@pytest.mark.parametrize("fft", ["1d", "2d"])
+@pytest.mark.parametrize("l2_normalise", [False, True])
+def test_steps_follow_eq2_with_the_complex_spatial_latent(fft, l2_normalise):
+    """By hand: L_{t+1} = iFFT(R + i·I) stays complex and the next step takes its FFT."""
+    block = _block(fft=fft, l2_normalise=l2_normalise, depth=3)
+    dims = (-2, -1) if fft == "2d" else (-2,)
+    bag = _bag()
+    with torch.no_grad():
+        context, mask = block.encoder(bag)
+        spatial = block.latent.expand(3, -1, -1).to(torch.complex64)
+        for i in range(3):
+            freq = torch.fft.fftn(spatial, dim=dims, norm="ortho")
+            if l2_normalise:
+                freq = freq / freq.abs().square().sum(dim=-2, keepdim=True).sqrt()
+            freq = torch.complex(block.steps[i](freq.real, context, mask), freq.imag)
+            spatial = torch.fft.ifftn(freq, dim=dims, norm="ortho")
+        assert torch.allclose(block.embed(bag), freq, atol=1e-5)
+
+
+def test_spatial_real_hands_on_the_hermitian_part():
+    block = _block(spatial="real")
+    freq = torch.randn(2, 4, 8, dtype=torch.complex64)
+    hermitian = torch.fft.fft2(torch.fft.ifft2(freq, norm="ortho").real, norm="ortho")
+    assert torch.allclose(block.handoff(freq), hermitian, atol=1e-6)
+    # A spectrum of a real latent is Hermitian already: nothing is lost.
+    start = block.start_frequency(2)
+    assert torch.allclose(block.handoff(start), start, atol=1e-6)
+
+
+def test_without_l2_normalise_the_imaginary_part_is_the_learned_constant():
+    block = _block(depth=3)
+    with torch.no_grad():
+        first = block.embed({"m": _bag(seed=0)})
+        other = block.embed({"m": _bag(seed=1)})
+    constant = block.start_frequency(3).imag
+    assert torch.equal(first.imag, constant) and torch.equal(other.imag, constant)
+    assert not torch.allclose(first.real, other.real)
+
+
+def test_with_l2_normalise_each_imaginary_column_is_the_constant_scaled_by_the_input():
+    block = _block(depth=3, l2_normalise=True, fft="1d")
+    with torch.no_grad():
+        first = block.embed({"m": _bag(seed=0)})
+        other = block.embed({"m": _bag(seed=1)})
+    constant = F.normalize(block.start_frequency(3), dim=-2).imag
+    usable = constant.abs() > 1e-3
+    for freq in (first, other):
+        ratio = torch.where(usable, freq.imag / constant, torch.nan)
+        per_column = torch.nanmean(ratio, dim=-2, keepdim=True)
+        assert torch.allclose(ratio[usable], per_column.expand_as(ratio)[usable], rtol=1e-4)
+        assert (per_column > 0).all()
+    assert not torch.allclose(first.imag, other.imag)
+
+
+def test_embed_is_the_final_frequency_latent_and_the_head_reads_it():
     block = _block()
     batch = {"m": _bag()}
     freq = block.embed(batch)
     assert freq.is_complex() and freq.shape == (3, 4, 8)
-    # Recompute by hand: the imaginary part must be that of the last step's FFT input.
-    context, mask = block.encoder(batch["m"])
-    z = block.start_latent(3)
-    first = block.step(0, z, context, mask)
-    last_input = block.to_frequency(block.to_spatial(first))
-    assert torch.allclose(freq.imag, last_input.imag, atol=1e-6)
-    assert torch.allclose(freq.real, block.steps[1](last_input.real, context, mask), atol=1e-5)
     assert torch.allclose(block(batch), block.head(freq))
     assert block(batch).shape == (3, 3)
 
 
-def test_imaginary_part_is_carried_through_the_steps():
-    # Steps update only the real part, and the real iFFT keeps the odd (imaginary) part of a
-    # spectrum: the final imaginary part is that of FFT(latent) (documented in lego.py).
-    block = _block()
-    freq = block.embed({"m": _bag()})
-    start = block.to_frequency(block.start_latent(3))
-    assert torch.allclose(freq.imag, start.imag, atol=1e-6)
+@pytest.mark.parametrize(("shared", "modules"), [(True, 1), (False, 3)])
+def test_weight_sharing_applies_one_step_depth_times(shared, modules):
+    block = _block(depth=3, weight_sharing=shared)
+    assert len(block.steps) == modules
+    counts = [0] * modules
+
+    def count(index):
+        def hook(*_):
+            counts[index] += 1
+
+        return hook
+
+    for index, step in enumerate(block.steps):
+        step.register_forward_hook(count(index))
+    block({"m": _bag()})
+    assert sum(counts) == 3 and counts == ([3] if shared else [1, 1, 1])
+
+
+@pytest.mark.parametrize("encoder", ["auto", "none"])
+def test_vector_tokens_give_different_latents_different_updates(encoder):
+    x = torch.randn(2, 10)
+    inputs = ModalityBatch(x, torch.ones(2, dtype=torch.bool))
+    queries = torch.randn(2, 4, 8)
+    for k in (1, 4):
+        block = _block(kind="vector", in_dim=10, encoder=encoder, vector_tokens=k)
+        tokens, mask = block.encoder(inputs)
+        assert tokens.shape[:2] == (2, k) and mask.shape == (2, k) and mask.all()
+        with torch.no_grad():
+            update = block.steps[0].attn(queries, tokens, mask)
+        same = torch.allclose(update, update[:, :1].expand_as(update), atol=1e-6)
+        # One token: the softmax over the keys is 1, so every query gets the same value.
+        assert same == (k == 1)
+
+
+def test_vector_tokens_of_raw_features_are_zero_padded_chunks():
+    block = _block(kind="vector", in_dim=10, encoder="none", vector_tokens=4)
+    x = torch.arange(20.0).view(2, 10)
+    tokens, _ = block.encoder(ModalityBatch(x, torch.ones(2, dtype=torch.bool)))
+    assert tokens.shape == (2, 4, 3)
+    assert torch.equal(tokens[0].flatten()[:10], x[0]) and torch.equal(
+        tokens[:, -1, 1:], torch.zeros(2, 2)
+    )
 
 
 def test_padding_content_and_other_samples_do_not_change_a_sample():
@@ -84,8 +172,9 @@ def test_padding_content_and_other_samples_do_not_change_a_sample():
     assert torch.allclose(block({"m": bag.select(perm)}), out[perm], atol=1e-5)
 
 
-def test_absent_sample_predicts_from_the_latent_alone():
-    block = _block(kind="vector", in_dim=5)
+@pytest.mark.parametrize("vector_tokens", [1, 3])
+def test_absent_sample_predicts_from_the_latent_alone(vector_tokens):
+    block = _block(kind="vector", in_dim=5, vector_tokens=vector_tokens)
     x = torch.randn(2, 5)
     present = torch.tensor([True, False])
     out = block({"m": ModalityBatch(x, present)})
@@ -111,10 +200,14 @@ def test_encoders_per_kind(kind, encoder, shape):
 
 
 def test_bad_options_raise_naming_them():
-    with pytest.raises(ValueError, match="latent_size"):
+    with pytest.raises(TypeError, match="latent_size"):
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, latent_size=3)
     with pytest.raises(ValueError, match="SNN"):
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, encoder="snn")
+    with pytest.raises(ValueError, match=r"lego\.spatial"):
+        LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, spatial="imaginary")
+    with pytest.raises(ValueError, match="vector_tokens"):
+        LegoBlock(modality="m", kind="vector", in_dim=4, n_out=2, vector_tokens=0)
 
 
 def test_extra_padding_changes_nothing_and_padded_keys_get_zero_weight():

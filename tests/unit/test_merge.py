@@ -16,6 +16,7 @@ from mmlego.models.merge import (
     aggregate_phase,
     merge_heads,
     merge_latents,
+    merged_logits,
     slerp,
     spherical_mean,
 )
@@ -32,6 +33,23 @@ def test_circular_mean_across_the_branch_cut_is_pi():
     mean = aggregate_phase(phases, mode="circular").item()
     assert abs(_wrap(mean - math.pi)) < 1e-9
     assert aggregate_phase(phases, mode="mean").item() == pytest.approx(0.0)  # the bug we avoid
+
+
+def test_magnitude_weighted_phase_is_the_angle_of_the_complex_sum():
+    # 3·e^{i0} and 1·e^{iπ/2}: the weighted phase is atan2(1, 3), the circular one π/4.
+    mags = torch.tensor([[3.0], [1.0]], dtype=torch.float64)
+    phases = torch.tensor([[0.0], [math.pi / 2]], dtype=torch.float64)
+    weighted = aggregate_phase(phases, mode="weighted", magnitudes=mags).item()
+    assert weighted == pytest.approx(math.atan2(1.0, 3.0))
+    assert aggregate_phase(phases, mode="circular").item() == pytest.approx(math.pi / 4)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.complex(torch.randn(3, 2, 5, generator=gen), torch.randn(3, 2, 5, generator=gen))
+    present = torch.tensor([[True, True], [True, False], [False, True]])
+    merged = merge_latents(z, present, phase="weighted")
+    total = (z * present[..., None]).sum(0)
+    assert torch.allclose(torch.angle(merged), torch.angle(total), atol=1e-5)
+    with pytest.raises(ValueError, match="magnitudes"):
+        aggregate_phase(phases, mode="weighted")
 
 
 def test_harmonic_mean_is_at_most_arithmetic_and_exact_for_equal_values():
@@ -202,3 +220,23 @@ def test_incompatible_blocks_are_refused():
         LegoMerge({"tab": a, "img": b})
     with pytest.raises(ValueError, match="at least 2"):
         LegoMerge({"tab": a})
+
+
+def test_every_variant_from_one_pass_of_the_blocks_equals_its_own_merge():
+    blocks = {"tab": _block("tab", "vector", 5, 0), "img": _block("img", "bag", 4, 1)}
+    with torch.no_grad():  # trained heads differ; untrained ones share init_seed's draw
+        blocks["img"].head.linear.weight.mul_(-0.5).add_(0.3)
+    batch = _batch(img_present=torch.tensor([True, False, True, True, True]))
+    base = LegoMerge(blocks).eval()
+    outputs = {}
+    with torch.no_grad():
+        latents, present = base.block_latents(batch)
+        for magnitude in ("harmonic", "mean", "sum"):
+            for phase in ("circular", "weighted", "mean"):
+                for head in ("slerp", "linear"):
+                    options = {"magnitude": magnitude, "phase": phase, "head": head, "eps": 1e-8}
+                    got = merged_logits(latents, present, base.heads(), **options)
+                    assert torch.allclose(got, LegoMerge(blocks, **options).eval()(batch))
+                    outputs[magnitude, phase, head] = got
+    distinct = {tuple(v.flatten().tolist()) for v in outputs.values()}
+    assert len(distinct) == len(outputs)  # every option changes the prediction

@@ -11,8 +11,11 @@ import pytest
 from mmlego.data.labels import write_labels
 from mmlego.data.prepare import fit_transforms, load_split, write_transforms
 from mmlego.data.store import ModalityData, read_modality, write_modality
+from mmlego.evaluate.predictions import read_predictions
+from mmlego.train.run import train_run
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.provenance import provenance
+from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN
 
 IDS = [f"p{i}" for i in range(10)]
 SPLIT = {"train": IDS[:6], "val": IDS[6:8], "test": IDS[8:]}
@@ -220,3 +223,32 @@ def test_bags_are_standardised_with_train_instances_only(tmp_path):
     # A large offset with a small spread becomes unit scale: +-1 around 0.
     np.testing.assert_allclose(np.abs(slides.values[rows, 3]), 1.0, rtol=1e-2)
     assert slides.values.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("times", "cuts"),
+    [
+        # Train events (p0-p3, p5) all at 2: the three quartiles are one cut, two bins.
+        ([2.0, 2.0, 2.0, 2.0, 5.0, 2.0, 7.0, 8.0, 9.0, 10.0], [2.0]),
+        # Events at 1, 1, 3, 3, 3: quartiles 1, 3, 3; three bins.
+        ([1.0, 1.0, 3.0, 3.0, 5.0, 3.0, 7.0, 8.0, 9.0, 10.0], [1.0, 3.0]),
+    ],
+)
+def test_tied_event_times_give_fewer_bins_that_the_predictions_reader_accepts(
+    tmp_path, times, cuts
+):
+    _write(tmp_path, times=times)
+    fitted = fit_transforms(tmp_path, 0, modalities=KINDS, survival_bins=4)
+    assert fitted["bin_cuts"] == cuts and fitted["n_out"] == len(cuts) + 1
+    write_transforms(
+        tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
+    )
+    data = load_split(tmp_path, 0, modalities=["clin"])
+    assert data.bins == [0.0, *cuts, float("inf")] and data.n_out == len(cuts) + 1
+    cfg = {"lego": TINY_LEGO, "train": {**TINY_TRAIN, "epochs": 1}}
+    out = tmp_path / "lego_block.clin" / "split0"
+    train_run(
+        data, run="lego_block.clin", dataset="d", split=0, cfg=cfg, out_dir=out, provenance={}
+    )
+    preds = read_predictions(out / "predictions.parquet")
+    assert preds.bins == data.bins and len(preds.columns("surv")) == len(cuts) + 1

@@ -52,7 +52,13 @@ if MODELS_READY:
             mem_mb=8000,
             runtime=60,
         params:
-            cfg=as_json({"fuse": config["fuse"], "train": config["train"]}),
+            cfg=as_json(
+                {
+                    "fuse": config["fuse"],
+                    "merge": {"head": config["merge"]["head"]},
+                    "train": config["train"],
+                }
+            ),
             blocks=block_args,
             ds_dir=lambda wc: f"{OUT}/{wc.ds}",
             out_dir=lambda wc, output: str(Path(output.model).parent),

@@ -12,7 +12,9 @@ For split k we fit, on the train patients that have the modality:
   largest and the last to be built, and fitting here keeps the transforms job (which every
   tabular run waits for) off the slide-encoding chain. The result is the same on every load.
 - survival: ``bins`` - 1 cut points at the quantiles of the train event times (uncensored;
-  all train times if train has no event), giving edges ``[0, cuts..., +inf]``.
+  all train times if train has no event), giving edges ``[0, cuts..., +inf]``. Under tied
+  times quantiles repeat: each cut is kept once, so the edges strictly increase and the task
+  has fewer bins; ``n_out`` records the number used.
 
 Everything is written to ``transforms/split{k}.json`` and applied by :func:`load_split`, so
 training and evaluation use exactly the same fitted transform.
@@ -119,23 +121,32 @@ def fit_series(data: ModalityData, train: np.ndarray) -> dict[str, Any]:
 
 
 def survival_cuts(labels: pd.DataFrame, train_ids: Sequence[str], n_bins: int) -> list[float]:
-    """Interior bin edges: quantiles of the train event times (uncensored when any)."""
+    """Interior bin edges: the distinct quantiles of the train event times.
+
+    The uncensored times are used when train has any event. Tied times make quantiles
+    repeat; each cut is kept once, so there may be fewer than ``n_bins - 1`` cuts. (Times
+    are positive, ``read_labels`` checks it, so every cut is above the first edge, 0.)
+    """
     train = labels.set_index("patient_id").loc[list(train_ids)]
     times = train.loc[train["event"] == 1, "time"]
     if times.empty:
         log.warning("no event among the train patients: survival bins use every train time")
         times = train["time"]
-    cuts = np.quantile(times.to_numpy(dtype=float), np.arange(1, n_bins) / n_bins)
+    quantiles = np.quantile(times.to_numpy(dtype=float), np.arange(1, n_bins) / n_bins)
+    cuts = np.unique(quantiles)
+    if len(cuts) < n_bins - 1:
+        log.warning(
+            "tied train event times: %d of the %d survival bins remain (cuts %s)",
+            len(cuts) + 1, n_bins, cuts.tolist(),
+        )  # fmt: skip
     return [float(c) for c in cuts]
 
 
-def task_output(
-    meta: Mapping[str, Any], labels: pd.DataFrame, n_bins: int
+def classification_output(
+    meta: Mapping[str, Any], labels: pd.DataFrame
 ) -> tuple[int, list[str] | None]:
-    """(n_out, classes) of the task."""
+    """(n_out, classes) of a classification task."""
     task = meta["task"]
-    if task == "survival":
-        return n_bins, None
     classes = meta.get("classes")
     if not classes:
         n = max(2, int(labels["label"].max()) + 1)
@@ -160,7 +171,6 @@ def fit_transforms(
     labels, meta = read_labels(root / "labels.parquet")
     split = read_splits(root / "splits.json")["splits"][k]
     train_ids = set(split["train"])
-    n_out, classes = task_output(meta, labels, survival_bins)
     fitted: dict[str, Any] = {}
     for name, kind in modalities.items():
         if kind == "bag":
@@ -175,6 +185,9 @@ def fit_transforms(
         )
     cuts = (
         survival_cuts(labels, split["train"], survival_bins) if meta["task"] == "survival" else None
+    )
+    n_out, classes = (
+        (len(cuts) + 1, None) if cuts is not None else classification_output(meta, labels)
     )
     return {
         "split": k,

@@ -1,30 +1,52 @@
 """LegoBlock: a modality encoder wrapped around a learned latent updated in the frequency domain.
 
-One update step on the spatial latent z (B, c, d), with context h = g_m(x) (B, M, e):
+Paper Eq. 2, with context h = g_m(x) (B, M, e) and the learned spatial latent L_0 (c, d):
 
-    Z   = FFT(z)                                  # fft="2d": both axes (paper); "1d": latent axis
-    R   = Re Z + CrossAttn(LN(Re Z), LN(h), mask)  # query = real part; keys/values = context
-    R   = R + FF(LN(R))
-    Z'  = R + i · Im Z                            # the imaginary part is re-attached
-    z'  = Re iFFT(Z')                             # not after the last step
+    Z_0     = FFT(L_0)                             # fft="2d": both axes (paper); "1d": latent axis
+    R       = Re Z_t + CrossAttn(LN(Re Z_t), LN(h), mask)   # query = real part; keys/values = h
+    R       = R + FF(LN(R))
+    Z_t+1   = R + i · Im Z_t                       # the imaginary part is re-attached
+    L_t+1   = iFFT(Z_t+1)                          # complex: the next step's FFT sees Z_t+1
 
-After the last step the complex frequency-domain latent Z' is the block's embedding
-(:meth:`LegoBlock.embed`, both parts current) and the head reads it: mean over the c latents of
-the real part → LayerNorm → Linear. The real part is what the steps update; LegoMerge combines
-magnitudes and phases of Z' and reuses the same head form. The spatial latent stays real: the
-update breaks the FFT's Hermitian symmetry, so the iFFT's imaginary part is dropped (with no
-update, iFFT(FFT(z)) = z exactly). A consequence worth knowing: the real iFFT keeps the odd,
-imaginary part of the spectrum, so without L2 normalisation the final imaginary part equals
-that of FFT(latent) — the input speaks through the real part only. ``l2_normalise`` reproduces the released code's L2
-normalisation over the latent axis before each FFT.
+The spatial latent stays complex between steps, as in the paper and the released code, so the
+next step's FFT returns exactly Z_t+1: F(F⁻¹(Z)) = Z. Neither transform is therefore computed
+between steps; the steps chain on the frequency latent itself. (Taking the real part of
+L_t+1 instead would keep only the Hermitian part of Z_t+1, (R + flip(R))/2 for the real part,
+and lose more than half of a random update's energy at every step; ``spatial: real`` keeps that
+variant for comparison.)
 
-Encoders g_m: an SNN for vectors (one context token), gated-attention MIL for bags and series
-(context = the pooled token plus every instance embedding, with the padding masked), or none
-(identity: the raw vector as one token, the raw instances as tokens).
+``l2_normalise`` (the released code normalises the latent before every FFT) is applied here to
+the complex frequency latent entering each step: Z / ‖Z‖ with ‖Z‖ = sqrt(Σ_c |Z_cd|²) over the
+latent axis, one positive scale per latent dimension d, shared by the real and imaginary parts
+(so phases are kept). With ``fft: 1d`` and ``fft_norm: ortho`` this equals the released code's
+normalisation of the complex spatial latent (Parseval along the transformed axis); with
+``fft: 2d`` it is its frequency-domain form. The last step's output is not normalised.
+
+What the imaginary part is. The steps update only the real part, so with no normalisation the
+imaginary part of every step's latent is Im FFT(L_0): a learned constant, the same for every
+input. With ``l2_normalise`` each column d of it is that constant times a positive factor, the
+product of the later steps' normalisation scales, which depends on the input through the real
+part; its signs and its ratios within a column are still fixed by L_0. In both cases the input
+speaks through the real part, and through the magnitudes and phases that LegoMerge reads.
+
+After the last step the complex latent is the block's embedding (:meth:`LegoBlock.embed`) and
+the head reads it: mean over the c latents of the real part → LayerNorm → Linear.
+
+``weight_sharing``: one update step ψ_m applied ``depth`` times (Eq. 1 indexes ψ by modality
+only) or ``depth`` steps of their own. The released code meant the first (``weight_sharing=True``
+by default) but its flag is inverted, so it trained separate steps.
+
+Encoders g_m: an SNN for vectors, gated-attention MIL for bags and series (context = the pooled
+token plus every instance embedding, with the padding masked), or none (identity: the raw
+vector, the raw instances as tokens). A vector gives ``vector_tokens`` = k context tokens: the
+SNN's last layer emits k × ``encoder_dim`` features read as k tokens (each with its own output
+weights; with ``encoder: none`` the raw vector is cut into k zero-padded chunks). With one token
+the softmax over the keys is 1 and every latent receives the same update, whatever its query.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -35,22 +57,8 @@ from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
 from mmlego.models.encoders import SNN, GatedAttentionMIL
 from mmlego.models.registry import register_model
 
-LEGO_DEFAULTS: dict[str, Any] = {
-    "latent_len": 64,
-    "latent_dim": 64,
-    "depth": 2,
-    "heads": 8,
-    "dim_head": 16,
-    "encoder_dim": 128,
-    "encoder": "auto",
-    "dropout": 0.1,
-    "ff_mult": 2,
-    "fft": "2d",
-    "fft_norm": "ortho",
-    "l2_normalise": False,
-    "freeze_encoder": False,
-    "init_seed": 0,
-}
+FFT_MODES = ("2d", "1d")
+SPATIAL_MODES = ("complex", "real")
 
 
 class CrossAttention(nn.Module):
@@ -141,10 +149,21 @@ def head_forward(latent: torch.Tensor, params: dict[str, torch.Tensor]) -> torch
 
 
 class ModalityEncoder(nn.Module):
-    """g_m: maps one modality's batch to context tokens (B, M, e) and their mask (B, M)."""
+    """g_m: maps one modality's batch to context tokens (B, M, e) and their mask (B, M).
+
+    A vector gives ``vector_tokens`` tokens (M = k); a bag or series the pooled token plus
+    one token per instance (M = 1 + N), or the N instances themselves with ``encoder: none``.
+    """
 
     def __init__(
-        self, kind: str, in_dim: int, *, encoder: str, out_dim: int, dropout: float
+        self,
+        kind: str,
+        in_dim: int,
+        *,
+        encoder: str,
+        out_dim: int,
+        dropout: float,
+        vector_tokens: int,
     ) -> None:
         super().__init__()
         if encoder == "auto":
@@ -153,22 +172,28 @@ class ModalityEncoder(nn.Module):
             raise ValueError(f"an SNN encoder takes a vector modality, not a {kind}")
         if encoder == "abmil" and kind == "vector":
             raise ValueError("an ABMIL encoder takes a bag or series modality, not a vector")
+        if vector_tokens < 1:
+            raise ValueError(f"lego.vector_tokens must be >= 1, got {vector_tokens}")
         self.kind, self.name = kind, encoder
+        self.tokens = vector_tokens if kind == "vector" else 1
         if encoder == "snn":
-            self.net: nn.Module = SNN(in_dim, out_dim, hidden=max(out_dim, 64), dropout=dropout)
+            width = out_dim * self.tokens
+            self.net: nn.Module = SNN(in_dim, width, hidden=max(out_dim, 64), dropout=dropout)
         elif encoder == "abmil":
             self.net = GatedAttentionMIL(in_dim, out_dim, attn_dim=out_dim, dropout=dropout)
         elif encoder == "none":
             self.net = nn.Identity()
         else:
             raise ValueError(f"unknown encoder {encoder!r}; choose auto, snn, abmil or none")
-        self.out_dim = in_dim if encoder == "none" else out_dim
+        self.out_dim = math.ceil(in_dim / self.tokens) if encoder == "none" else out_dim
 
     def forward(self, inputs: ModalityBatch) -> tuple[torch.Tensor, torch.Tensor]:
         present = inputs.present.bool()
         if self.kind == "vector":
-            tokens = self.net(inputs.x).unsqueeze(1)
-            return tokens, present.unsqueeze(1)
+            features = self.net(inputs.x)
+            pad = self.tokens * self.out_dim - features.shape[-1]  # only for encoder "none"
+            tokens = F.pad(features, (0, pad)).view(len(features), self.tokens, self.out_dim)
+            return tokens, present[:, None].expand(-1, self.tokens)
         mask = (
             inputs.mask
             if inputs.mask is not None
@@ -185,55 +210,91 @@ class ModalityEncoder(nn.Module):
 class LegoBlock(MultimodalModel):
     """One modality's block: encoder, learned latent c × d, ``depth`` frequency-domain steps, head.
 
-    Args (keyword-only, see :data:`LEGO_DEFAULTS`): ``modality`` name, its ``kind`` (vector,
-    series, bag) and feature ``in_dim``; ``n_out`` outputs; ``latent_len`` c; ``latent_dim`` d;
-    ``depth`` steps; ``heads``/``dim_head`` of the cross-attention; ``encoder`` (auto, snn,
-    abmil, none) with ``encoder_dim``; ``dropout``; ``ff_mult``; ``fft`` ("2d" paper / "1d"
-    released code) and ``fft_norm`` (torch.fft norm); ``l2_normalise`` before each FFT;
-    ``freeze_encoder`` (requires_grad off and kept in eval mode); ``init_seed``: when an
-    integer, the latent, the update steps and the head start from this seed's draw, so every
-    block of a study starts from the same point (null: from the global RNG, like the encoder).
+    Keyword-only arguments (the defaults are the config schema's ``lego`` defaults; a test
+    keeps them equal):
+
+    Args:
+        modality: the modality's name (the key of its batch entry).
+        kind: ``vector``, ``series`` or ``bag``.
+        in_dim: features per vector, time step or instance.
+        n_out: outputs (survival bins or classes).
+        latent_len: c, the number of latent vectors.
+        latent_dim: d, the latent dimension.
+        depth: update steps.
+        heads: cross-attention heads.
+        dim_head: dimension per head.
+        encoder_dim: output dimension of the wrapped SNN/ABMIL encoder (per token).
+        encoder: ``auto`` (SNN for vectors, ABMIL otherwise), ``snn``, ``abmil`` or ``none``.
+        dropout: dropout in the cross-attention output, feed-forward and encoder.
+        ff_mult: width multiplier of each step's feed-forward layer.
+        fft: ``2d`` (both latent axes, the paper) or ``1d`` (the latent axis, released code).
+        fft_norm: ``torch.fft`` normalisation.
+        l2_normalise: scale the frequency latent entering each step to unit L2 norm over the
+            latent axis (see the module docstring).
+        spatial: ``complex`` (the paper: the latent handed to the next step is exactly the
+            last one's output) or ``real`` (the real part of the inverse FFT is taken between
+            steps; kept for comparison).
+        weight_sharing: one update step applied ``depth`` times, or ``depth`` own steps.
+        vector_tokens: context tokens of a vector modality (ignored for bags and series).
+        freeze_encoder: requires_grad off for the encoder, which is kept in eval mode.
+        init_seed: when an integer, the latent, the update steps and the head start from this
+            seed's draw, so every block of a study starts from the same point (None: from the
+            global RNG, like the encoder).
     """
 
     def __init__(
-        self, *, modality: str, kind: str, in_dim: int, n_out: int, **options: Any
+        self,
+        *,
+        modality: str,
+        kind: str,
+        in_dim: int,
+        n_out: int,
+        latent_len: int = 64,
+        latent_dim: int = 64,
+        depth: int = 2,
+        heads: int = 8,
+        dim_head: int = 16,
+        encoder_dim: int = 128,
+        encoder: str = "auto",
+        dropout: float = 0.1,
+        ff_mult: int = 2,
+        fft: str = "2d",
+        fft_norm: str = "ortho",
+        l2_normalise: bool = False,
+        spatial: str = "complex",
+        weight_sharing: bool = False,
+        vector_tokens: int = 1,
+        freeze_encoder: bool = False,
+        init_seed: int | None = 0,
     ) -> None:
         super().__init__()
-        unknown = sorted(set(options) - set(LEGO_DEFAULTS))
-        if unknown:
-            raise ValueError(
-                f"unknown LegoBlock option(s) {unknown}; known: {sorted(LEGO_DEFAULTS)}"
-            )
-        opts = {**LEGO_DEFAULTS, **options}
+        if fft not in FFT_MODES:
+            raise ValueError(f"lego.fft must be one of {FFT_MODES}, got {fft!r}")
+        if spatial not in SPATIAL_MODES:
+            raise ValueError(f"lego.spatial must be one of {SPATIAL_MODES}, got {spatial!r}")
         self.modality, self.modalities = modality, (modality,)
-        self.fft_mode, self.fft_norm = opts["fft"], opts["fft_norm"]
-        if self.fft_mode not in ("1d", "2d"):
-            raise ValueError(f"lego.fft must be '1d' or '2d', got {self.fft_mode!r}")
-        self.l2_normalise = bool(opts["l2_normalise"])
+        self.fft_mode, self.fft_norm, self.spatial = fft, fft_norm, spatial
+        self.l2_normalise = bool(l2_normalise)
+        self.depth = depth
         self.encoder = ModalityEncoder(
-            kind,
-            in_dim,
-            encoder=opts["encoder"],
-            out_dim=opts["encoder_dim"],
-            dropout=opts["dropout"],
-        )
-        dim = opts["latent_dim"]
+            kind, in_dim, encoder=encoder, out_dim=encoder_dim, dropout=dropout,
+            vector_tokens=vector_tokens,
+        )  # fmt: skip
         # LegoMerge averages the latents and heads of blocks trained apart. Like any weight
         # merge, that works best when the merged parts share their starting point, so they
         # start from one seed's draw for every modality (the encoders differ in shape anyway).
-        shared = opts["init_seed"] is not None
+        shared = init_seed is not None
         with torch.random.fork_rng(devices=[], enabled=shared):
             if shared:
-                torch.manual_seed(int(opts["init_seed"]))
-            self.latent = nn.Parameter(torch.randn(opts["latent_len"], dim) * 0.02)
+                torch.manual_seed(int(init_seed))
+            self.latent = nn.Parameter(torch.randn(latent_len, latent_dim) * 0.02)
             self.steps = nn.ModuleList(
-                UpdateStep(dim, self.encoder.out_dim, heads=opts["heads"],
-                           dim_head=opts["dim_head"], dropout=opts["dropout"],
-                           ff_mult=opts["ff_mult"])
-                for _ in range(opts["depth"])
+                UpdateStep(latent_dim, self.encoder.out_dim, heads=heads, dim_head=dim_head,
+                           dropout=dropout, ff_mult=ff_mult)
+                for _ in range(1 if weight_sharing else depth)
             )  # fmt: skip
-            self.head = LatentHead(dim, n_out)
-        self.frozen_encoder = bool(opts["freeze_encoder"])
+            self.head = LatentHead(latent_dim, n_out)
+        self.frozen_encoder = bool(freeze_encoder)
         if self.frozen_encoder:
             self.encoder.requires_grad_(False)
 
@@ -248,57 +309,58 @@ class LegoBlock(MultimodalModel):
         return (-2, -1) if self.fft_mode == "2d" else (-2,)
 
     def to_frequency(self, z: torch.Tensor) -> torch.Tensor:
-        """FFT of the spatial latent (after the optional L2 normalisation over the latent axis)."""
-        if self.l2_normalise:
-            z = F.normalize(z, dim=-2)
+        """FFT of a spatial latent (B, c, d) over the axes of ``fft``."""
         return torch.fft.fftn(z, dim=self._dims(), norm=self.fft_norm)
 
-    def to_spatial(self, freq: torch.Tensor) -> torch.Tensor:
-        """Real part of the inverse FFT."""
-        return torch.fft.ifftn(freq, dim=self._dims(), norm=self.fft_norm).real
+    def start_frequency(self, batch_size: int) -> torch.Tensor:
+        """Z_0: the FFT of the learned latent, repeated over the batch (B, c, d)."""
+        return self.to_frequency(self.latent.unsqueeze(0).expand(batch_size, -1, -1))
+
+    def handoff(self, freq: torch.Tensor) -> torch.Tensor:
+        """The frequency latent the next step receives from a step's output ``freq``.
+
+        ``complex``: ``freq`` itself, since FFT(iFFT(Z)) = Z. ``real``: the FFT of the real
+        part of the inverse FFT (the Hermitian part of ``freq``).
+        """
+        if self.spatial == "complex":
+            return freq
+        spatial = torch.fft.ifftn(freq, dim=self._dims(), norm=self.fft_norm).real
+        return self.to_frequency(spatial)
 
     def step(
-        self, i: int, z: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
+        self, i: int, freq: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        """Update step ``i`` on the spatial latent ``z``; returns the complex frequency latent."""
-        freq = self.to_frequency(z)
-        real = self.steps[i](freq.real, context, mask)
-        return torch.complex(real, freq.imag)
+        """Update step ``i`` (0-based) on the complex frequency latent; returns Z_{i+1}."""
+        if self.l2_normalise:
+            freq = F.normalize(freq, dim=-2)
+        update = self.steps[0 if len(self.steps) == 1 else i]
+        return torch.complex(update(freq.real, context, mask), freq.imag)
 
-    def start_latent(self, batch_size: int) -> torch.Tensor:
-        """The learned latent repeated over the batch (B, c, d)."""
-        return self.latent.unsqueeze(0).expand(batch_size, -1, -1)
-
-    def run_steps(self, z: torch.Tensor, inputs: ModalityBatch) -> torch.Tensor:
-        """All steps from spatial latent ``z``; returns the final frequency-domain latent."""
+    def run_steps(self, freq: torch.Tensor, inputs: ModalityBatch) -> torch.Tensor:
+        """All ``depth`` steps from the frequency latent ``freq``; returns the final one."""
         context, mask = self.encoder(inputs)
-        for i in range(len(self.steps)):
-            freq = self.step(i, z, context, mask)
-            if i < len(self.steps) - 1:
-                z = self.to_spatial(freq)
+        for i in range(self.depth):
+            freq = self.step(i, freq if i == 0 else self.handoff(freq), context, mask)
         return freq
 
     def embed(self, batch: Batch | ModalityBatch) -> torch.Tensor:
-        """The final complex frequency-domain latent (B, c, d), real and imaginary parts current."""
+        """The final complex frequency-domain latent (B, c, d) that the head reads."""
         inputs = batch[self.modality] if isinstance(batch, dict) else batch
-        return self.run_steps(self.start_latent(inputs.x.shape[0]), inputs)
+        return self.run_steps(self.start_frequency(inputs.x.shape[0]), inputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.embed(batch))
-
-
-def lego_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """LegoBlock options from the ``lego`` config section (unknown schema keys are ignored)."""
-    section = cfg.get("lego", {})
-    return {k: section[k] for k in LEGO_DEFAULTS if k in section}
 
 
 @register_model("lego_block")
 def build_lego_block(
     *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoBlock:
-    """Registry builder: one LegoBlock on the single modality of ``modalities``."""
+    """Registry builder: one LegoBlock on the single modality of ``modalities``.
+
+    ``cfg["lego"]`` is the validated ``lego`` config section (the schema fills its defaults).
+    """
     if len(modalities) != 1:
         raise ValueError(f"a LegoBlock takes exactly one modality, got {list(modalities)}")
     ((name, (kind, dim)),) = modalities.items()
-    return LegoBlock(modality=name, kind=kind, in_dim=dim, n_out=n_out, **lego_options(cfg))
+    return LegoBlock(modality=name, kind=kind, in_dim=dim, n_out=n_out, **cfg["lego"])

@@ -5,8 +5,10 @@ elementwise over the blocks a patient has:
 
 - magnitude ``harmonic`` (default): N / Σ_m 1/max(|Z_m|, ε), the N-way harmonic mean; or
   ``mean``, ``sum``, ``product``, ``max`` (for the interference study);
-- phase ``circular`` (default): angle(Σ_m e^{iφ_m}), so π−δ and −π+δ average to π, not 0; or
-  the arithmetic ``mean`` of the angles (the released code's wrap-around bug, for comparison).
+- phase ``circular`` (default): angle(Σ_m e^{iφ_m}), so π−δ and −π+δ average to π, not 0;
+  ``weighted``: angle(Σ_m |Z_m| e^{iφ_m}) = angle(Σ_m Z_m), the circular mean weighted by the
+  magnitudes; or the arithmetic ``mean`` of the angles (paper Eq. 3 and the released code, whose
+  wrap-around the circular mean fixes).
 
 Heads: every head parameter tensor is flattened and split into norm and direction. ``slerp``
 interpolates the directions on the unit sphere and the norms linearly: two heads by
@@ -18,6 +20,9 @@ the parameters.
 Missing modalities: a patient is predicted from the merge of the blocks whose modality it has
 (one block: exactly that block). A patient with none of them gets the merge of all blocks,
 each seeing an empty modality (the blocks' learned priors).
+
+Variants on the same blocks (an ablation): :meth:`LegoMerge.block_latents` once, then
+:func:`merged_logits` per (magnitude, phase, head) combination; no block is run twice.
 """
 
 from __future__ import annotations
@@ -34,14 +39,8 @@ from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
 from mmlego.models.registry import register_model
 
 MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
-PHASES = ("circular", "mean")
+PHASES = ("circular", "weighted", "mean")
 HEAD_METHODS = ("slerp", "linear")
-MERGE_DEFAULTS: dict[str, Any] = {
-    "magnitude": "harmonic",
-    "phase": "circular",
-    "head": "slerp",
-    "eps": 1e-8,
-}
 
 
 def _weights(values: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
@@ -76,11 +75,22 @@ def aggregate_magnitude(
 
 
 def aggregate_phase(
-    phases: torch.Tensor, present: torch.Tensor | None = None, *, mode: str = "circular"
+    phases: torch.Tensor,
+    present: torch.Tensor | None = None,
+    *,
+    mode: str = "circular",
+    magnitudes: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Combine phases (N, ...) in radians over the first axis, counting only ``present`` blocks."""
+    """Combine phases (N, ...) in radians over the first axis, counting only ``present`` blocks.
+
+    ``weighted`` weighs each block's unit phasor by its magnitude (``magnitudes``, same shape).
+    """
     w = _weights(phases, present)
-    if mode == "circular":
+    if mode == "weighted":
+        if magnitudes is None:
+            raise ValueError("the magnitude-weighted phase needs the magnitudes")
+        w = w * magnitudes
+    if mode in ("circular", "weighted"):
         return torch.atan2((w * torch.sin(phases)).sum(0), (w * torch.cos(phases)).sum(0))
     if mode == "mean":
         return (w * phases).sum(0) / w.sum(0)
@@ -96,8 +106,9 @@ def merge_latents(
     eps: float = 1e-8,
 ) -> torch.Tensor:
     """Merge complex latents (N, B, ...) into (B, ...) by magnitude and phase aggregation."""
-    mag = aggregate_magnitude(latents.abs(), present, mode=magnitude, eps=eps)
-    ang = aggregate_phase(torch.angle(latents), present, mode=phase)
+    mags = latents.abs()
+    mag = aggregate_magnitude(mags, present, mode=magnitude, eps=eps)
+    ang = aggregate_phase(torch.angle(latents), present, mode=phase, magnitudes=mags)
     return torch.polar(mag, ang)
 
 
@@ -201,6 +212,7 @@ def check_compatible(blocks: dict[str, LegoBlock]) -> None:
             b.fft_mode,
             b.fft_norm,
             b.l2_normalise,
+            b.spatial,
         )
         for name, b in blocks.items()
     }
@@ -217,11 +229,56 @@ def presence(batch: Batch, names: Sequence[str]) -> torch.Tensor:
     return present | ~present.any(dim=0, keepdim=True)
 
 
-class LegoMerge(MultimodalModel):
-    """Merged LegoBlocks (no training). ``blocks`` maps modality → trained LegoBlock."""
+def merged_logits(
+    latents: torch.Tensor,
+    present: torch.Tensor,
+    heads: dict[str, dict[str, torch.Tensor]],
+    *,
+    magnitude: str,
+    phase: str,
+    head: str,
+    eps: float,
+) -> torch.Tensor:
+    """Logits (B, n_out) of the merge of the blocks' final latents (N, B, c, d).
 
-    def __init__(self, blocks: dict[str, LegoBlock], *, magnitude: str = "harmonic", phase: str = "circular",
-                 head: str = "slerp", eps: float = 1e-8) -> None:  # fmt: skip
+    ``present`` (N, B) as :func:`presence` gives it; ``heads`` maps each block, in the order
+    of ``latents``, to its head's parameters. Each presence pattern gets the head merged from
+    the blocks it has.
+    """
+    merged = merge_latents(latents, present, magnitude=magnitude, phase=phase, eps=eps)
+    names = list(heads)
+    n_out = next(iter(heads.values()))["linear.bias"].shape[0]
+    out = merged.real.new_zeros(merged.shape[0], n_out)
+    for pattern in torch.unique(present.T, dim=0):
+        rows = (pattern == present.T).all(dim=1)
+        have = [heads[m] for m, p in zip(names, pattern.tolist(), strict=True) if p]
+        out[rows] = head_forward(merged[rows], merge_heads(have, method=head))
+    return out
+
+
+class LegoMerge(MultimodalModel):
+    """Merged LegoBlocks (no training).
+
+    Keyword-only arguments (the defaults are the config schema's ``merge`` defaults; a test
+    keeps them equal):
+
+    Args:
+        blocks: modality → trained LegoBlock (at least 2, see :func:`check_compatible`).
+        magnitude: aggregation of the latents' magnitudes, one of :data:`MAGNITUDES`.
+        phase: aggregation of their phases, one of :data:`PHASES`.
+        head: how the heads are merged, one of :data:`HEAD_METHODS`.
+        eps: guard against zero magnitudes in the harmonic mean.
+    """
+
+    def __init__(
+        self,
+        blocks: dict[str, LegoBlock],
+        *,
+        magnitude: str = "harmonic",
+        phase: str = "circular",
+        head: str = "slerp",
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__()
         check_compatible(blocks)
         for value, allowed, key in (
@@ -235,33 +292,35 @@ class LegoMerge(MultimodalModel):
         self.modalities = tuple(blocks)
         self.magnitude, self.phase, self.head_method, self.eps = magnitude, phase, head, eps
 
+    def options(self) -> dict[str, Any]:
+        """The merge's keyword arguments (the ``merge`` section it was built from)."""
+        return {"magnitude": self.magnitude, "phase": self.phase, "head": self.head_method,
+                "eps": self.eps}  # fmt: skip
+
     def merged_head(self, names: Sequence[str]) -> dict[str, torch.Tensor]:
         """The merged head parameters of the blocks ``names``."""
         heads = [dict(self.blocks[m].head.state_dict()) for m in names]
         return merge_heads(heads, method=self.head_method)
 
+    def block_latents(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every block's final latent (N, B, c, d) and the presence (N, B) of its modality."""
+        latents = torch.stack([self.blocks[m].embed(batch[m]) for m in self.modalities])
+        return latents, presence(batch, self.modalities)
+
+    def heads(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Each block's head parameters, in the order of :attr:`modalities`."""
+        return {m: dict(self.blocks[m].head.state_dict()) for m in self.modalities}
+
     def embed(self, batch: Batch) -> torch.Tensor:
         """The merged complex frequency-domain latent (B, c, d)."""
-        latents = torch.stack([self.blocks[m].embed(batch[m]) for m in self.modalities])
-        return merge_latents(latents, presence(batch, self.modalities), magnitude=self.magnitude,
-                             phase=self.phase, eps=self.eps)  # fmt: skip
+        latents, present = self.block_latents(batch)
+        return merge_latents(latents, present, magnitude=self.magnitude, phase=self.phase,
+                             eps=self.eps)  # fmt: skip
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        present = presence(batch, self.modalities)
-        merged = self.embed(batch)
-        n_out = self.blocks[self.modalities[0]].head.linear.out_features
-        out = merged.real.new_zeros(merged.shape[0], n_out)
-        for pattern in torch.unique(present.T, dim=0):
-            rows = (pattern == present.T).all(dim=1)
-            names = [m for m, p in zip(self.modalities, pattern.tolist(), strict=True) if p]
-            out[rows] = head_forward(merged[rows], self.merged_head(names))
-        return out
-
-
-def merge_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """LegoMerge options from the ``merge`` config section."""
-    section = cfg.get("merge", {})
-    return {k: section.get(k, default) for k, default in MERGE_DEFAULTS.items()}
+        latents, present = self.block_latents(batch)
+        return merged_logits(latents, present, self.heads(), magnitude=self.magnitude,
+                             phase=self.phase, head=self.head_method, eps=self.eps)  # fmt: skip
 
 
 def build_blocks(
@@ -281,6 +340,9 @@ def build_blocks(
 def build_lego_merge(
     *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoMerge:
-    """Registry builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``."""
+    """Registry builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``.
+
+    ``cfg["merge"]`` is the validated ``merge`` section (the schema fills its defaults).
+    """
     blocks = build_blocks(modalities, n_out, task, cfg["blocks"])
-    return LegoMerge(blocks, **merge_options(cfg))
+    return LegoMerge(blocks, **cfg["merge"])

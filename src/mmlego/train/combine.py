@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
-from mmlego.models.fuse import LegoFuse
+from mmlego.models.fuse import FUSE_SELECT, LegoFuse
 from mmlego.models.lego import LegoBlock
-from mmlego.models.merge import LegoMerge, merge_options
+from mmlego.models.merge import LegoMerge
 from mmlego.train.data import PatientDataset
 from mmlego.train.loop import fit
 from mmlego.train.monitor import metric_name, validation_metric
@@ -93,8 +93,8 @@ def merge_run(
 ) -> LegoMerge:  # fmt: skip
     """Merge the split's blocks (``cfg`` = {"merge": {...}}) and write the merge's outputs."""
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
-    merged = LegoMerge(blocks, **merge_options(cfg)).to(device).eval()
-    hparams = {"blocks": block_cfgs, "merge": merge_options(cfg)}
+    merged = LegoMerge(blocks, **cfg["merge"]).to(device).eval()
+    hparams = {"blocks": block_cfgs, "merge": merged.options()}
     write_run_outputs(
         out_dir, merged, data, name="lego_merge", run="lego_merge", dataset=dataset, split=split,
         hparams=hparams, modalities=spec, provenance=provenance, device=device,
@@ -115,16 +115,28 @@ def fuse_run(
     data: Any, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
     out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu", seed: int = 0,
 ) -> LegoFuse:  # fmt: skip
-    """Fuse the split's blocks (``cfg`` = {"fuse", "train"}), fine-tune on paired patients, write outputs."""
+    """Fuse the split's blocks, fine-tune them on paired patients and write the outputs.
+
+    ``cfg`` holds the validated ``fuse``, ``merge`` (its ``head`` starts the fused head) and
+    ``train`` sections. ``fuse.select``: ``last`` keeps the last epoch's weights (the paper),
+    ``best`` the best validation epoch's.
+    """
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
-    fused = LegoFuse(blocks, mode=cfg["fuse"]["mode"])
+    fuse_cfg, head = cfg["fuse"], cfg["merge"]["head"]
+    if fuse_cfg["select"] not in FUSE_SELECT:
+        raise ValueError(f"fuse.select: {fuse_cfg['select']!r} is not one of {FUSE_SELECT}")
+    fused = LegoFuse(blocks, mode=fuse_cfg["mode"], head=head)
     train_cfg = cfg["train"]
     result = fit(
         fused, data, train_cfg, require=list(spec), device=device, seed=seed,
-        lr=cfg["fuse"].get("lr"), epochs=train_cfg["fuse_epochs"],
+        lr=fuse_cfg.get("lr"), epochs=train_cfg["fuse_epochs"],
+        restore_best=fuse_cfg["select"] == "best",
     )  # fmt: skip
-    log.info("fuse: best epoch %d (%s %.4f)", result.best_epoch, result.monitor, result.best_score)
-    hparams = {"blocks": block_cfgs, "fuse": cfg["fuse"], "train": train_cfg}
+    log.info(
+        "fuse: best epoch %d (%s %.4f); keeping the %s epoch",
+        result.best_epoch, result.monitor, result.best_score, fuse_cfg["select"],
+    )  # fmt: skip
+    hparams = {"blocks": block_cfgs, "fuse": fuse_cfg, "merge": {"head": head}, "train": train_cfg}
     write_run_outputs(
         out_dir, fused, data, name="lego_fuse", run="lego_fuse", dataset=dataset, split=split,
         hparams=hparams, modalities=spec, provenance=provenance, train_log=result.log, device=device,

@@ -87,6 +87,7 @@ def fit(
     lr: float | None = None,
     epochs: int | None = None,
     on_epoch_end: Callable[[int, MultimodalModel, dict[str, float]], None] | None = None,
+    restore_best: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``data`` (a SplitData) with early stopping on the validation metric.
 
@@ -97,8 +98,11 @@ def fit(
             LegoBlock requires its own; LegoFuse all of them).
         lr, epochs: override ``cfg`` (LegoFuse fine-tunes with its own rate and epochs).
         on_epoch_end: called after each epoch with (epoch, model, log row), e.g. by tests.
+        restore_best: load the best epoch's weights at the end; False keeps the last epoch's
+            (LegoFuse's ``fuse.select: last``).
 
-    Returns the best epoch and the log; ``model`` ends holding the best epoch's weights.
+    Returns the best epoch and the log; ``model`` ends holding the best epoch's weights
+    (the last epoch's if not ``restore_best``).
     """
     epochs = int(epochs or cfg["epochs"])
     lr = float(lr or cfg["lr"])
@@ -177,5 +181,6 @@ def fit(
         if epoch - best_epoch >= int(cfg.get("patience", epochs)):
             log.info("early stop after epoch %d: best epoch %d", epoch, best_epoch)
             break
-    model.load_state_dict(best_state)
+    if restore_best:
+        model.load_state_dict(best_state)
     return FitResult(best_epoch, best_score, monitor, pd.DataFrame(rows, columns=LOG_COLUMNS))
