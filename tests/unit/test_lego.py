@@ -108,6 +108,15 @@ def test_with_l2_normalise_each_imaginary_column_is_the_constant_scaled_by_the_i
     assert not torch.allclose(first.imag, other.imag)
 
 
+@pytest.mark.parametrize(("fft", "paired"), [("1d", True), ("2d", False)])
+def test_with_fft_1d_latent_rows_i_and_c_minus_i_stay_equal(fft, paired):
+    block = _block(fft=fft, latent_len=6)
+    with torch.no_grad():
+        real = block.embed({"m": _bag()}).real
+    mirrored = torch.roll(torch.flip(real, dims=[1]), 1, dims=1)  # row i -> row (c - i) mod c
+    assert torch.allclose(real, mirrored, atol=1e-6) == paired
+
+
 def test_embed_is_the_final_frequency_latent_and_the_head_reads_it():
     block = _block()
     batch = {"m": _bag()}

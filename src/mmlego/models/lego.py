@@ -29,6 +29,11 @@ product of the later steps' normalisation scales, which depends on the input thr
 part; its signs and its ratios within a column are still fixed by L_0. In both cases the input
 speaks through the real part, and through the magnitudes and phases that LegoMerge reads.
 
+A property of ``fft: 1d`` worth knowing: Re FFT(L_0) along the latent axis is even in that
+axis, and the update acts on every latent row alike, so at inference rows i and c − i stay
+equal through every step (only ⌊c/2⌋ + 1 latents differ). With ``fft: 2d`` the symmetry pairs
+(i, j) with (−i, −j), and the update, which mixes the d axis, does not keep it.
+
 After the last step the complex latent is the block's embedding (:meth:`LegoBlock.embed`) and
 the head reads it: mean over the c latents of the real part → LayerNorm → Linear.
 
