@@ -10,7 +10,7 @@ mean of the blocks' probabilities; survival: of their hazards) and LegoFuse. ``-
 scores a finished run's saved predictions the same way. Defaults are chosen on val only.
 
     python scripts/lego_variants.py --study results/demo --config config/config.yaml \\
-        --variant 'complex={"spatial": "complex"}' --variant 'real={"spatial": "real"}' \\
+        --variant 'own={"weight_sharing": false}' --variant 'shared={"weight_sharing": true}' \\
         --out results/experiments/lego_variants
 
 Each (variant, dataset, split) is written to ``{out}/{variant}/{ds}/split{k}.json`` and reused
@@ -37,7 +37,7 @@ from sksurv.metrics import concordance_index_censored
 from mmlego.config import dataset_modalities, load_config, run_config
 from mmlego.data.prepare import SplitData, load_split
 from mmlego.evaluate.predictions import read_predictions
-from mmlego.models.fuse import FUSE_SELECT, LegoFuse
+from mmlego.models.fuse import LegoFuse
 from mmlego.models.merge import LegoMerge
 from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.loop import fit, predict
@@ -128,9 +128,13 @@ def model_frame(model: torch.nn.Module, data: SplitData, split: int) -> pd.DataF
 
 def run_variant(
     data: SplitData, config: dict[str, Any], *, dataset: str, split: int,
-    lego: dict[str, Any], fuse_selects: list[str],
+    lego: dict[str, Any], fuse: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train the blocks of one variant on one split, merge (and fuse) them, score them."""
+    """Train the blocks of one variant on one split, merge (and fuse) them, score them.
+
+    With ``fuse``, one fine-tuning run gives both ``fuse.select`` values: the last epoch's
+    predictions and those of the best validation epoch (what ``restore_best`` keeps).
+    """
     blocks, frames = {}, {}
     for modality in data.modalities:
         run = f"lego_block.{modality}"
@@ -142,18 +146,56 @@ def run_variant(
         frames[run] = model_frame(model, data, split)
     merged = LegoMerge(copy.deepcopy(blocks), **config["merge"]).eval()
     frames["lego_merge"] = model_frame(merged, data, split)
-    for select in fuse_selects:
+    cases = complete_cases(data)
+    epochs: dict[int, pd.DataFrame] = {}
+    if fuse:
         seed = derive_seed(config["seed"], dataset, split, "lego_fuse")
         seed_everything(seed)
         fused = LegoFuse(copy.deepcopy(blocks), mode=config["fuse"]["mode"],
                          head=config["merge"]["head"])  # fmt: skip
-        fit(
+
+        def keep(epoch: int, model: torch.nn.Module, _: dict[str, float]) -> None:
+            epochs[epoch] = model_frame(model, data, split)
+
+        fitted = fit(
             fused, data, config["train"], require=list(blocks), seed=seed,
-            lr=config["fuse"]["lr"], epochs=config["train"]["fuse_epochs"],
-            restore_best=select == "best",
+            lr=config["fuse"]["lr"], epochs=config["train"]["fuse_epochs"], on_epoch_end=keep,
         )  # fmt: skip
-        frames[f"lego_fuse.{select}"] = model_frame(fused.eval(), data, split)
-    return score_frames(frames, data.task, complete_cases(data))
+        frames["lego_fuse.last"] = epochs[max(epochs)]
+        frames["lego_fuse.best"] = epochs[fitted.best_epoch]
+    scores = score_frames(frames, data.task, cases)
+    if fuse:
+        crossfit = crossfit_selection(epochs, data.task, cases["val"], seed)
+        scores["val"].update({f"lego_fuse.{k} (val halves)": v for k, v in crossfit.items()})
+    return scores
+
+
+def crossfit_selection(
+    epochs: dict[int, pd.DataFrame], task: str, val_ids: list[str], seed: int
+) -> dict[str, float | None]:
+    """fuse.select compared on val without selection bias.
+
+    Scored on the val set that picks it, the best epoch wins by construction. Here the val
+    complete cases are halved (seeded): the epoch is picked on one half (ties: the later
+    epoch) and scored on the other, both ways; ``last`` is scored on the same halves.
+    """
+    order = np.random.default_rng(seed).permutation(val_ids)
+    halves = [list(order[::2]), list(order[1::2])]
+
+    def metric(epoch: int, ids: list[str]) -> float | None:
+        frame = epochs[epoch]
+        rows = frame[frame["set"] == "val"].set_index("patient_id").loc[ids].reset_index()
+        return frame_metric(rows, task)
+
+    scores: dict[str, list[float]] = {"last": [], "best": []}
+    for pick, score in ((0, 1), (1, 0)):
+        ranked = {e: metric(e, halves[pick]) for e in epochs}
+        chosen = max(epochs, key=lambda e: (-math.inf if ranked[e] is None else ranked[e], e))
+        for name, epoch in (("last", max(epochs)), ("best", chosen)):
+            value = metric(epoch, halves[score])
+            if value is not None:
+                scores[name].append(value)
+    return {name: float(np.mean(v)) if v else None for name, v in scores.items()}
 
 
 def score_before(root: Path, data: SplitData, split: int) -> dict[str, Any]:
@@ -226,7 +268,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--variant", type=parse_variant, action="append", default=[])
-    parser.add_argument("--fuse", action="store_true", help="also fuse, with each fuse.select")
+    parser.add_argument("--fuse", action="store_true", help="also fuse (both fuse.select values)")
     parser.add_argument("--before", action="store_true", help="score the study's own predictions")
     parser.add_argument("--datasets", nargs="*", help="default: every dataset of the config")
     parser.add_argument("--splits", type=int, help="the first N splits (default: all)")
@@ -253,9 +295,8 @@ def main() -> None:
                 if target[name].is_file():
                     continue
                 lego = {**config["lego"], **overrides}
-                selects = list(FUSE_SELECT) if args.fuse else []
                 result = run_variant(data, config, dataset=ds, split=k, lego=lego,
-                                     fuse_selects=selects)  # fmt: skip
+                                     fuse=args.fuse)  # fmt: skip
                 write_json_atomic(target[name], {**result, "lego": lego}, provenance={})
                 log.info("%s %s split %d: val %s", name, ds, k, result["val"])
     summarise(args.out, names, datasets, splits)

@@ -93,9 +93,10 @@ def test_the_latent_entering_each_fused_step_is_the_one_the_last_step_left(
     assert torch.equal(final, calls[-1][1])
 
 
-def test_weave_follows_eq2_from_block_to_block():
+@pytest.mark.parametrize("shared", [True, False])
+def test_weave_follows_eq2_from_block_to_block(shared):
     """By hand: the complex spatial latent of one block's step is FFT'd by the next block."""
-    blocks = _blocks()
+    blocks = _blocks(weight_sharing=shared)
     fused = LegoFuse(blocks, mode="weave").eval()
     batch = _batch(torch.tensor([True, True]))
     with torch.no_grad():
@@ -103,7 +104,8 @@ def test_weave_follows_eq2_from_block_to_block():
         spatial = blocks["tab"].latent.expand(2, -1, -1).to(torch.complex64)
         for m, i in fused.schedule():
             freq = torch.fft.fft2(spatial, norm="ortho")
-            freq = torch.complex(blocks[m].steps[i](freq.real, *contexts[m]), freq.imag)
+            update = blocks[m].steps[0 if shared else i]
+            freq = torch.complex(update(freq.real, *contexts[m]), freq.imag)
             spatial = torch.fft.ifft2(freq, norm="ortho")
         assert torch.allclose(fused.embed(batch), freq, atol=1e-5)
 
@@ -199,7 +201,7 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
 @pytest.mark.parametrize("select", ["last", "best"])
 def test_fuse_select_keeps_the_last_or_the_best_validation_epoch(select):
     data = make_split("binary", n=60)
-    fused = LegoFuse(_blocks())
+    fused = LegoFuse(_blocks(weight_sharing=False, vector_tokens=1))  # best epoch 3 of 4
     snapshots = {}
 
     def remember(epoch, model, row):

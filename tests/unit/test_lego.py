@@ -56,9 +56,10 @@ def test_the_latent_entering_each_step_is_the_one_the_last_step_left(
 
 @pytest.mark.parametrize("fft", ["1d", "2d"])
 @pytest.mark.parametrize("l2_normalise", [False, True])
-def test_steps_follow_eq2_with_the_complex_spatial_latent(fft, l2_normalise):
+@pytest.mark.parametrize("shared", [True, False])
+def test_steps_follow_eq2_with_the_complex_spatial_latent(fft, l2_normalise, shared):
     """By hand: L_{t+1} = iFFT(R + i·I) stays complex and the next step takes its FFT."""
-    block = _block(fft=fft, l2_normalise=l2_normalise, depth=3)
+    block = _block(fft=fft, l2_normalise=l2_normalise, depth=3, weight_sharing=shared)
     dims = (-2, -1) if fft == "2d" else (-2,)
     bag = _bag()
     with torch.no_grad():
@@ -68,19 +69,10 @@ def test_steps_follow_eq2_with_the_complex_spatial_latent(fft, l2_normalise):
             freq = torch.fft.fftn(spatial, dim=dims, norm="ortho")
             if l2_normalise:
                 freq = freq / freq.abs().square().sum(dim=-2, keepdim=True).sqrt()
-            freq = torch.complex(block.steps[i](freq.real, context, mask), freq.imag)
+            update = block.steps[0 if shared else i]
+            freq = torch.complex(update(freq.real, context, mask), freq.imag)
             spatial = torch.fft.ifftn(freq, dim=dims, norm="ortho")
         assert torch.allclose(block.embed(bag), freq, atol=1e-5)
-
-
-def test_spatial_real_hands_on_the_hermitian_part():
-    block = _block(spatial="real")
-    freq = torch.randn(2, 4, 8, dtype=torch.complex64)
-    hermitian = torch.fft.fft2(torch.fft.ifft2(freq, norm="ortho").real, norm="ortho")
-    assert torch.allclose(block.handoff(freq), hermitian, atol=1e-6)
-    # A spectrum of a real latent is Hermitian already: nothing is lost.
-    start = block.start_frequency(2)
-    assert torch.allclose(block.handoff(start), start, atol=1e-6)
 
 
 def test_without_l2_normalise_the_imaginary_part_is_the_learned_constant():
@@ -213,8 +205,6 @@ def test_bad_options_raise_naming_them():
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, latent_size=3)
     with pytest.raises(ValueError, match="SNN"):
         LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, encoder="snn")
-    with pytest.raises(ValueError, match=r"lego\.spatial"):
-        LegoBlock(modality="m", kind="bag", in_dim=4, n_out=2, spatial="imaginary")
     with pytest.raises(ValueError, match="vector_tokens"):
         LegoBlock(modality="m", kind="vector", in_dim=4, n_out=2, vector_tokens=0)
 

@@ -3,8 +3,8 @@
 Both modes run the blocks' update steps on one shared frequency latent, starting from the
 first block's Z_0 (the FFT of its learned latent). Every step is a block step (update of the
 real part from that block's own context, imaginary part re-attached), and the latent one step
-leaves is the latent the next step receives (:meth:`LegoBlock.handoff`: exactly, since the
-spatial latent between steps is complex), within a block and from one block to the next:
+leaves is exactly the latent the next step receives (the spatial latent between steps is
+complex, and FFT(iFFT(Z)) = Z), within a block and from one block to the next:
 
 - ``stack``: block 1's steps, then block 2's, ... (each block's final latent seeds the next);
 - ``weave``: the steps interleave layer by layer: step 1 of every block, then step 2, ...
@@ -73,11 +73,9 @@ class LegoFuse(MultimodalModel):
         first = self.blocks[self.modalities[0]]
         freq = first.start_frequency(batch[self.modalities[0]].x.shape[0])
         contexts = {m: self.blocks[m].encoder(batch[m]) for m in self.modalities}
-        for j, (m, i) in enumerate(self.schedule()):
-            block = self.blocks[m]
+        for m, i in self.schedule():
             present = batch[m].present.bool()[:, None, None]
-            stepped = block.step(i, freq if j == 0 else block.handoff(freq), *contexts[m])
-            freq = torch.where(present, stepped, freq)
+            freq = torch.where(present, self.blocks[m].step(i, freq, *contexts[m]), freq)
         return freq
 
     def forward(self, batch: Batch) -> torch.Tensor:

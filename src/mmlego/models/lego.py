@@ -11,9 +11,9 @@ Paper Eq. 2, with context h = g_m(x) (B, M, e) and the learned spatial latent L_
 The spatial latent stays complex between steps, as in the paper and the released code, so the
 next step's FFT returns exactly Z_t+1: F(F⁻¹(Z)) = Z. Neither transform is therefore computed
 between steps; the steps chain on the frequency latent itself. (Taking the real part of
-L_t+1 instead would keep only the Hermitian part of Z_t+1, (R + flip(R))/2 for the real part,
-and lose more than half of a random update's energy at every step; ``spatial: real`` keeps that
-variant for comparison.)
+L_t+1 instead, as this package once did, keeps only the Hermitian part of Z_t+1; with
+``fft: 2d`` the update breaks that symmetry, so part of every update was lost. On the demo's
+validation sets the two did not differ measurably: config/README.md, "lego".)
 
 ``l2_normalise`` (the released code normalises the latent before every FFT) is applied here to
 the complex frequency latent entering each step: Z / ‖Z‖ with ‖Z‖ = sqrt(Σ_c |Z_cd|²) over the
@@ -63,7 +63,6 @@ from mmlego.models.encoders import SNN, GatedAttentionMIL
 from mmlego.models.registry import register_model
 
 FFT_MODES = ("2d", "1d")
-SPATIAL_MODES = ("complex", "real")
 
 
 class CrossAttention(nn.Module):
@@ -236,9 +235,6 @@ class LegoBlock(MultimodalModel):
         fft_norm: ``torch.fft`` normalisation.
         l2_normalise: scale the frequency latent entering each step to unit L2 norm over the
             latent axis (see the module docstring).
-        spatial: ``complex`` (the paper: the latent handed to the next step is exactly the
-            last one's output) or ``real`` (the real part of the inverse FFT is taken between
-            steps; kept for comparison).
         weight_sharing: one update step applied ``depth`` times, or ``depth`` own steps.
         vector_tokens: context tokens of a vector modality (ignored for bags and series).
         freeze_encoder: requires_grad off for the encoder, which is kept in eval mode.
@@ -266,19 +262,16 @@ class LegoBlock(MultimodalModel):
         fft: str = "2d",
         fft_norm: str = "ortho",
         l2_normalise: bool = False,
-        spatial: str = "complex",
-        weight_sharing: bool = False,
-        vector_tokens: int = 1,
+        weight_sharing: bool = True,
+        vector_tokens: int = 8,
         freeze_encoder: bool = False,
         init_seed: int | None = 0,
     ) -> None:
         super().__init__()
         if fft not in FFT_MODES:
             raise ValueError(f"lego.fft must be one of {FFT_MODES}, got {fft!r}")
-        if spatial not in SPATIAL_MODES:
-            raise ValueError(f"lego.spatial must be one of {SPATIAL_MODES}, got {spatial!r}")
         self.modality, self.modalities = modality, (modality,)
-        self.fft_mode, self.fft_norm, self.spatial = fft, fft_norm, spatial
+        self.fft_mode, self.fft_norm = fft, fft_norm
         self.l2_normalise = bool(l2_normalise)
         self.depth = depth
         self.encoder = ModalityEncoder(
@@ -321,17 +314,6 @@ class LegoBlock(MultimodalModel):
         """Z_0: the FFT of the learned latent, repeated over the batch (B, c, d)."""
         return self.to_frequency(self.latent.unsqueeze(0).expand(batch_size, -1, -1))
 
-    def handoff(self, freq: torch.Tensor) -> torch.Tensor:
-        """The frequency latent the next step receives from a step's output ``freq``.
-
-        ``complex``: ``freq`` itself, since FFT(iFFT(Z)) = Z. ``real``: the FFT of the real
-        part of the inverse FFT (the Hermitian part of ``freq``).
-        """
-        if self.spatial == "complex":
-            return freq
-        spatial = torch.fft.ifftn(freq, dim=self._dims(), norm=self.fft_norm).real
-        return self.to_frequency(spatial)
-
     def step(
         self, i: int, freq: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
@@ -345,7 +327,7 @@ class LegoBlock(MultimodalModel):
         """All ``depth`` steps from the frequency latent ``freq``; returns the final one."""
         context, mask = self.encoder(inputs)
         for i in range(self.depth):
-            freq = self.step(i, freq if i == 0 else self.handoff(freq), context, mask)
+            freq = self.step(i, freq, context, mask)
         return freq
 
     def embed(self, batch: Batch | ModalityBatch) -> torch.Tensor:

@@ -212,7 +212,6 @@ def check_compatible(blocks: dict[str, LegoBlock]) -> None:
             b.fft_mode,
             b.fft_norm,
             b.l2_normalise,
-            b.spatial,
         )
         for name, b in blocks.items()
     }
