@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
-from sksurv.metrics import concordance_index_censored
 
 from mmlego.config import dataset_modalities, load_config, run_config
 from mmlego.data.prepare import SplitData, load_split
+from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
 from mmlego.evaluate.predictions import read_predictions
 from mmlego.models.fuse import LegoFuse
 from mmlego.models.merge import LegoMerge
@@ -54,25 +53,18 @@ SETS = ("val", "test")
 
 
 def frame_metric(frame: pd.DataFrame, task: str) -> float | None:
-    """The task metric of a predictions frame (one set): c-index, AUC or macro OvR AUC."""
+    """The task metric of a predictions frame (one set), None when the set cannot define it."""
     if task == "survival":
-        event = frame["event"].to_numpy().astype(bool)
-        if not event.any():
-            return None
-        risk = frame["risk"].to_numpy(dtype=float)
-        return float(concordance_index_censored(event, frame["time"].to_numpy(), risk)[0])
-    labels = frame["label"].to_numpy()
-    probs = frame[[c for c in frame.columns if c.startswith("prob_")]].to_numpy(dtype=float)
-    if len(np.unique(labels)) < 2:
-        return None
-    if task == "binary":
-        return float(roc_auc_score(labels, probs[:, 1]))
-    aucs = [
-        roc_auc_score(labels == k, probs[:, k])
-        for k in range(probs.shape[1])
-        if 0 < (labels == k).sum() < len(labels)
-    ]
-    return float(np.mean(aucs))
+        value = harrell_c(
+            frame["time"].to_numpy(), frame["event"].to_numpy(), frame["risk"].to_numpy()
+        )
+    else:
+        probs = frame[[c for c in frame.columns if c.startswith("prob_")]].to_numpy(dtype=float)
+        labels = frame["label"].to_numpy()
+        value = (
+            binary_auc(labels, probs[:, 1]) if task == "binary" else macro_ovr_auc(labels, probs)
+        )
+    return None if math.isnan(value) else value
 
 
 def ensemble_frame(frames: list[pd.DataFrame], task: str) -> pd.DataFrame:
@@ -155,7 +147,11 @@ def run_variant(
                          head=config["merge"]["head"])  # fmt: skip
 
         def keep(epoch: int, model: torch.nn.Module, _: dict[str, float]) -> None:
+            # Predicting draws from torch's RNG (the loader's base seed); restoring it keeps
+            # the fine-tuning exactly the workflow's.
+            state = torch.get_rng_state()
             epochs[epoch] = model_frame(model, data, split)
+            torch.set_rng_state(state)
 
         fitted = fit(
             fused, data, config["train"], require=list(blocks), seed=seed,
