@@ -1,17 +1,25 @@
-"""Repeated train/val/test splits at patient (group) level, stratified by event or label.
+"""Patient-level train/val/test splits, stratified by event or label: holdout or k-fold.
 
 A *group* is the unit that must never straddle two sets: the patient of a TCGA record, the
 patient of ISIC images, the subject of MIMIC stays (``labels.parquet``'s optional ``group``
 column; without it each ``patient_id`` is its own group). Groups are stratified by their
-event (survival: any event), label (binary: any positive) or most common label (multiclass),
-and each stratum is divided in the configured fractions by largest remainder, so every set
-gets its share of events or classes.
+event (survival: any event), label (binary: any positive) or most common label (multiclass).
+
+- ``scheme: holdout`` draws ``repeats`` random splits; each stratum is divided in the
+  configured fractions by largest remainder, so every set gets its share of events or classes.
+- ``scheme: cv`` repeats a stratified k-fold over the groups ``repeats`` times. Fold f is the
+  test set of split (repeat, f) and the next fold, f + 1 (mod k), its validation set: the
+  remaining folds are already a stratified partition, so one of them is an inner validation
+  fold of the same size as the test fold, and every patient is in val once and in test once
+  per repeat. The ``train``/``val``/``test`` fractions do not apply; the shares are
+  (k - 2)/k, 1/k and 1/k.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmlego.config import ConfigError
 from mmlego.data.labels import read_labels
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.seeding import derive_seed
@@ -26,6 +35,7 @@ from mmlego.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 SETS = ("train", "val", "test")
+SCHEMES = ("holdout", "cv")
 
 
 def group_strata(labels: pd.DataFrame, task: str) -> pd.Series:
@@ -97,6 +107,49 @@ def split_once(
     return {name: sorted(ids) for name, ids in sets.items()}
 
 
+def n_splits(cfg: Mapping[str, Any]) -> int:
+    """Number of splits (k = 0 … n - 1) the ``splits`` config section gives."""
+    repeats = int(cfg.get("repeats", 5))
+    return repeats * int(cfg.get("folds", 5)) if _scheme(cfg) == "cv" else repeats
+
+
+def scheme_label(cfg: Mapping[str, Any]) -> str:
+    """The scheme in words, for tables: ``5-fold cv × 4 repeats``, ``holdout … × 5 repeats``."""
+    repeats = int(cfg.get("repeats", 5))
+    if _scheme(cfg) == "cv":
+        return f"{int(cfg.get('folds', 5))}-fold cv × {repeats} repeats"
+    shares = "/".join(f"{_fractions(cfg)[name]:g}" for name in SETS)
+    return f"holdout train/val/test {shares} × {repeats} repeats"
+
+
+def _scheme(cfg: Mapping[str, Any]) -> str:
+    scheme = str(cfg.get("scheme", "holdout"))
+    if scheme not in SCHEMES:
+        raise ConfigError(
+            f"config key 'splits.scheme': {scheme!r} is not a split scheme; "
+            f"choose one of: {', '.join(SCHEMES)}"
+        )
+    return scheme
+
+
+def _fractions(cfg: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        name: float(cfg.get(name, default))
+        for name, default in zip(SETS, (0.7, 0.15, 0.15), strict=True)
+    }
+
+
+def _group_members(labels: pd.DataFrame) -> pd.Series:
+    """The patient ids of each group (index: group id)."""
+    groups = labels["group"] if "group" in labels.columns else labels["patient_id"]
+    return labels["patient_id"].groupby(groups.to_numpy()).agg(list)
+
+
+def _patients(by_group: Mapping[str, Sequence[str]], members: pd.Series) -> dict[str, list[str]]:
+    """Each set's group ids replaced by their patients' ids, sorted."""
+    return {name: sorted(p for g in ids for p in members[g]) for name, ids in by_group.items()}
+
+
 def make_splits(
     labels: pd.DataFrame,
     task: str,
@@ -106,11 +159,10 @@ def make_splits(
     seed: int,
     dataset: str,
 ) -> list[dict[str, list[str]]]:
-    """``repeats`` splits of the labelled patients; repeat r is seeded by (seed, dataset, r)."""
+    """``repeats`` holdout splits of the labelled patients; repeat r is seeded by (seed, dataset, r)."""
     strata = group_strata(labels, task)
     fracs = [fractions[name] for name in SETS]
-    groups = labels["group"] if "group" in labels.columns else labels["patient_id"]
-    members = labels["patient_id"].groupby(groups.to_numpy()).agg(list)
+    members = _group_members(labels)
     splits = []
     for r in range(repeats):
         rng = np.random.default_rng(derive_seed(seed, dataset, "split", r))
@@ -121,15 +173,78 @@ def make_splits(
                 f"dataset {dataset!r}: {len(strata)} patient groups are too few for "
                 f"fractions {dict(zip(SETS, fracs, strict=True))}: set(s) {empty} would be empty"
             )
-        splits.append(
-            {name: sorted(p for g in ids for p in members[g]) for name, ids in by_group.items()}
-        )
+        splits.append(_patients(by_group, members))
     _warn_thin_sets(labels, task, splits, dataset)
     return splits
 
 
+def stratified_folds(strata: pd.Series, folds: int, seed: int) -> np.ndarray:
+    """The fold (0 … folds - 1) of each group of ``strata``: scikit-learn's ``StratifiedKFold``.
+
+    Each fold gets the floor or the ceiling of its share of every stratum, and fold sizes
+    differ by at most one group.
+    """
+    # Imported here: the transforms and training jobs import this module but never draw folds.
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold_of = np.empty(len(strata), dtype=int)
+    with warnings.catch_warnings():
+        # A stratum smaller than the fold count leaves some folds without it; the thin-set
+        # warning below says which split's val or test set that leaves without a metric.
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        for f, (_, test) in enumerate(splitter.split(np.zeros(len(strata)), strata.to_numpy())):
+            fold_of[test] = f
+    return fold_of
+
+
+def make_cv_splits(
+    labels: pd.DataFrame, task: str, *, folds: int, repeats: int, seed: int, dataset: str
+) -> list[dict[str, Any]]:
+    """``repeats`` × ``folds`` splits: fold f is test, fold f + 1 (mod folds) val, the rest train.
+
+    Split ``r * folds + f`` is fold f of repeat r; repeat r's folds are seeded by
+    (seed, dataset, "cv", r). Each split records its ``repeat``, ``fold`` and ``val_fold``.
+    """
+    strata = group_strata(labels, task)
+    _check_folds(strata, folds, dataset)
+    members = _group_members(labels)
+    group_ids = strata.index.to_numpy()
+    splits: list[dict[str, Any]] = []
+    for r in range(repeats):
+        fold_of = stratified_folds(strata, folds, derive_seed(seed, dataset, "cv", r))
+        for f in range(folds):
+            val_fold = (f + 1) % folds
+            by_group = {
+                "train": group_ids[(fold_of != f) & (fold_of != val_fold)],
+                "val": group_ids[fold_of == val_fold],
+                "test": group_ids[fold_of == f],
+            }
+            splits.append(
+                {"repeat": r, "fold": f, "val_fold": val_fold, **_patients(by_group, members)}
+            )
+    _warn_thin_sets(labels, task, splits, dataset)
+    return splits
+
+
+def _check_folds(strata: pd.Series, folds: int, dataset: str) -> None:
+    """Raise naming ``splits.folds`` when the folds cannot each hold a distinct test and val set."""
+    if folds < 3:
+        raise ConfigError(
+            f"config key 'splits.folds': {folds} folds leave no train fold beside the test "
+            "and validation folds under splits.scheme: cv; use 3 or more"
+        )
+    counts = strata.value_counts().sort_index()
+    if (counts < folds).all():
+        raise ValueError(
+            f"dataset {dataset!r}: config key 'splits.folds' is {folds}, but no stratum has that "
+            f"many patient groups (groups per stratum: {counts.to_dict()}); lower splits.folds "
+            "or use splits.scheme: holdout"
+        )
+
+
 def _warn_thin_sets(
-    labels: pd.DataFrame, task: str, splits: list[dict[str, list[str]]], dataset: str
+    labels: pd.DataFrame, task: str, splits: Sequence[Mapping[str, Any]], dataset: str
 ) -> None:
     """Warn when a val/test set cannot give a metric (no events, or a single class)."""
     target = labels.set_index("patient_id")["event" if task == "survival" else "label"]
@@ -156,38 +271,49 @@ def write_splits(
     seed: int,
     provenance: dict[str, Any],
 ) -> None:
-    """Read the labels, draw the splits and write ``splits.json`` (docs/contracts.md)."""
+    """Read the labels, draw the splits and write ``splits.json`` (docs/contracts.md).
+
+    A holdout file has the keys it had before cv existed; a cv file adds ``scheme``, ``folds``
+    and each split's ``repeat``, ``fold`` and ``val_fold``.
+    """
     labels, meta = read_labels(labels_path)
     task = meta.get("task", "survival")
-    fractions = {
-        name: float(cfg.get(name, default))
-        for name, default in zip(SETS, (0.7, 0.15, 0.15), strict=True)
-    }
     repeats = int(cfg.get("repeats", 5))
-    splits = make_splits(
-        labels, task, repeats=repeats, fractions=fractions, seed=seed, dataset=dataset
-    )
+    scheme: dict[str, Any]
+    if _scheme(cfg) == "cv":
+        folds = int(cfg.get("folds", 5))
+        splits = make_cv_splits(
+            labels, task, folds=folds, repeats=repeats, seed=seed, dataset=dataset
+        )
+        shares = (folds - 2) / folds, 1 / folds, 1 / folds
+        scheme = {
+            "scheme": "cv",
+            "folds": folds,
+            "fractions": dict(zip(SETS, shares, strict=True)),
+        }
+    else:
+        fractions = _fractions(cfg)
+        splits = make_splits(
+            labels, task, repeats=repeats, fractions=fractions, seed=seed, dataset=dataset
+        )
+        scheme = {"fractions": fractions}
     payload = {
         "dataset": dataset,
         "seed": seed,
         "repeats": repeats,
-        "fractions": fractions,
+        **scheme,
         "stratify": "event" if task == "survival" else "label",
         "grouped_by": "group" if "group" in labels.columns else "patient_id",
         "splits": splits,
     }
     write_json_atomic(out, payload, provenance=provenance)
-    sizes = (
-        [len(s["train"]) for s in splits],
-        [len(s["val"]) for s in splits],
-        [len(s["test"]) for s in splits],
-    )
     log.info(
-        "%s: %d splits of %d patients; train/val/test sizes %s",
+        "%s: %d splits (%s) of %d patients; train/val/test sizes %s",
         dataset,
-        repeats,
+        len(splits),
+        scheme_label(cfg),
         len(labels),
-        sizes,
+        tuple([len(s[name]) for s in splits] for name in SETS),
     )
 
 
