@@ -35,7 +35,9 @@ def test_defaults_are_filled_from_the_schema():
     )
     assert config["output_dir"] == "results"
     assert config["splits"] == {
+        "scheme": "holdout",
         "repeats": 5,
+        "folds": 5,
         "train": 0.7,
         "val": 0.15,
         "test": 0.15,

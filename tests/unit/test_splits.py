@@ -1,15 +1,28 @@
-"""Patient-level splits: disjoint, covering, stratified, grouped, seeded."""
+"""Patient-level splits, holdout and cv: disjoint, covering, stratified, grouped, seeded."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mmlego.config import ConfigError, check_schema
 from mmlego.data.labels import write_labels
-from mmlego.data.splits import allocate, make_splits, read_splits, set_sizes, write_splits
+from mmlego.data.splits import (
+    allocate,
+    check_disjoint,
+    group_strata,
+    make_cv_splits,
+    make_splits,
+    n_splits,
+    read_splits,
+    scheme_label,
+    set_sizes,
+    write_splits,
+)
 from mmlego.utils.provenance import has_provenance, provenance
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -104,3 +117,162 @@ def test_too_few_patients_is_a_clear_error():
     labels = _survival(n=2)
     with pytest.raises(ValueError, match="too few"):
         make_splits(labels, "survival", repeats=1, fractions=FRACTIONS, seed=0, dataset="tiny")
+
+
+# --------------------------------------------------------------------------- holdout golden
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _grouped_binary() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_id": [f"img{i}" for i in range(90)],
+            "label": [1 if i % 9 == 0 else 0 for i in range(90)],
+            "group": [f"pat{i // 3}" for i in range(90)],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "task"),
+    [("survival", _survival(), "survival"), ("grouped_binary", _grouped_binary(), "binary")],
+)
+def test_holdout_writes_the_same_file_as_before_cv_existed(tmp_path, name, labels, task):
+    """``golden/splits_holdout_*.json`` were written by the code before ``scheme`` existed.
+
+    Everything but the provenance (time, commit) must be identical, keys and order included.
+    """
+    write_labels(tmp_path / "labels.parquet", labels, task, provenance=provenance(None))
+    cfg = {"repeats": 3, **FRACTIONS}
+    write_splits(
+        tmp_path / "labels.parquet",
+        tmp_path / "splits.json",
+        dataset=name,
+        cfg=cfg,
+        seed=7,
+        provenance=provenance(cfg, seed=7, dataset=name),
+    )
+    doc = json.loads((tmp_path / "splits.json").read_text())
+    doc.pop("provenance")
+    golden = (GOLDEN / f"splits_holdout_{name}.json").read_text()
+    assert json.dumps(doc, indent=1) + "\n" == golden
+    # With scheme and folds spelled out (as the schema fills them in), the file is the same.
+    write_splits(
+        tmp_path / "labels.parquet",
+        tmp_path / "explicit.json",
+        dataset=name,
+        cfg={**cfg, "scheme": "holdout", "folds": 5},
+        seed=7,
+        provenance=provenance(cfg, seed=7, dataset=name),
+    )
+    explicit = json.loads((tmp_path / "explicit.json").read_text())
+    explicit.pop("provenance")
+    assert explicit == doc
+
+
+# --------------------------------------------------------------------------- cv
+
+
+def _multiclass(n: int = 70) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "patient_id": [f"m{i:02d}" for i in range(n)],
+            "label": rng.choice(3, n, p=[0.6, 0.3, 0.1]),
+        }
+    )
+
+
+CV_CASES = [
+    ("survival", _survival(n=57)),
+    ("binary", _grouped_binary()),
+    ("multiclass", _multiclass()),
+]
+
+
+@pytest.mark.parametrize(("task", "labels"), CV_CASES, ids=[c[0] for c in CV_CASES])
+@pytest.mark.parametrize("folds", [3, 5])
+def test_cv_folds_are_grouped_stratified_and_each_patient_tested_once(task, labels, folds):
+    repeats = 2
+    splits = make_cv_splits(labels, task, folds=folds, repeats=repeats, seed=0, dataset="d")
+    assert len(splits) == n_splits({"scheme": "cv", "folds": folds, "repeats": repeats})
+    assert [(s["repeat"], s["fold"]) for s in splits] == [
+        (r, f) for r in range(repeats) for f in range(folds)
+    ]
+    patients = set(labels["patient_id"])
+    group_of = labels.set_index("patient_id", drop=False)[
+        "group" if "group" in labels else "patient_id"
+    ]
+    strata = group_strata(labels, task)
+    for r in range(repeats):
+        repeat = splits[r * folds : (r + 1) * folds]
+        tested = [pid for s in repeat for pid in s["test"]]
+        validated = [pid for s in repeat for pid in s["val"]]
+        assert sorted(tested) == sorted(patients) == sorted(validated)  # once each, per repeat
+        for s in repeat:
+            check_disjoint(s, "splits.json", s["fold"])
+            assert set(s["train"]) | set(s["val"]) | set(s["test"]) == patients
+            assert s["val_fold"] == (s["fold"] + 1) % folds
+            assert s["val"] == repeat[s["val_fold"]]["test"]  # the inner fold is the next fold
+            where: dict[str, str] = {}
+            for name in ("train", "val", "test"):
+                for pid in s[name]:
+                    assert where.setdefault(group_of[pid], name) == name  # no group in two sets
+            # Each test fold holds the floor or ceiling of its share of every stratum.
+            test_groups = strata.loc[sorted({group_of[p] for p in s["test"]})]
+            for value, n_stratum in strata.value_counts().items():
+                assert abs((test_groups == value).sum() - n_stratum / folds) < 1
+    assert [s["test"] for s in splits[:folds]] != [s["test"] for s in splits[folds:]]
+
+
+def test_cv_is_deterministic_per_seed():
+    labels = _survival()
+    draw = lambda seed: make_cv_splits(  # noqa: E731
+        labels, "survival", folds=5, repeats=2, seed=seed, dataset="d"
+    )
+    assert draw(4) == draw(4)
+    assert draw(4) != draw(5)
+
+
+def test_cv_file_names_scheme_folds_and_each_split(tmp_path):
+    write_labels(tmp_path / "labels.parquet", _survival(), "survival", provenance=provenance(None))
+    # The holdout fractions do not apply under cv (and need not match the folds).
+    cfg = {"scheme": "cv", "folds": 4, "repeats": 3, "train": 0.5, "val": 0.25, "test": 0.25}
+    write_splits(
+        tmp_path / "labels.parquet",
+        tmp_path / "splits.json",
+        dataset="d",
+        cfg=cfg,
+        seed=0,
+        provenance=provenance(cfg),
+    )
+    doc = read_splits(tmp_path / "splits.json")
+    assert (doc["scheme"], doc["folds"], doc["repeats"]) == ("cv", 4, 3)
+    assert doc["fractions"] == {"train": 0.5, "val": 0.25, "test": 0.25}
+    assert len(doc["splits"]) == n_splits(cfg) == 12
+    assert doc["splits"][7] == {"repeat": 1, "fold": 3, "val_fold": 0, **doc["splits"][7]}
+    assert [len(s["test"]) for s in doc["splits"][:4]] == [15, 15, 15, 15]
+
+
+def test_n_splits_and_scheme_label():
+    assert n_splits({}) == 5
+    assert n_splits({"scheme": "holdout", "repeats": 20, "folds": 10}) == 20
+    assert n_splits({"scheme": "cv", "repeats": 4}) == 20
+    assert n_splits({"scheme": "cv", "repeats": 2, "folds": 10}) == 20
+    assert scheme_label({"scheme": "cv", "repeats": 4, "folds": 5}) == "5-fold cv × 4 repeats"
+    assert scheme_label({"repeats": 5}) == "holdout train/val/test 0.7/0.15/0.15 × 5 repeats"
+    with pytest.raises(ConfigError, match=r"'splits.scheme': 'kfold'.*holdout, cv"):
+        n_splits({"scheme": "kfold"})
+
+
+def test_bad_cv_settings_are_clear_errors():
+    labels = _survival(n=20)  # 4 events, 16 without
+    with pytest.raises(ConfigError, match=r"'splits.folds': 2 folds leave no train fold"):
+        make_cv_splits(labels, "survival", folds=2, repeats=1, seed=0, dataset="d")
+    with pytest.raises(ValueError, match=r"dataset 'd'.*'splits.folds' is 17.*\{0: 16, 1: 4\}"):
+        make_cv_splits(labels, "survival", folds=17, repeats=1, seed=0, dataset="d")
+    # 16 folds still give every fold a patient: the folds without an event are warned about.
+    assert len(make_cv_splits(labels, "survival", folds=16, repeats=1, seed=0, dataset="d")) == 16
+    with pytest.raises(ConfigError, match=r"splits\.folds"):
+        check_schema({"splits": {"scheme": "cv", "folds": 2}})
