@@ -19,6 +19,7 @@ from mmlego.evaluate.tables import (
     primary_columns,
     secondary_columns,
     summarise,
+    to_html,
     to_latex,
     to_markdown,
 )
@@ -119,6 +120,24 @@ def test_markdown_and_latex_render_marks_and_balance(tmp_path):
     assert r"\textbf{0.720 $\pm$ 0.020}" in tex and r"\underline{0.700 $\pm$ 0.040}" in tex
     body = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "multicolumn" not in ln]
     assert body and all(ln.count("&") == len(table.columns) for ln in body)
+
+
+def test_every_format_states_the_number_of_splits_and_the_scheme(tmp_path):
+    paths = _hand_study(tmp_path)
+    missing = tmp_path / "blca" / "lego_merge" / "split2" / "metrics.json"
+    summary = summarise(load_metrics([p for p in paths if p != missing]))
+    cv = {"scheme": "cv", "folds": 3, "repeats": 1}
+    table = build_table(summary, INFOS, primary_columns(INFOS), splits=cv)
+    note = "mean ± std over 3 splits (3-fold cv × 1 repeat)"
+    assert table.footnotes[0] == note
+    assert table.footnotes[-1] == "LegoMerge, blca: over 2 of 3 splits"
+    assert f"- {note}" in to_markdown(table)
+    assert f"<li>{note}</li>" in to_html(table)
+    tex = to_latex(table)
+    assert r"\footnotesize mean $\pm$ std over 3 splits (3-fold cv $\times$ 1 repeat)} \\" in tex
+    assert tex.index(r"\footnotesize") > tex.index(r"\bottomrule")
+    assert set(table.body["scheme"]) == {"3-fold cv × 1 repeat"}  # the CSV's column
+    assert table.cell("LegoMerge", "blca")["n_splits"] == 2
 
 
 def test_secondary_table_marks_ibs_lower_is_better(tmp_path):
@@ -225,6 +244,7 @@ def test_tables_cli_writes_every_format(tmp_path):
             files.append(str(out))
     config = {
         "seed": 0,
+        "splits": {"repeats": 2},
         "evaluate": {"bootstrap": 20},
         "datasets": {
             "icd9": {"kind": "mimic", "task": "binary", "mimic_dir": "x", "target": "icd9"}
@@ -246,6 +266,15 @@ def test_tables_cli_writes_every_format(tmp_path):
     expected = [f"{s}.{e}" for s in ("table2", "secondary", "paired") for e in ("csv", "md", "tex")]
     assert names == sorted([*expected, "metrics_long.csv", "table2.html"])
     assert "<b>" in (tmp_path / "tables" / "table2.html").read_text()
+    note = "mean ± std over 2 splits (holdout train/val/test 0.7/0.15/0.15 × 2 repeats)"
+    for name in ("table2.md", "table2.html", "secondary.md"):
+        assert note in (tmp_path / "tables" / name).read_text()
+    assert (
+        r"over 2 splits (holdout train/val/test 0.7/0.15/0.15 $\times$ 2 repeats)"
+        in (tmp_path / "tables" / "table2.tex").read_text()
+    )
+    csv = pd.read_csv(tmp_path / "tables" / "table2.csv")
+    assert set(csv["n_splits"]) == {2} and set(csv["scheme"]) == {note[note.index("(") + 1 : -1]}
     out = tmp_path / "tables" / "paper_comparison.csv"
     argv = [
         "paper-comparison",

@@ -262,6 +262,7 @@ def test_n_splits_and_scheme_label():
     assert n_splits({"scheme": "cv", "repeats": 2, "folds": 10}) == 20
     assert scheme_label({"scheme": "cv", "repeats": 4, "folds": 5}) == "5-fold cv × 4 repeats"
     assert scheme_label({"repeats": 5}) == "holdout train/val/test 0.7/0.15/0.15 × 5 repeats"
+    assert scheme_label({"scheme": "cv", "repeats": 1, "folds": 3}) == "3-fold cv × 1 repeat"
     with pytest.raises(ConfigError, match=r"'splits.scheme': 'kfold'.*holdout, cv"):
         n_splits({"scheme": "kfold"})
 

@@ -116,10 +116,11 @@ def n_splits(cfg: Mapping[str, Any]) -> int:
 def scheme_label(cfg: Mapping[str, Any]) -> str:
     """The scheme in words, for tables: ``5-fold cv × 4 repeats``, ``holdout … × 5 repeats``."""
     repeats = int(cfg.get("repeats", 5))
+    times = f"{repeats} repeat" + ("s" if repeats != 1 else "")
     if _scheme(cfg) == "cv":
-        return f"{int(cfg.get('folds', 5))}-fold cv × {repeats} repeats"
+        return f"{int(cfg.get('folds', 5))}-fold cv × {times}"
     shares = "/".join(f"{_fractions(cfg)[name]:g}" for name in SETS)
-    return f"holdout train/val/test {shares} × {repeats} repeats"
+    return f"holdout train/val/test {shares} × {times}"
 
 
 def _scheme(cfg: Mapping[str, Any]) -> str:

@@ -64,12 +64,12 @@ def write_tables(metrics: list[str], labels: list[str], config: dict, out_dir: s
     long = load_metrics(metrics)
     summary = summarise(long)
     _write_frame(long.drop(columns="path"), out / "metrics_long.csv")
-    main = build_table(summary, infos, primary_columns(infos))
+    main = build_table(summary, infos, primary_columns(infos), splits=config.get("splits"))
     _write_table(
         main, out / "table2", "Test performance, mean ± std over the splits (Table 2 layout)"
     )
     _write_table(
-        build_table(summary, infos, secondary_columns(infos)),
+        build_table(summary, infos, secondary_columns(infos), splits=config.get("splits")),
         out / "secondary",
         "Secondary metrics, mean ± std over the splits",
     )

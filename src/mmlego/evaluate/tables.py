@@ -16,10 +16,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mmlego.config import parse_run
+from mmlego.data.splits import scheme_label
 from mmlego.evaluate.metrics import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC
 
 MODEL_NAMES = {
@@ -249,15 +251,25 @@ BODY_COLUMNS = [
     "mean",
     "std",
     "n_splits",
+    "scheme",
     "mark",
 ]
 
 
 def build_table(
-    summary: pd.DataFrame, infos: Mapping[str, DatasetInfo], columns: Sequence[tuple[str, str, str]]
+    summary: pd.DataFrame,
+    infos: Mapping[str, DatasetInfo],
+    columns: Sequence[tuple[str, str, str]],
+    *,
+    splits: Mapping[str, Any] | None = None,
 ) -> ResultTable:
-    """Table 2 layout over ``columns`` = (label, dataset, metric) triples."""
+    """Table 2 layout over ``columns`` = (label, dataset, metric) triples.
+
+    The first footnote says over how many splits the cells average and, given the config's
+    ``splits`` section, by which scheme; cells over fewer splits (a failed run) get their own.
+    """
     records, footnotes = [], []
+    scheme = "" if splits is None else scheme_label(splits)
     for label, ds, metric in columns:
         test = summary[
             (summary["dataset"] == ds) & (summary["set"] == "test") & (summary["metric"] == metric)
@@ -278,6 +290,7 @@ def build_table(
                     "mean": float(test.at[rec.run, "mean"]) if found else math.nan,
                     "std": float(test.at[rec.run, "std"]) if found else math.nan,
                     "n_splits": int(test.at[rec.run, "n_splits"]) if found else 0,
+                    "scheme": scheme,
                 }
             )
             if rec.selected_from:
@@ -293,7 +306,14 @@ def build_table(
         ("metric", [METRIC_NAMES[m] for _, _, m in columns]),
     ]
     body = pd.DataFrame(records, columns=BODY_COLUMNS)
-    return ResultTable([c[0] for c in columns], header, body, footnotes)
+    n = int(body["n_splits"].max()) if len(body) else 0
+    fewer = [
+        f"{r.row}, {r.column}: over {r.n_splits} of {n} splits"
+        for r in body.itertuples()
+        if 0 < r.n_splits < n
+    ]
+    over = f"mean ± std over {n} splits" + (f" ({scheme})" if scheme else "")
+    return ResultTable([c[0] for c in columns], header, body, [over, *footnotes, *fewer])
 
 
 # --------------------------------------------------------------------------- renderers
@@ -346,6 +366,8 @@ _TEX_ESCAPE = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "×": r"$\times$",
 }
 
 
@@ -379,7 +401,12 @@ def to_latex(table: ResultTable, caption: str = "") -> str:
                 for c in table.columns
             ]
             lines.append(" & ".join([tex_escape(row), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines.append(r"\bottomrule")
+    lines += [
+        rf"\multicolumn{{{n + 1}}}{{l}}{{\footnotesize {tex_escape(note)}}} \\"
+        for note in table.footnotes
+    ]
+    lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
