@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmlego.config import ConfigError
 from mmlego.data.labels import read_labels
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.seeding import derive_seed
@@ -126,11 +125,19 @@ def scheme_label(cfg: Mapping[str, Any]) -> str:
 def _scheme(cfg: Mapping[str, Any]) -> str:
     scheme = str(cfg.get("scheme", "holdout"))
     if scheme not in SCHEMES:
-        raise ConfigError(
+        raise _config_error(
             f"config key 'splits.scheme': {scheme!r} is not a split scheme; "
             f"choose one of: {', '.join(SCHEMES)}"
         )
     return scheme
+
+
+def _config_error(message: str) -> ValueError:
+    """A :class:`mmlego.config.ConfigError`, imported late: it pulls in jsonschema, which the
+    transforms and training jobs (importers of this module) otherwise never load."""
+    from mmlego.config import ConfigError
+
+    return ConfigError(message)
 
 
 def _fractions(cfg: Mapping[str, Any]) -> dict[str, float]:
@@ -140,13 +147,15 @@ def _fractions(cfg: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _group_members(labels: pd.DataFrame) -> pd.Series:
-    """The patient ids of each group (index: group id)."""
+def _group_members(labels: pd.DataFrame) -> dict[str, list[str]]:
+    """The patient ids of each group, by group id (a dict: 100 cv splits look groups up often)."""
     groups = labels["group"] if "group" in labels.columns else labels["patient_id"]
-    return labels["patient_id"].groupby(groups.to_numpy()).agg(list)
+    return labels["patient_id"].groupby(groups.to_numpy()).agg(list).to_dict()
 
 
-def _patients(by_group: Mapping[str, Sequence[str]], members: pd.Series) -> dict[str, list[str]]:
+def _patients(
+    by_group: Mapping[str, Sequence[str]], members: Mapping[str, list[str]]
+) -> dict[str, list[str]]:
     """Each set's group ids replaced by their patients' ids, sorted."""
     return {name: sorted(p for g in ids for p in members[g]) for name, ids in by_group.items()}
 
@@ -231,7 +240,7 @@ def make_cv_splits(
 def _check_folds(strata: pd.Series, folds: int, dataset: str) -> None:
     """Raise naming ``splits.folds`` when the folds cannot each hold a distinct test and val set."""
     if folds < 3:
-        raise ConfigError(
+        raise _config_error(
             f"config key 'splits.folds': {folds} folds leave no train fold beside the test "
             "and validation folds under splits.scheme: cv; use 3 or more"
         )
@@ -248,11 +257,12 @@ def _warn_thin_sets(
     labels: pd.DataFrame, task: str, splits: Sequence[Mapping[str, Any]], dataset: str
 ) -> None:
     """Warn when a val/test set cannot give a metric (no events, or a single class)."""
-    target = labels.set_index("patient_id")["event" if task == "survival" else "label"]
+    column = "event" if task == "survival" else "label"
+    target = dict(zip(labels["patient_id"], labels[column].tolist(), strict=True))
     for r, split in enumerate(splits):
         for name in ("val", "test"):
-            values = target.loc[split[name]]
-            thin = values.sum() == 0 if task == "survival" else values.nunique() < 2
+            values = {target[pid] for pid in split[name]}
+            thin = not any(values) if task == "survival" else len(values) < 2
             if thin:
                 log.warning(
                     "dataset %s split %d: the %s set has %s; its metric will be undefined",
@@ -308,13 +318,14 @@ def write_splits(
         "splits": splits,
     }
     write_json_atomic(out, payload, provenance=provenance)
+    sizes = [[len(s[name]) for s in splits] for name in SETS]
     log.info(
         "%s: %d splits (%s) of %d patients; train/val/test sizes %s",
         dataset,
         len(splits),
         scheme_label(cfg),
         len(labels),
-        tuple([len(s[name]) for s in splits] for name in SETS),
+        " / ".join(f"{min(n)}" if min(n) == max(n) else f"{min(n)}-{max(n)}" for n in sizes),
     )
 
 
