@@ -252,3 +252,32 @@ def test_tied_event_times_give_fewer_bins_that_the_predictions_reader_accepts(
     )
     preds = read_predictions(out / "predictions.parquet")
     assert preds.bins == data.bins and len(preds.columns("surv")) == len(cuts) + 1
+
+
+def test_one_transforms_job_writes_several_splits_as_single_jobs_do(tmp_path):
+    from mmlego.cli import main
+
+    _write(tmp_path)
+    other = {"train": IDS[4:], "val": IDS[2:4], "test": IDS[:2]}
+    write_json_atomic(tmp_path / "splits.json", {"splits": [SPLIT, other]}, provenance=None)
+    out = tmp_path / "transforms"
+    argv = ["transforms", "--dataset", "d", "--dataset-dir", str(tmp_path)]
+    argv += ["--modalities", json.dumps(KINDS), "--cfg", "{}"]
+    assert main([*argv, "--split", "1", "--out", str(out / "alone1.json")]) == 0
+    both = [str(out / "split0.json"), str(out / "split1.json")]
+    assert main([*argv, "--split", "0", "1", "--out", *both]) == 0
+
+    def fitted(name):
+        doc = json.loads((out / name).read_text())
+        assert doc.pop("provenance")["split"] == doc["split"]
+        return doc
+
+    assert fitted("split1.json") == fitted("alone1.json")
+    assert fitted("split0.json") == {
+        "dataset": "d",
+        **fit_transforms(tmp_path, 0, modalities=KINDS),
+    }
+    assert fitted("split0.json") != fitted("split1.json")
+    # One output path per split, or nothing is written.
+    assert main([*argv, "--split", "0", "1", "--out", str(out / "lone.json")]) == 1
+    assert not (out / "lone.json").exists()

@@ -17,17 +17,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     splits.set_defaults(func=run_splits)
 
     transforms = sub.add_parser(
-        "transforms", help="fit one split's transforms on its train patients only"
+        "transforms", help="fit each given split's transforms on its train patients only"
     )
     transforms.add_argument("--dataset", required=True, help="dataset key in the config")
     transforms.add_argument("--dataset-dir", required=True, help="the dataset's output folder")
-    transforms.add_argument("--split", type=int, required=True, help="split index k")
+    transforms.add_argument(
+        "--split", type=int, nargs="+", required=True, help="split index k (or several)"
+    )
     transforms.add_argument(
         "--modalities", required=True, help='JSON {"<modality>": "vector|series|bag", ...}'
     )
     transforms.add_argument("--cfg", required=True, help="the config's splits section as JSON")
     transforms.add_argument("--survival-bins", type=int, default=4, help="discrete time bins")
-    transforms.add_argument("--out", required=True, help="transforms JSON to write")
+    transforms.add_argument(
+        "--out", nargs="+", required=True, help="transforms JSON to write, one per --split"
+    )
     transforms.set_defaults(func=run_transforms)
 
 
@@ -44,22 +48,28 @@ def run_splits(args: argparse.Namespace) -> None:
 
 
 def run_transforms(args: argparse.Namespace) -> None:
-    """Fit and write one split's transforms."""
+    """Fit and write the transforms of each split (several per process: start-up dominates)."""
     from mmlego.data.prepare import fit_transforms, write_transforms
     from mmlego.utils.provenance import provenance
 
+    if len(args.split) != len(args.out):
+        raise ValueError(
+            f"{len(args.split)} --split values but {len(args.out)} --out paths; "
+            "give one output path per split"
+        )
     cfg = json.loads(args.cfg)
     mods = json.loads(args.modalities)
-    fitted = fit_transforms(
-        args.dataset_dir,
-        args.split,
-        modalities=mods,
-        survival_bins=args.survival_bins,
-        max_missing=float(cfg.get("max_missing", 0.5)),
-    )
-    prov = provenance(
-        {"splits": cfg, "modalities": mods, "survival_bins": args.survival_bins},
-        dataset=args.dataset,
-        split=args.split,
-    )
-    write_transforms(args.out, fitted, dataset=args.dataset, provenance=prov)
+    for k, out in zip(args.split, args.out, strict=True):
+        fitted = fit_transforms(
+            args.dataset_dir,
+            k,
+            modalities=mods,
+            survival_bins=args.survival_bins,
+            max_missing=float(cfg.get("max_missing", 0.5)),
+        )
+        prov = provenance(
+            {"splits": cfg, "modalities": mods, "survival_bins": args.survival_bins},
+            dataset=args.dataset,
+            split=k,
+        )
+        write_transforms(out, fitted, dataset=args.dataset, provenance=prov)
