@@ -238,7 +238,7 @@ def test_cv_is_deterministic_per_seed():
 def test_cv_file_names_scheme_folds_and_each_split(tmp_path):
     write_labels(tmp_path / "labels.parquet", _survival(), "survival", provenance=provenance(None))
     # The holdout fractions do not apply under cv (and need not match the folds).
-    cfg = {"scheme": "cv", "folds": 4, "repeats": 3, "train": 0.5, "val": 0.25, "test": 0.25}
+    cfg = {"scheme": "cv", "folds": 4, "repeats": 3, "train": 0.8, "val": 0.1, "test": 0.1}
     write_splits(
         tmp_path / "labels.parquet",
         tmp_path / "splits.json",
@@ -251,7 +251,8 @@ def test_cv_file_names_scheme_folds_and_each_split(tmp_path):
     assert (doc["scheme"], doc["folds"], doc["repeats"]) == ("cv", 4, 3)
     assert doc["fractions"] == {"train": 0.5, "val": 0.25, "test": 0.25}
     assert len(doc["splits"]) == n_splits(cfg) == 12
-    assert doc["splits"][7] == {"repeat": 1, "fold": 3, "val_fold": 0, **doc["splits"][7]}
+    split7 = doc["splits"][7]
+    assert (split7["repeat"], split7["fold"], split7["val_fold"]) == (1, 3, 0)
     assert [len(s["test"]) for s in doc["splits"][:4]] == [15, 15, 15, 15]
 
 
