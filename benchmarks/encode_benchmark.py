@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import torch
+from machine import CEILING_SIZES, cpu_info, matmul_rate, sustained_rate
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmlego.data.synthetic.slides import write_slide
@@ -57,72 +57,6 @@ from mmlego.preprocess.pipeline import lay_out_slide
 from mmlego.preprocess.slide import Slide, resize_rgb
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 from mmlego.utils.provenance import provenance
-
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def threads_per_core() -> int | None:
-    """Logical cores on cpu0's physical core as the OS sees it (SMT siblings share AMX)."""
-    path = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list")
-    if not path.exists():
-        return None
-    count = 0
-    for part in path.read_text().strip().split(","):
-        first, _, last = part.partition("-")
-        count += int(last or first) - int(first) + 1
-    return count
-
-
-def cpu_info() -> dict:
-    """CPU model, logical cores and the SIMD / matrix-unit flags that decide bf16 speed."""
-    flags: set[str] = set()
-    model = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-    return {
-        "model": model,
-        "logical_cores": os.cpu_count(),
-        "threads_per_core": threads_per_core(),
-        "flags": {flag: flag in flags for flag in CPU_FLAGS},
-        "amx": "amx_bf16" in flags,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-    }
-
-
-CEILING_SIZES = (1024, 2048, 4096)
-
-
-def sustained_rate(op, flops: float, seconds: float = 2.0, span: float = 0.2) -> float:
-    """Best GFLOP/s of ``op`` over passes of back-to-back calls lasting ``span`` s each.
-
-    The same statistic as the model's rates (the best of several multi-call passes), so a
-    short lucky call does not raise the ceiling; three warm-up calls come first.
-    """
-    for _ in range(3):
-        op()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        calls, t = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t) < span:
-            op()
-            calls += 1
-        best = max(best, calls * flops / elapsed / 1e9)
-    return best
-
-
-def matmul_rate(dtype: torch.dtype, n: int) -> float:
-    """Sustained GFLOP/s of an n x n matmul in ``dtype`` into a reused output."""
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    c = torch.empty(n, n, dtype=dtype)
-    return sustained_rate(lambda: torch.matmul(a, b, out=c), 2 * n**3)
 
 
 def conv_rate(dtype: torch.dtype, batch: int) -> float:
