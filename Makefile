@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(LOCK_HASH)
 RUN := PATH="$(BIN):$$PATH"
 DEMO_OUT := results/demo
 
-.PHONY: demo test lint format clean venv report rulegraph report-check
+.PHONY: demo test lint format clean venv report rulegraph report-check bench
 
 venv: $(STAMP)
 
@@ -27,6 +27,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) pytest
+
+# Every benchmark, one after the other, then results/benchmarks/summary.md (hours at full
+# size; BENCH_ARGS=--quick for a smoke run). ANCHORS is the folder of the released code's
+# bench_official.py, for the side-by-side table.
+ANCHORS ?= ../shared/anchors
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(RUN) python benchmarks/run_all.py --anchors $(ANCHORS) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(RUN) ruff check .

@@ -1,0 +1,69 @@
+"""benchmarks/: the anchors adapter (our blocks behind bench_official's interface) and summary.md."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from mmlego.models.base import ModalityBatch
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """Import a module of benchmarks/ the way its scripts import each other (folder on sys.path)."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    return importlib.import_module
+
+
+def test_adapter_reads_the_kind_from_the_anchors_shapes(bench):
+    adapter = bench("anchors_adapter")
+    assert adapter.kind_of((1, 2914)) == "vector"
+    assert adapter.kind_of((1000, 1024)) == "bag"
+    assert adapter.kind_of((24, 12)) == "series"
+
+
+@pytest.mark.parametrize("shape", [(1, 30), (5, 80), (6, 3)])
+def test_adapter_block_is_our_block_on_a_fully_present_batch(bench, shape):
+    adapter = bench("anchors_adapter")
+    torch.manual_seed(0)
+    block = adapter.make_block(shape, 4).eval()
+    x = torch.randn(3, *shape)
+    kind = block.kind
+    present = torch.ones(3, dtype=torch.bool)
+    if kind == "vector":
+        batch = ModalityBatch(x[:, 0], present)
+    else:
+        batch = ModalityBatch(x, present, torch.ones(3, shape[0], dtype=torch.bool))
+    with torch.no_grad():
+        assert torch.equal(adapter.block_forward(block, x), block.block({kind: batch}))
+
+
+def test_adapter_merge_runs_our_merge_and_ot_falls_back_to_slerp(bench):
+    adapter = bench("anchors_adapter")
+    torch.manual_seed(0)
+    blocks = [adapter.make_block((1, 30), 4), adapter.make_block((5, 80), 4)]
+    xs = [torch.randn(2, 1, 30), torch.randn(2, 5, 80)]
+    merges = {h: adapter.make_merge(blocks, h).eval() for h in ("slerp", "linear", "ot")}
+    with torch.no_grad():
+        out = {h: adapter.merge_forward(m, xs) for h, m in merges.items()}
+    assert out["slerp"].shape == (2, 4)
+    assert torch.equal(out["ot"], out["slerp"])
+    assert merges["linear"].head_method == "linear"
+
+
+def test_summary_embeds_the_reports_and_marks_what_is_not_measured(bench, tmp_path):
+    summary = bench("summary")
+    (tmp_path / "anchors.md").write_text("| case | ratio |\n| --- | --- |\n| ts | 2.0x |\n")
+    (tmp_path / "cluster_costs.json").write_text('{"encode": 12.5}')
+    path = summary.write_summary(tmp_path, {"encode": "exit code 1, see logs/encode.log"})
+    text = path.read_text()
+    assert "| ts | 2.0x |" in text
+    assert '"encode": 12.5' in text
+    assert "Not measured yet (train_loop.md missing" in text
+    for title in summary.LATER:  # placeholders carry no figure
+        body = text.split(f"## {title}\n\n", 1)[1].split("\n", 1)[0]
+        assert body.startswith("Not measured yet") and not any(ch.isdigit() for ch in body)
+    assert "- `encode`: exit code 1, see logs/encode.log" in text
