@@ -30,9 +30,8 @@ from pathlib import Path
 import anchors_adapter as adapter
 import torch
 from machine import load_average, matmul_ceiling
+from summary import write_report
 from torch.utils.flop_counter import FlopCounterMode
-
-from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 CASES = ("tab", "bag", "ts", "merge")
@@ -187,10 +186,7 @@ def main() -> None:
     report["rows"] = side_by_side(
         report["released"], report["ours"], report["matmul_ceiling_gflops"]
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "anchors.json", report)
-    write_text_atomic(args.out / "anchors.md", markdown(report))
-    print(markdown(report))
+    write_report(args.out, "anchors", report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """``results/benchmarks/summary.md``: every benchmark's report on one page.
 
+:func:`write_report` is how a benchmark writes its own report (JSON and Markdown).
+
 The page starts with the figures issue 16 asks for, in this order: the side-by-side table
 against the released code (``anchors.md``), the training loop against the bare block and the
 block's GFLOP/s against the matmul ceiling (``train_loop.md``), the demo's wall time, core
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from machine import load_average
 
-from mmlego.utils.atomic import write_text_atomic
+from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 # (title, report file, what to do when it is missing)
 HEADLINE = (
@@ -100,6 +102,14 @@ def render(folder: Path, failures: dict[str, str] | None = None) -> str:
         lines += [f"- `{name}`: {reason}" for name, reason in sorted(failures.items())]
         lines.append("")
     return "\n".join(lines)
+
+
+def write_report(folder: Path, stem: str, payload: dict, text: str) -> None:
+    """A benchmark's ``<stem>.json`` and ``<stem>.md`` in ``folder``, written atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / f"{stem}.json", payload)
+    write_text_atomic(folder / f"{stem}.md", text)
+    print(text)
 
 
 def write_summary(folder: Path, failures: dict[str, str] | None = None) -> Path:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 from machine import cpu_info, load_average, matmul_ceiling
+from summary import write_report
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmlego.data.prepare import SplitData
@@ -49,7 +50,6 @@ from mmlego.models.losses import TaskLoss
 from mmlego.train.data import PatientDataset
 from mmlego.train.loop import fit, predict
 from mmlego.train.monitor import validation_metric
-from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -307,10 +307,7 @@ def main() -> None:
         print(result, flush=True)
         report["cases"].append(result)
     report["load_average_end"] = load_average()
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "train_loop.json", report)
-    write_text_atomic(args.out / "train_loop.md", markdown(report))
-    print(markdown(report))
+    write_report(args.out, "train_loop", report, markdown(report))
 
 
 if __name__ == "__main__":
