@@ -60,42 +60,49 @@ def cpu_info() -> dict:
 CEILING_SIZES = (1024, 2048, 4096)
 
 
-def sustained_rate(op, flops: float, seconds: float = 2.0, span: float = 0.2) -> float:
+def sustained_rate(
+    op, flops: float, seconds: float = 2.0, span: float = 0.2, clock=time.perf_counter
+) -> float:
     """Best GFLOP/s of ``op`` over passes of back-to-back calls lasting ``span`` s each.
 
     The same statistic as the model's rates (the best of several multi-call passes), so a
-    short lucky call does not raise the ceiling; three warm-up calls come first.
+    short lucky call does not raise the ceiling; three warm-up calls come first. ``clock``
+    is wall time by default; ``time.process_time`` gives GFLOP per CPU second, which other
+    processes on a shared machine inflate much less.
     """
     for _ in range(3):
         op()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        calls, t = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t) < span:
+    best, start = 0.0, clock()
+    while clock() - start < seconds:
+        calls, t = 0, clock()
+        while (elapsed := clock() - t) < span:
             op()
             calls += 1
         best = max(best, calls * flops / elapsed / 1e9)
     return best
 
 
-def matmul_rate(dtype: torch.dtype, n: int) -> float:
+def matmul_rate(dtype: torch.dtype, n: int, clock=time.perf_counter) -> float:
     """Sustained GFLOP/s of an n x n matmul in ``dtype`` into a reused output."""
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
     c = torch.empty(n, n, dtype=dtype)
-    return sustained_rate(lambda: torch.matmul(a, b, out=c), 2 * n**3)
+    return sustained_rate(lambda: torch.matmul(a, b, out=c), 2 * n**3, clock=clock)
 
 
-def matmul_ceiling(dtype: torch.dtype = torch.float32, threads: int | None = None) -> float:
+def matmul_ceiling(
+    dtype: torch.dtype = torch.float32, threads: int | None = None, clock=time.perf_counter
+) -> float:
     """Best sustained GFLOP/s of a square matmul over :data:`CEILING_SIZES` at ``threads``.
 
     The rate peaks at a different size per dtype and thread count, and one size alone would
-    flatter the model. The torch thread count is restored afterwards.
+    flatter the model. The torch thread count is restored afterwards. ``clock`` as in
+    :func:`sustained_rate`.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        return max(matmul_rate(dtype, n) for n in CEILING_SIZES)
+        return max(matmul_rate(dtype, n, clock) for n in CEILING_SIZES)
     finally:
         torch.set_num_threads(before)
 

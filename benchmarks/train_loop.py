@@ -20,7 +20,8 @@ For each case, in one process and interleaved ``--repeats`` times (the best of e
   inflated by other processes on a shared machine, so that ratio is the one to trust;
 - achieved GFLOP/s of the bare step (matmul-class FLOPs of forward + backward counted by
   torch's FlopCounterMode; the FFTs are not counted) against the best square-matmul rate at
-  the same torch thread count, measured in the same run (``machine.matmul_ceiling``);
+  the same torch thread count, measured in the same run (``machine.matmul_ceiling``), both
+  per CPU second;
 - optionally the bare step with the forward ``torch.compile``-d (``--compile``), with its
   compile time: inductor generates no code for complex operators, which the block uses.
 
@@ -260,7 +261,7 @@ def markdown(report: dict) -> str:
         "",
         f"Achieved GFLOP/s of the bare step against the matmul ceiling "
         f"({report['matmul_ceiling_gflops']:.1f} GFLOP/s fp32 at {report['threads']} "
-        "thread(s), same run):",
+        "thread(s), same run); both per CPU second:",
         "",
         "| case | GFLOP per sample (fwd + bwd) | achieved GFLOP/s | fraction of ceiling | "
         "torch.compile: speed-up / compile s |",
@@ -299,7 +300,7 @@ def main() -> None:
         "repeats": args.repeats,
         "load_average_start": load_average(),
         "cpu": cpu_info(),
-        "matmul_ceiling_gflops": matmul_ceiling(torch.float32, args.threads),
+        "matmul_ceiling_gflops": matmul_ceiling(torch.float32, args.threads, time.process_time),
     }
     report["cases"] = []
     for case in CASES:
