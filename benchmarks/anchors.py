@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -147,7 +148,8 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"`bench_official.py` (fp32, 2 torch threads, median of 5 after 2 warm-ups), the released "
-        f"code and ours run case by case in one session; load average "
+        f"code and ours run case by case in one session, OMP_WAIT_POLICY "
+        f"{report['omp_wait_policy']}; load average "
         f"{report['load_average_start']:.1f} at the start, {report['load_average_end']:.1f} at "
         "the end. Compare the ratios, not the absolute rates. GFLOP/s: our matmul-class FLOPs "
         "per sample (torch's FlopCounterMode; FFTs not counted) times our rate, against the best "
@@ -170,7 +172,13 @@ def main() -> None:
     if not bench.exists():
         raise SystemExit(f"{bench} not found: give the anchors folder with --anchors")
     python = released_python(args.released_venv)
-    report: dict = {"load_average_start": load_average(), "released": [], "ours": []}
+    report: dict = {
+        "load_average_start": load_average(),
+        # Both sides inherit it; PASSIVE keeps 2-thread runs from collapsing on a busy machine.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "released": [],
+        "ours": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.only.split(","):
             report["released"] += run_side(python, bench, case, Path(tmp) / "released.json", None)
