@@ -47,7 +47,7 @@ def plan(args: argparse.Namespace) -> dict[str, list[str] | str]:
     }
     anchors = args.anchors / "bench_official.py"
     steps["anchors"] = (
-        ["anchors.py", "--anchors", str(args.anchors)]
+        ["anchors.py", "--anchors", str(args.anchors), *(["--only", "ts"] if quick else [])]
         if anchors.exists()
         else f"not run: {anchors} not found (give --anchors)"
     )
