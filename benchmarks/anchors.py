@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -140,10 +141,15 @@ def markdown(report: dict) -> str:
         "| --- | ---: | ---: | ---: | --- | ---: |",
     ]
     for r in report["rows"]:
+        gflops = (
+            f"{r['ours_gflops']:.1f} ({r['ours_ceiling_fraction']:.1%})"
+            if math.isfinite(r["ours_gflops"])
+            else "not counted (its blocks' cases did not run)"
+        )
         lines.append(
             f"| {r['case']} | {r['released_samples_per_s']:,.2f} | {r['ours_samples_per_s']:,.1f} "
             f"| {r['ratio']:.1f}x | {r['released_peak_rss_gb']:.2f} → {r['ours_peak_rss_gb']:.2f} GB "
-            f"| {r['ours_gflops']:.1f} ({r['ours_ceiling_fraction']:.1%}) |"
+            f"| {gflops} |"
         )
     lines += [
         "",
