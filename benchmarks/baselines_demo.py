@@ -17,7 +17,7 @@ import numpy as np
 
 from mmlego.config import dataset_runs, load_config, parse_run
 from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
-from mmlego.evaluate.predictions import Predictions, read_predictions
+from mmlego.predictions import Predictions, read_predictions
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 BASELINES = (

@@ -48,7 +48,7 @@ import torch
 from machine import CEILING_SIZES, cpu_info, matmul_rate, sustained_rate
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmlego.data.synthetic.slides import write_slide
+from mmlego.demo.slides import write_slide
 from mmlego.preprocess.encode import encode_batches, make_loader, stream
 from mmlego.preprocess.encoder import build_encoder, prepare_for_inference
 from mmlego.preprocess.grid import PatchGrid

@@ -25,7 +25,7 @@ OUT = Path("results/benchmarks")
 
 
 def _slide(out: Path, size: int) -> dict:
-    from mmlego.data.synthetic.slides import write_slide
+    from mmlego.demo.slides import write_slide
 
     start = time.perf_counter()
     truth = write_slide(out / "large.tif", size=size, seed=0, tumour_fraction=0.5)
@@ -42,7 +42,7 @@ def _slide(out: Path, size: int) -> dict:
 
 
 def _mimic(out: Path, stays: int, hours: float, extra: int) -> dict:
-    from mmlego.data.synthetic.mimic import generate_mimic
+    from mmlego.demo.mimic import generate_mimic
 
     start = time.perf_counter()
     generate_mimic(out / "mimic", stays=stays, seed=0, chart_hours=hours, extra_items=extra)

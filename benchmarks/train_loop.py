@@ -44,8 +44,8 @@ from machine import cpu_info, load_average, matmul_ceiling
 from summary import write_report
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
+from mmlego.data.transforms import SplitData
 from mmlego.models.lego import LegoBlock
 from mmlego.models.losses import TaskLoss
 from mmlego.train.data import PatientDataset

@@ -33,11 +33,11 @@ import pandas as pd
 import torch
 
 from mmlego.config import dataset_modalities, load_config, run_config
-from mmlego.data.prepare import SplitData, load_split
+from mmlego.data.transforms import SplitData, load_split
 from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
-from mmlego.evaluate.predictions import read_predictions
 from mmlego.models.fuse import LegoFuse
 from mmlego.models.merge import LegoMerge
+from mmlego.predictions import read_predictions
 from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.loop import fit, predict
 from mmlego.train.outputs import predictions_frame

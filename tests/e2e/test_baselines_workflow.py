@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.predictions import read_predictions
 from tests.conftest import REPO, run_snakemake
 
 # The generic tables, splits and train stages come from other stage files.

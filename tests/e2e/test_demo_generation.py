@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from mmlego.data.synthetic.io import read_truth
+from mmlego.demo.io import read_truth
 from mmlego.utils.provenance import has_provenance
 from tests.conftest import REPO, run_snakemake
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmlego.data.labels import read_labels
 from mmlego.data.store import read_modality
-from mmlego.data.synthetic.slides import write_slide
+from mmlego.demo.slides import write_slide
 from mmlego.preprocess.pipeline import feature_tag
 from tests.conftest import REPO, run_snakemake
 

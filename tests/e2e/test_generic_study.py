@@ -9,8 +9,8 @@ import pandas as pd
 import yaml
 
 from mmlego.data.labels import read_labels
-from mmlego.data.prepare import load_split
 from mmlego.data.store import read_modality
+from mmlego.data.transforms import load_split
 from tests.conftest import run_snakemake
 
 N = 24

@@ -11,8 +11,8 @@ import yaml
 
 from mmlego.data.labels import read_labels
 from mmlego.data.store import read_presence
-from mmlego.evaluate.predictions import read_predictions, read_split_sets
 from mmlego.evaluate.score import nan_to_null, score_predictions
+from mmlego.predictions import read_predictions, read_split_sets
 from tests.conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow

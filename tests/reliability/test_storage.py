@@ -15,7 +15,7 @@ import torch
 import mmlego.utils.atomic as atomic
 from mmlego.cli import expected_failure
 from mmlego.data.splits import check_disjoint
-from mmlego.evaluate.predictions import read_split_sets
+from mmlego.predictions import read_split_sets
 from mmlego.utils.atomic import atomic_dir, atomic_path, write_json_atomic
 
 

@@ -20,7 +20,7 @@ from mmlego.data.store import (
     read_provenance,
     write_modality,
 )
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.predictions import read_predictions
 from mmlego.preprocess.features_io import read_features, write_features
 from mmlego.train.outputs import read_checkpoint, save_checkpoint, write_predictions
 

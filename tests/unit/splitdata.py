@@ -1,4 +1,4 @@
-"""Tiny hand-made `mmlego.data.prepare.SplitData` for model tests.
+"""Tiny hand-made `mmlego.data.transforms.SplitData` for model tests.
 
 Each patient has a latent factor ``z``; the vector modality carries it in its first feature,
 the bag modality in the mean of its instances' first feature, and the series in its first
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
+from mmlego.data.transforms import SplitData
 
 # Tiny models run fastest single-threaded, and the test machine has 2 shared cores.
 torch.set_num_threads(1)

@@ -20,13 +20,13 @@ from sksurv.metrics import concordance_index_censored
 from sksurv.preprocessing import OneHotEncoder
 
 from mmlego.data.labels import write_labels
-from mmlego.data.prepare import fit_transforms, load_split, write_transforms
 from mmlego.data.splits import make_splits
 from mmlego.data.store import write_modality
 from mmlego.data.tabular import split_columns, vector_modality
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.data.transforms import fit_transforms, load_split, write_transforms
 from mmlego.evaluate.score import score_predictions
 from mmlego.models.classical import fit_coxnet
+from mmlego.predictions import read_predictions
 from mmlego.train.outputs import write_predictions
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.provenance import provenance

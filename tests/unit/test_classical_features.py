@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
+from mmlego.data.transforms import SplitData
 from mmlego.models.classical.features import SUMMARIES, bag_means, build_design, series_summaries
 
 NAN = np.nan

@@ -9,9 +9,8 @@ import pytest
 from scipy.stats import chi2
 from threadpoolctl import threadpool_limits
 
-from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.data.transforms import SplitData
 from mmlego.evaluate.score import score_predictions
 from mmlego.models.classical import fit_coxnet, fit_gbm, fit_logistic
 from mmlego.models.classical.coxnet import coefficients
@@ -19,6 +18,7 @@ from mmlego.models.classical.features import build_design
 from mmlego.models.classical.results import Candidate, Prediction
 from mmlego.models.classical.selection import select_on_validation, usable
 from mmlego.models.classical.validation import cox_partial_nll
+from mmlego.predictions import read_predictions
 from mmlego.train.outputs import write_predictions
 from tests.unit.splitdata import make_split
 

@@ -23,7 +23,7 @@ from mmlego.evaluate.metrics import (
     survival_at,
     uno_c,
 )
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.predictions import read_predictions
 from tests.evaluate_fixtures import classification_study, survival_study, write_predictions
 
 TIME = np.array([1.0, 2.0, 3.0, 4.0, 5.0])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmlego.data.synthetic.slides import write_slide
+from mmlego.demo.slides import write_slide
 from mmlego.preprocess.features_io import read_features
 from mmlego.preprocess.pipeline import encode_slides, lay_out_slide
 from mmlego.preprocess.slide import Slide

@@ -161,7 +161,7 @@ def test_tables_and_manifest_end_to_end(tmp_path):
 
 
 def test_reader_on_the_generators_all_clean_table(tmp_path):
-    from mmlego.data.synthetic.tcga import simulate_tcga
+    from mmlego.demo.tcga import simulate_tcga
 
     cohort = simulate_tcga(patients=30, genes=6, seed=1)
     path = tmp_path / "tcga_demo_all_clean.csv.zip"

@@ -197,7 +197,7 @@ def test_table_rejects_metrics_of_other_runs(tmp_path):
 
 def _job(tmp_path, monkeypatch):
     """The study job on a tiny hand-made split, recording every block fit."""
-    import mmlego.train.unpaired as job
+    import mmlego.studies.unpaired as job
     from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 
     data = make_split("binary", n=60, kinds=("vector", "series"), absent={"ts": [50]})

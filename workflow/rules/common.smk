@@ -82,7 +82,7 @@ def trained_runs(ds):
 
 
 def split_inputs(wildcards):
-    """Files ``mmlego.data.prepare.load_split`` reads for one split of a dataset."""
+    """Files ``mmlego.data.transforms.load_split`` reads for one split of a dataset."""
     ds_dir = f"{OUT}/{wildcards.ds}"
     return {
         "labels": f"{ds_dir}/labels.parquet",

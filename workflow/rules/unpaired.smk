@@ -2,7 +2,7 @@
 from 0 (the same patients) to 1 (disjoint), merged and ensembled, scored on paired test patients.
 
 Three rules: draw the sets (every split), one job per split (blocks, merge, ensemble and
-metrics for every overlap; ``mmlego.train.unpaired`` says why not one job per block), and the
+metrics for every overlap; ``mmlego.studies.unpaired`` says why not one job per block), and the
 table and figure. Outputs under ``{OUT}/{ds}/unpaired/overlap{tag}/{run}/split{k}/``.
 """
 

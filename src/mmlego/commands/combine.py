@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_merge(args: argparse.Namespace) -> None:
     """Load the split and the blocks, merge, write outputs."""
-    from mmlego.data.prepare import load_split
+    from mmlego.data.transforms import load_split
     from mmlego.train.combine import merge_run
 
     cfg, device, _, record = prepare_step(args, "lego_merge")
@@ -51,7 +51,7 @@ def run_merge(args: argparse.Namespace) -> None:
 
 def run_fuse(args: argparse.Namespace) -> None:
     """Load the split and the blocks, fuse, fine-tune, write outputs."""
-    from mmlego.data.prepare import load_split
+    from mmlego.data.transforms import load_split
     from mmlego.train.combine import fuse_run
 
     cfg, device, seed, record = prepare_step(args, "lego_fuse")

@@ -48,12 +48,12 @@ def _demo(args: argparse.Namespace) -> dict:
 # parameters, and whether it takes worker processes.
 SOURCES = {
     "tcga": (
-        ("mmlego.data.synthetic.tcga", "generate_tcga"),
+        ("mmlego.demo.tcga", "generate_tcga"),
         {"patients": "tcga_patients", "slide_size": "slide_size", "genes": "genes"},
         True,
     ),
     "mimic": (
-        ("mmlego.data.synthetic.mimic", "generate_mimic"),
+        ("mmlego.demo.mimic", "generate_mimic"),
         {
             "stays": "mimic_stays",
             "chart_hours": "mimic_chart_hours",
@@ -62,7 +62,7 @@ SOURCES = {
         False,
     ),
     "isic": (
-        ("mmlego.data.synthetic.isic", "generate_isic"),
+        ("mmlego.demo.isic", "generate_isic"),
         {
             "patients": "isic_patients",
             "image_size": "image_size",
@@ -77,7 +77,7 @@ def run_source(args: argparse.Namespace) -> None:
     """Write one source's synthetic raw data and its truth sidecar."""
     import importlib
 
-    from mmlego.data.synthetic.io import write_truth
+    from mmlego.demo.io import write_truth
 
     (module, function), keys, parallel = SOURCES[args.source]
     generate = getattr(importlib.import_module(module), function)

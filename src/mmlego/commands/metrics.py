@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> None:
     """Score the predictions and write ``metrics.json`` with provenance."""
     # Heavy imports here, so that ``mmlego --help`` and the other steps stay fast.
     from mmlego.data.labels import read_labels
-    from mmlego.evaluate.predictions import read_split_sets
     from mmlego.evaluate.score import write_metrics
+    from mmlego.predictions import read_split_sets
 
     labels, _ = read_labels(args.labels)
     sets = read_split_sets(args.splits, args.split)

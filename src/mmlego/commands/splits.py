@@ -49,7 +49,7 @@ def run_splits(args: argparse.Namespace) -> None:
 
 def run_transforms(args: argparse.Namespace) -> None:
     """Fit and write the transforms of each split (several per process: start-up dominates)."""
-    from mmlego.data.prepare import fit_transforms, write_transforms
+    from mmlego.data.transforms import fit_transforms, write_transforms
     from mmlego.utils.provenance import provenance
 
     if len(args.split) != len(args.out):

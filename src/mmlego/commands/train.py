@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> None:
     """Load the split, train the run's model, write its outputs."""
     from mmlego.config import parse_run
-    from mmlego.data.prepare import load_split
+    from mmlego.data.transforms import load_split
     from mmlego.train.run import train_run
 
     cfg, device, seed, record = prepare_step(args, args.run)

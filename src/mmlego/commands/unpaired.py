@@ -78,9 +78,9 @@ def run_sets(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> None:
     """Load the split and its study sets; train, merge, ensemble and score every overlap."""
     from mmlego.data.labels import read_labels
-    from mmlego.data.prepare import load_split
+    from mmlego.data.transforms import load_split
     from mmlego.data.unpaired import read_study_split
-    from mmlego.train.unpaired import run_unpaired_split
+    from mmlego.studies.unpaired import run_unpaired_split
 
     cfg, device, _, record = prepare_step(args, "unpaired")
     root = Path(args.dataset_dir)

@@ -25,8 +25,8 @@ from mmlego.evaluate.metrics import (
     harrell_c,
     macro_ovr_auc,
 )
-from mmlego.evaluate.predictions import Predictions, read_predictions
 from mmlego.evaluate.tables import OURS, pick_on_validation
+from mmlego.predictions import Predictions, read_predictions
 from mmlego.utils.seeding import derive_seed
 
 

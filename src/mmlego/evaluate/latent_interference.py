@@ -89,7 +89,7 @@ def block_latents(
     ``model_path`` is the split's LegoMerge checkpoint, which holds the trained blocks. Returns
     None when no test patient of the split has every modality (nothing to compare).
     """
-    from mmlego.data.prepare import load_split
+    from mmlego.data.transforms import load_split
     from mmlego.train.data import PatientDataset, ids_with_modalities
     from mmlego.train.outputs import load_model
 

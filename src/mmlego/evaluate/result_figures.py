@@ -20,8 +20,8 @@ from sksurv.util import Surv
 from mmlego.config import parse_run
 from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
-from mmlego.evaluate.predictions import read_predictions
 from mmlego.evaluate.tables import METRIC_NAMES, MODEL_NAMES
+from mmlego.predictions import read_predictions
 
 
 def _label(run: str) -> str:

@@ -21,7 +21,7 @@ from mmlego.evaluate.metrics import (
     macro_ovr_auc,
     uno_c,
 )
-from mmlego.evaluate.predictions import SETS, Predictions, check_against_split, read_predictions
+from mmlego.predictions import SETS, Predictions, check_against_split, read_predictions
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.provenance import provenance
 

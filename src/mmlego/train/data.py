@@ -1,4 +1,4 @@
-"""From a split's prepared data (``mmlego.data.prepare.SplitData``) to model batches.
+"""From a split's prepared data (``mmlego.data.transforms.SplitData``) to model batches.
 
 :class:`PatientDataset` holds one set of patients (train, val or test); its :meth:`collate`
 builds a :data:`~mmlego.models.base.Batch` plus the targets:

@@ -1,7 +1,7 @@
 """Classical reference models on the same splits, transforms and predictions as the others.
 
 Each family is one function ``fit_<family>(data, *, split, <grid>..., modalities=None)`` that
-takes a split loaded by :func:`mmlego.data.prepare.load_split` and returns a
+takes a split loaded by :func:`mmlego.data.transforms.load_split` and returns a
 :class:`~mmlego.models.classical.results.ClassicalFit`: the estimator of the setting chosen
 on the validation patients, the setting and the validation curve of the whole grid, and the
 rows of ``predictions.parquet`` for the val and test patients. The grid keywords are those of

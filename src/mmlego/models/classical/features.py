@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmlego.data.prepare import SplitData
 from mmlego.data.store import ModalityData
+from mmlego.data.transforms import SplitData
 
 SUMMARIES = ("last", "mean", "min", "max", "slope", "count")
 SETS = ("train", "val", "test")

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
-from mmlego.data.prepare import SplitData
+from mmlego.data.transforms import SplitData
 from mmlego.models.classical.features import build_design
 from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
 from mmlego.models.classical.selection import (

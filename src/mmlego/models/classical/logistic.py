@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from mmlego.data.prepare import SplitData
+from mmlego.data.transforms import SplitData
 from mmlego.models.classical.features import Design, build_design
 from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
 from mmlego.models.classical.selection import (

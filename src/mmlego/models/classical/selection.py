@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sksurv.util import Surv
 
-from mmlego.data.prepare import SplitData
+from mmlego.data.transforms import SplitData
 from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.models.baselines.ensemble import hazards_from_survival
 from mmlego.models.classical.features import Design

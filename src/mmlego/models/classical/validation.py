@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from sklearn.metrics import log_loss
 
-from mmlego.data.prepare import SplitData
+from mmlego.data.transforms import SplitData
 from mmlego.evaluate.metrics import (
     UndefinedMetricWarning,
     binary_auc,

@@ -14,7 +14,7 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
-from mmlego.data.synthetic.tcga import OMICS_SHARED, TABLE_NAME, generate_tcga, simulate_tcga
+from mmlego.demo.tcga import OMICS_SHARED, TABLE_NAME, generate_tcga, simulate_tcga
 
 SLIDE_NAME = re.compile(r"^(TCGA-[0-9A-Z]{2}-[0-9A-Z]{4})-01Z-00-DX[12]\.[0-9A-F-]{36}\.tif$")
 TINY = dict(patients=10, slide_size=512, genes=6)

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from mmlego.data.mimic.extract import dataset_labels, extract
 from mmlego.data.mimic.variables import load_variable_map, normalise_unit
-from mmlego.data.synthetic.mimic import (
+from mmlego.demo.mimic import (
     CHART_ITEMS,
     LAB_ITEMS,
     TABLES,

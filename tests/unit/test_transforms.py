@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from mmlego.data.labels import write_labels
-from mmlego.data.prepare import fit_transforms, load_split, write_transforms
 from mmlego.data.store import ModalityData, read_modality, write_modality
-from mmlego.evaluate.predictions import read_predictions
+from mmlego.data.transforms import fit_transforms, load_split, write_transforms
+from mmlego.predictions import read_predictions
 from mmlego.train.run import train_run
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.provenance import provenance

@@ -9,7 +9,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from mmlego.data.synthetic.isic import (
+from mmlego.demo.isic import (
     COLUMNS,
     SITES,
     draw_lesion,

@@ -27,8 +27,8 @@ import pandas as pd
 from PIL import Image
 from scipy.special import expit
 
-from mmlego.data.synthetic.fields import smooth_field, smoothstep
-from mmlego.data.synthetic.io import write_csv
+from mmlego.demo.fields import smooth_field, smoothstep
+from mmlego.demo.io import write_csv
 from mmlego.utils.atomic import atomic_dir
 from mmlego.utils.seeding import derive_seed
 

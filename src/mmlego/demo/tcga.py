@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr
 
-from mmlego.data.synthetic.io import write_csv
-from mmlego.data.synthetic.slides import write_slide
+from mmlego.demo.io import write_csv
+from mmlego.demo.slides import write_slide
 from mmlego.utils.atomic import atomic_dir
 from mmlego.utils.seeding import derive_seed
 

@@ -28,7 +28,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
-from mmlego.data.synthetic.fields import bilinear, periodic_blur, smooth_field, smoothstep
+from mmlego.demo.fields import bilinear, periodic_blur, smooth_field, smoothstep
 from mmlego.utils.atomic import atomic_path
 
 MAP_DOWNSAMPLE = 16

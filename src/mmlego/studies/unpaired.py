@@ -22,9 +22,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mmlego.evaluate.predictions import read_predictions
 from mmlego.evaluate.score import write_metrics
 from mmlego.models.baselines.ensemble import average_predictions
+from mmlego.predictions import read_predictions
 from mmlego.train.combine import merge_run
 from mmlego.train.loop import FitResult
 from mmlego.train.outputs import write_predictions

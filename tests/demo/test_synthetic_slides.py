@@ -8,7 +8,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from mmlego.data.synthetic.slides import MAP_DOWNSAMPLE, write_slide
+from mmlego.demo.slides import MAP_DOWNSAMPLE, write_slide
 
 
 def _saturation(rgb: np.ndarray) -> np.ndarray:
