@@ -1,7 +1,5 @@
 """MM-Lego study workflow: raw data -> modality store -> LegoBlocks -> LegoMerge/LegoFuse -> report."""
 
-from pathlib import Path
-
 from snakemake.utils import min_version, validate
 
 from mmlego.config import ConfigError, check_config
@@ -28,17 +26,22 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-
-
-# Stage files are included in pipeline order when present, so a stage lands as one file.
-for _stage in STAGES:
-    if Path(workflow.basedir, "workflow", "rules", f"{_stage}.smk").exists():
-
-        include: f"workflow/rules/{_stage}.smk"
+include: "workflow/rules/study.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/mimic.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/combine.smk"
+include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/unpaired.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        ALL_TARGETS,
+        get_final_output(),
     localrule: True

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmlego.config import dataset_runs, load_config, parse_run
+from mmlego.config import load_config
+from mmlego.data.kinds import dataset_modalities
 from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
+from mmlego.models.catalogue import dataset_runs, parse_run
 from mmlego.predictions import Predictions, read_predictions
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
@@ -53,7 +55,7 @@ def main(config_path: str = "config/config.yaml") -> None:
     models = [m for m in config["models"] if m in BASELINES]
     summary: dict[str, dict] = {}
     for ds, spec in config["datasets"].items():
-        for run in dataset_runs(spec, models):
+        for run in dataset_runs(dataset_modalities(spec), models):
             scores, spreads, task = [], [], None
             for k in range(config["splits"]["repeats"]):
                 path = root / ds / run / f"split{k}" / "predictions.parquet"

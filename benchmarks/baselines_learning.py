@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from mmlego.config import fill_defaults
 from mmlego.models.base import ModalityBatch
-from mmlego.models.registry import get_builder
+from mmlego.models.catalogue import get_builder
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
 MODELS = ["perceiver_early", "late_concat", "late_bilinear", "multimodn", "mcat", "healnet"]

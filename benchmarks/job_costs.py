@@ -31,7 +31,7 @@ PATTERNS = [
     (re.compile(r"^(\w+)/features/\w+/shard\d+\.tsv$"), lambda m: f"encode_shard ({m[1]})"),
     (re.compile(r"^(\w+)/features/\w+/[^/]+\.tsv$"), lambda m: f"encode_slide ({m[1]})"),
     (re.compile(r"^(\w+)/build_bags_\w+\.tsv$"), lambda m: f"build_bags ({m[1]})"),
-    (re.compile(r"^(\w+)/tables\.tsv$"), lambda m: f"tables_{m[1]}"),
+    (re.compile(r"^(\w+)/tables\.tsv$"), lambda m: f"read_tables_{m[1]}"),
 ]
 
 

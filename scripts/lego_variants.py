@@ -32,9 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlego.config import dataset_modalities, load_config, run_config
+from mmlego.config import load_config
+from mmlego.data.kinds import dataset_modalities
 from mmlego.data.transforms import SplitData, load_split
 from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
+from mmlego.models.catalogue import job_config, parse_run
 from mmlego.models.fuse import LegoFuse
 from mmlego.models.merge import LegoMerge
 from mmlego.predictions import read_predictions
@@ -130,7 +132,7 @@ def run_variant(
     blocks, frames = {}, {}
     for modality in data.modalities:
         run = f"lego_block.{modality}"
-        cfg = {**run_config(config, run), "lego": lego}
+        cfg = {**job_config(config, parse_run(run)[0]), "lego": lego}
         seed = derive_seed(config["seed"], dataset, split, run)
         seed_everything(seed)
         model, _, _ = fit_run(data, run=run, split=split, cfg=cfg, seed=seed)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,3 +33,10 @@ def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subproces
         text=True,
         timeout=timeout,
     )
+
+
+def demo_study(out: Path) -> dict:
+    """The shipped demo config with its output folder, and so the raw files its generator
+    writes there, moved to ``out``."""
+    text = (REPO / "config" / "config.yaml").read_text()
+    return yaml.safe_load(text.replace("results/demo", str(out)))

@@ -7,7 +7,7 @@ import yaml
 
 from mmlego.demo.io import read_truth
 from mmlego.utils.provenance import has_provenance
-from tests.conftest import REPO, run_snakemake
+from tests.conftest import demo_study, run_snakemake
 
 SOURCES = ("tcga", "mimic", "isic")
 TINY_DEMO = {
@@ -24,16 +24,9 @@ TINY_DEMO = {
 
 
 def test_generate_rules_write_the_raw_data(tmp_path):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     out = tmp_path / "out"
-    config["output_dir"] = str(out)
+    config = demo_study(out)
     config["demo"].update(TINY_DEMO)
-    config["datasets"]["tcga"]["slides"] = str(out / "raw/tcga/slides")
-    config["datasets"]["tcga"]["table"] = str(out / "raw/tcga/tcga_demo_all_clean.csv.zip")
-    for ds in ("icd9", "mort"):
-        config["datasets"][ds]["mimic_dir"] = str(out / "raw/mimic-iii")
-    config["datasets"]["isic"]["images"] = str(out / "raw/isic/train")
-    config["datasets"]["isic"]["metadata"] = str(out / "raw/isic/train.csv")
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     targets = [str(out / f"raw/truth/{source}.parquet") for source in SOURCES]

@@ -10,15 +10,14 @@ import json
 import pandas as pd
 import yaml
 
-from tests.conftest import REPO, run_snakemake
+from tests.conftest import demo_study, run_snakemake
 from tests.evaluate_fixtures import classification_study
 
 RUNS = {"lego_block.static": 1.0, "lego_block.vitals": 0.8, "lego_merge": 1.6, "snn.static": 0.9}
 
 
 def _study(tmp_path):
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["output_dir"] = str(tmp_path / "out")
+    config = demo_study(tmp_path / "out")
     config["datasets"] = {"icd9": config["datasets"]["icd9"]}
     config["models"] = ["lego_block", "lego_merge", "snn"]
     config["splits"]["repeats"] = 2

@@ -67,7 +67,8 @@ def _write_study(root):
         },
         "models": ["lego_block", "lego_merge", "lego_fuse"],
         "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
-        "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "patience": 4, "fuse_epochs": 1},
+        "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "patience": 4},
+        "fuse": {"epochs": 1},
     }  # fmt: skip
     (root / "study.yaml").write_text(yaml.safe_dump(config))
 

@@ -43,7 +43,7 @@ TRAIN_AND_METRICS = {
         (lambda c: c["baselines"]["mcat"].update(groups=3), ["mcat"]),
         (_set("baselines", "dropout", 0.2), ["snn.clinical", "mcat"]),
         (_set("lego", "latent_len", 6), ["lego_block.clinical", "lego_block.photos"]),
-        (_set("train", "fuse_epochs", 3), []),  # LegoFuse's key: no LegoFuse in this study
+        (_set("fuse", "epochs", 3), []),  # LegoFuse's key: no LegoFuse in this study
         (_set("merge", "magnitude", "mean"), []),
     ],
     ids=["mcat-groups", "baselines-dropout", "lego-latent-len", "train-fuse-epochs", "merge"],

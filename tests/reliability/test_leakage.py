@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlego.models.registry import get_builder
+from mmlego.models.catalogue import get_builder
 from mmlego.train.loop import fit
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 

@@ -6,16 +6,10 @@ import copy
 
 import pytest
 
-from mmlego.config import (
-    ConfigError,
-    check_config,
-    dataset_runs,
-    ensemble_inputs,
-    ensemble_members,
-    fill_defaults,
-    load_yaml,
-    trained_runs,
-)
+from mmlego.config import ConfigError, check_config, fill_defaults, load_yaml
+from mmlego.data.kinds import dataset_modalities
+from mmlego.models.catalogue import dataset_runs as catalogue_runs
+from mmlego.models.catalogue import member_runs, model_entry
 
 BASELINES = [
     "snn",
@@ -29,6 +23,18 @@ BASELINES = [
     "mcat",
     "healnet",
 ]
+
+
+def dataset_runs(ds, models):
+    """The runs of ``models`` on a dataset's config section."""
+    return catalogue_runs(
+        dataset_modalities(fill_defaults({"datasets": {"d": ds}})["datasets"]["d"]), models
+    )
+
+
+def trained_runs(ds, models):
+    """The runs the shared train rule fits."""
+    return [r for r in dataset_runs(ds, models) if model_entry(r.split(".")[0]).made_by == "train"]
 
 
 @pytest.fixture
@@ -78,10 +84,8 @@ def test_every_baseline_runs_on_every_demo_dataset(demo):
         "lego_block.static",
         "lego_block.vitals",
     ]
-    assert ensemble_members(config["datasets"]["isic"], ["snn", "abmil"]) == [
-        "snn.metadata",
-        "abmil.image",
-    ]
+    isic = dataset_modalities(config["datasets"]["isic"])
+    assert member_runs(config, "ensemble", isic) == ["snn.metadata", "abmil.image"]
 
 
 def test_mcat_is_skipped_where_it_does_not_fit():
@@ -143,14 +147,3 @@ def test_heads_must_divide_the_embedding_width(demo):
         ConfigError, match=r"'baselines\.heads' \(4\) must divide 'baselines\.dim' \(30\)"
     ):
         check_config(config)
-
-
-def test_ensemble_inputs_pair_each_member_with_its_store(demo):
-    config = fill_defaults(copy.deepcopy(demo))
-    files = ensemble_inputs(config, "tcga", 3)
-    out = config["output_dir"]
-    assert files["predictions"][0] == f"{out}/tcga/snn.mut/split3/predictions.parquet"
-    assert files["predictions"][-1] == f"{out}/tcga/abmil.slides/split3/predictions.parquet"
-    assert files["stores"] == [
-        f"{out}/tcga/modalities/{m}.h5" for m in ("mut", "cnv", "rna", "slides")
-    ]

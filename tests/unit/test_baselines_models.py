@@ -13,7 +13,7 @@ from mmlego.models.base import ModalityBatch
 from mmlego.models.baselines.late import outer_product
 from mmlego.models.baselines.mcat import group_slices
 from mmlego.models.baselines.specs import InputSpec
-from mmlego.models.registry import get_builder
+from mmlego.models.catalogue import get_builder
 
 B, N_OUT = 5, 3
 TAB = InputSpec("vector", 7)

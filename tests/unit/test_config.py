@@ -6,15 +6,9 @@ import copy
 
 import pytest
 
-from mmlego.config import (
-    ConfigError,
-    check_config,
-    dataset_modalities,
-    dataset_runs,
-    fill_defaults,
-    load_config,
-    load_yaml,
-)
+from mmlego.config import ConfigError, check_config, fill_defaults, load_config, load_yaml
+from mmlego.data.kinds import dataset_modalities
+from mmlego.models.catalogue import dataset_runs
 
 
 @pytest.fixture
@@ -26,7 +20,7 @@ def demo(repo):
 def test_shipped_configs_are_valid(repo, name):
     config = load_config(repo / "config" / name)
     assert config["splits"]["repeats"] == 5
-    assert config["train"]["fuse_epochs"] == 2
+    assert config["fuse"]["epochs"] == 2
 
 
 def test_defaults_are_filled_from_the_schema():
@@ -127,7 +121,8 @@ def test_modalities_and_runs_follow_the_dataset_kind(demo):
         ("slides", "bag"),
         ("omics", "vector"),
     ]
-    runs = dataset_runs(config["datasets"]["icd9"], ["lego_block", "snn", "abmil", "lego_merge"])
+    icd9 = dataset_modalities(config["datasets"]["icd9"])
+    runs = dataset_runs(icd9, ["lego_block", "snn", "abmil", "lego_merge"])
     assert runs == [
         "lego_block.static",
         "lego_block.vitals",
@@ -135,3 +130,11 @@ def test_modalities_and_runs_follow_the_dataset_kind(demo):
         "abmil.vitals",
         "lego_merge",
     ]
+
+
+def test_a_moved_key_names_its_new_place(demo):
+    config = copy.deepcopy(demo)
+    config["train"]["fuse_epochs"] = 3
+    with pytest.raises(ConfigError) as info:
+        check_config(config)
+    assert "config key 'train.fuse_epochs' has moved to 'fuse.epochs'" in str(info.value)

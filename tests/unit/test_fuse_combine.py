@@ -128,7 +128,7 @@ def test_fuse_head_follows_the_merge_head_option(head):
 
 def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_path):
     data = make_split("binary", n=60, absent={"img": [50, 51, 52], "tab": [53, 54]})
-    cfg = {"lego": TINY_LEGO, "train": {**TINY_TRAIN, "epochs": 4, "fuse_epochs": 1}}
+    cfg = {"lego": TINY_LEGO, "train": {**TINY_TRAIN, "epochs": 4}}
     paths = {}
     for modality in ("tab", "img"):
         out = tmp_path / f"lego_block.{modality}"
@@ -167,7 +167,7 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
         assert torch.allclose(reloaded(batch), tab_block(batch), atol=1e-5)
         assert torch.allclose(reloaded(batch), merged(batch), atol=1e-6)
     fuse_cfg = {
-        "fuse": {"mode": "weave", "lr": 1e-3, "select": "last"},
+        "fuse": {"mode": "weave", "lr": 1e-3, "select": "last", "epochs": 1},
         "merge": {"head": "linear"},
         "train": cfg["train"],
     }
@@ -181,14 +181,14 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
         provenance={},
     )
     log = (tmp_path / "fuse" / "train_log.csv").read_text().splitlines()
-    assert len(log) == 2  # header + fuse_epochs = 1
+    assert len(log) == 2  # header + fuse.epochs = 1
     assert float(log[1].split(",")[log[0].split(",").index("lr")]) == 1e-3
     fused = load_model(tmp_path / "fuse" / "model.pt")
     assert isinstance(fused, LegoFuse) and (fused.mode, fused.head_method) == ("weave", "linear")
     # Without fuse.lr the fine-tuning runs at the blocks' own train.lr.
     fuse_run(
         data, block_paths=paths,
-        cfg={"fuse": {"mode": "stack", "select": "best"}, "merge": {"head": "slerp"},
+        cfg={"fuse": {"mode": "stack", "select": "best", "epochs": 1}, "merge": {"head": "slerp"},
              "train": cfg["train"]},
         dataset="toy", split=0, out_dir=tmp_path / "fuse_default", provenance={},
     )  # fmt: skip

@@ -36,7 +36,7 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
         "encode_shard (tcga)",
         "encode_slide (tcga)",
         "mimic_extract",
-        "tables_tcga",
+        "read_tables_tcga",
     }
     train = summary["train (icd9)"]
     assert train["jobs"] == 3

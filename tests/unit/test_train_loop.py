@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mmlego.config import fill_defaults
+from mmlego.models.catalogue import get_builder
 from mmlego.models.losses import inverse_frequency_weights, survival_nll, survival_outputs
-from mmlego.models.registry import get_builder
 from mmlego.train.data import PatientDataset, survival_bin_index
 from mmlego.train.loop import fit
 from mmlego.train.outputs import CHECKPOINT_KEYS, load_model, read_checkpoint, read_predictions

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mmlego.config import SCHEMA_PATH, fill_defaults, run_config
+from mmlego.config import SCHEMA_PATH, fill_defaults
+from mmlego.models.catalogue import job_config, parse_run
 from mmlego.train.combine import merge_run
 from mmlego.train.outputs import load_model, read_checkpoint, read_predictions
 from mmlego.train.run import fit_run, train_run
@@ -71,10 +72,13 @@ def test_a_bad_space_entry_is_named_in_the_error(entry, message):
 def test_run_settings_per_model_and_none_when_untuned():
     config = _config()
     assert config["tune"]["trials"] == 0
-    assert run_tune_settings(config["tune"], "snn", run_config(config, "snn.omics")) is None
+    assert (
+        run_tune_settings(config["tune"], "snn", job_config(config, parse_run("snn.omics")[0]))
+        is None
+    )
     config = _config(trials=4, models={"healnet": {"trials": 0}, "snn": {"trials": 2, "space": {
         "baselines.dim": None, "train.lr": LR}}})  # fmt: skip
-    snn = run_tune_settings(config["tune"], "snn", run_config(config, "snn.omics"))
+    snn = run_tune_settings(config["tune"], "snn", job_config(config, parse_run("snn.omics")[0]))
     assert snn["trials"] == 2 and "shared" not in snn
     assert snn["space"] == {
         "train.lr": LR,
@@ -82,8 +86,13 @@ def test_run_settings_per_model_and_none_when_untuned():
         "train.batch_size": config["tune"]["space"]["train.batch_size"],
         "baselines.dropout": config["tune"]["space"]["baselines.dropout"],
     }
-    assert run_tune_settings(config["tune"], "healnet", run_config(config, "healnet")) is None
-    block = run_tune_settings(config["tune"], "lego_block", run_config(config, "lego_block.rna"))
+    assert (
+        run_tune_settings(config["tune"], "healnet", job_config(config, parse_run("healnet")[0]))
+        is None
+    )
+    block = run_tune_settings(
+        config["tune"], "lego_block", job_config(config, parse_run("lego_block.rna")[0])
+    )
     assert block["trials"] == 4 and not any(k.startswith("baselines.") for k in block["space"])
     assert block["shared"] == {"keys": ["lego.latent_len", "lego.latent_dim"], "trials": 4}
 
@@ -91,7 +100,7 @@ def test_run_settings_per_model_and_none_when_untuned():
 def test_the_default_space_holds_every_default_value_so_trial_zero_is_the_untuned_run():
     config = _config(trials=1)
     for run, model in (("lego_block.rna", "lego_block"), ("snn.omics", "snn")):
-        cfg = run_config(config, run)
+        cfg = job_config(config, parse_run(run)[0])
         settings = run_tune_settings(config["tune"], model, cfg)
         space = parse_space(settings["space"])
         assert config_start(space, cfg).keys() == space.keys(), run

@@ -11,12 +11,12 @@ import pytest
 from mmlego.config import ConfigError, check_config, load_yaml
 from mmlego.data.unpaired import (
     draw_block_sets,
-    overlap_tag,
     shared_count,
     study_sets,
     symmetric_difference_fraction,
 )
 from mmlego.evaluate.unpaired import summary, unpaired_table
+from mmlego.layout import overlap_tag
 from mmlego.utils.seeding import derive_seed
 
 OVERLAPS = [0.0, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 1.0]

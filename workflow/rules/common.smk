@@ -1,32 +1,38 @@
-"""Config helpers, path templates and input functions shared by every stage."""
+"""Config helpers, path templates, input functions and the final targets of the workflow."""
 
 import json
+import shlex
+from pathlib import Path
 
-from mmlego.config import dataset_modalities, dataset_runs
-from mmlego.utils.raw_inputs import missing_raw_inputs_message
-
-STAGES = [
-    "study",
-    "demo",
-    "preprocess",
-    "mimic",
-    "features",
-    "splits",
-    "train",
-    "combine",
-    "baselines",
-    "evaluate",
-    "unpaired",
-    "report",
-]
+from mmlego import layout
+from mmlego.commands.generate_demo import SOURCES as DEMO_GENERATORS
+from mmlego.data.build import table_outputs
+from mmlego.data.kinds import (
+    bag_modalities,
+    dataset_kind,
+    dataset_modalities,
+    missing_raw_inputs,
+    missing_raw_inputs_message,
+)
+from mmlego.models.catalogue import (
+    dataset_runs,
+    job_config,
+    member_runs,
+    model_entry,
+    model_keys,
+    parse_run,
+)
 
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
-REPEATS = config["splits"]["repeats"]
-SPLITS = list(range(REPEATS))
+SPLITS = list(range(config["splits"]["repeats"]))
+DEMO = config["demo"]["enabled"]
+# The `demo` config keys each source's generator reads.
+DEMO_SOURCE_KEYS = {source: keys for source, (_, keys, _) in DEMO_GENERATORS.items()}
 
-# Every stage appends the final outputs it owns; rule all requests them.
-ALL_TARGETS = [f"{OUT}/config.resolved.yaml"]
+# Path templates with the rules' wildcards.
+DS = layout.dataset_dir(OUT, "{ds}")
+RUN = layout.run_dir(DS, "{run}", "{k}")
 
 
 wildcard_constraints:
@@ -37,25 +43,46 @@ wildcard_constraints:
     slide="[^/]+",
 
 
-if not config["demo"]["enabled"]:
-    _missing = missing_raw_inputs_message(config)
-    if _missing:
-        raise WorkflowError(_missing)
+def demo_writes(path):
+    """Whether the demo generator writes ``path`` (one of its outputs, or inside its folders)."""
+    if not DEMO:
+        return False
+    target = Path(path).resolve()
+    return any(
+        target.is_relative_to(Path(output).resolve())
+        for source in layout.DEMO_SOURCES
+        for output in layout.demo_source(OUT, source).outputs.values()
+    )
+
+
+# Every raw input the generator does not write must exist, with the demo on or off: a study
+# with a missing file stops here, before any job.
+_missing = missing_raw_inputs_message(
+    missing_raw_inputs(config["datasets"], demo_writes)
+)
+if _missing:
+    raise WorkflowError(_missing)
+
+
+def spec(ds):
+    """The config section of dataset ``ds``."""
+    return config["datasets"][ds]
+
+
+def ds_dir(ds):
+    """The output folder of dataset ``ds``."""
+    return layout.dataset_dir(OUT, ds)
 
 
 def modalities(ds):
     """Modality names of dataset ``ds``."""
-    return [m.name for m in dataset_modalities(config["datasets"][ds])]
+    return [m.name for m in dataset_modalities(spec(ds))]
 
 
-def modality_type(ds, mod):
-    """Type (tabular, timeseries, wsi, image) of modality ``mod`` of dataset ``ds``."""
-    return {m.name: m.type for m in dataset_modalities(config["datasets"][ds])}[mod]
-
-
-def runs(ds):
-    """Every model run that applies to dataset ``ds``."""
-    return dataset_runs(config["datasets"][ds], config["models"])
+def runs(ds, made_by=None):
+    """The model runs on dataset ``ds`` (of the models made by ``made_by``)."""
+    models = [m for m in config["models"] if made_by in (None, model_entry(m).made_by)]
+    return dataset_runs(dataset_modalities(spec(ds)), models)
 
 
 def as_json(value):
@@ -63,46 +90,27 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
-def demo_params(source):
-    """The `demo` keys one source's generator reads: editing another's size keeps it cached."""
-    from mmlego.commands.generate_demo import SOURCES
-
-    return as_json({key: config["demo"][key] for key in SOURCES[source][1].values()})
-
-
-# Model stages (train.smk, combine.smk).
-import shlex
-
-from mmlego.config import parse_run
-
-
-def trained_runs(ds):
-    """Runs of dataset ``ds`` that the generic train rule fits."""
-    return [r for r in runs(ds) if parse_run(r)[0] not in NOT_TRAINED]
+def run_pattern(made_by):
+    """Wildcard constraint: the runs of the catalogue's models made by ``made_by``."""
+    return f"(?:{'|'.join(model_keys(made_by))})(?:\\.[A-Za-z][A-Za-z0-9_]*)?"
 
 
 def split_inputs(wildcards):
     """Files ``mmlego.data.transforms.load_split`` reads for one split of a dataset."""
-    ds_dir = f"{OUT}/{wildcards.ds}"
+    root = ds_dir(wildcards.ds)
     return {
-        "labels": f"{ds_dir}/labels.parquet",
-        "splits": f"{ds_dir}/splits.json",
-        "transforms": f"{ds_dir}/transforms/split{wildcards.k}.json",
-        "stores": [f"{ds_dir}/modalities/{m}.h5" for m in modalities(wildcards.ds)],
+        "labels": layout.labels(root),
+        "splits": layout.splits(root),
+        "transforms": layout.transforms(root, wildcards.k),
+        "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
     }
-
-
-def dataset_ready(ds):
-    """Whether the earlier stages request every split transform and store of ``ds``."""
-    needed = [f"{OUT}/{ds}/transforms/split{k}.json" for k in SPLITS]
-    needed += [f"{OUT}/{ds}/modalities/{m}.h5" for m in modalities(ds)]
-    return all(path in ALL_TARGETS for path in needed)
 
 
 def block_checkpoints(wildcards):
     """The split's LegoBlock checkpoints, one per modality of the dataset."""
+    root = ds_dir(wildcards.ds)
     return [
-        f"{OUT}/{wildcards.ds}/lego_block.{m}/split{wildcards.k}/model.pt"
+        layout.model(layout.run_dir(root, f"lego_block.{m}", wildcards.k))
         for m in modalities(wildcards.ds)
     ]
 
@@ -111,3 +119,94 @@ def block_args(wildcards, input):
     """``--block modality=path`` arguments, in the dataset's modality order."""
     pairs = zip(modalities(wildcards.ds), input.blocks)
     return " ".join(f"--block {shlex.quote(f'{m}={path}')}" for m, path in pairs)
+
+
+def output_folder(name):
+    """A params function: the folder of the rule's output ``name``, into which the step writes
+    it and the files beside it (taken from the declared file, so it follows the file when a
+    storage plugin moves it)."""
+    return lambda wildcards, output: str(Path(output[name]).parent)
+
+
+def input_folder(name):
+    """A params function: the folder of the rule's input ``name``."""
+    return lambda wildcards, input: str(Path(input[name]).parent)
+
+
+def demo_params(source):
+    """The `demo` keys one source's generator reads: editing another's size keeps it cached."""
+    return as_json(
+        {key: config["demo"][key] for key in DEMO_SOURCE_KEYS[source].values()}
+    )
+
+
+def store_kinds(ds):
+    """{modality: store kind} of dataset ``ds``; transforms are fitted for vector and series."""
+    return {m.name: m.kind for m in dataset_modalities(spec(ds))}
+
+
+def member_inputs(wildcards):
+    """Each member run's predictions and its modality store (for the presence flags)."""
+    root = ds_dir(wildcards.ds)
+    members = member_runs(config, "ensemble", dataset_modalities(spec(wildcards.ds)))
+    return {
+        "predictions": [
+            layout.predictions(layout.run_dir(root, run, wildcards.k))
+            for run in members
+        ],
+        "stores": [layout.modality_store(root, parse_run(run)[1]) for run in members],
+    }
+
+
+def run_files(ds, file):
+    """``file`` (a layout function of a run folder) of every run and split of dataset ``ds``."""
+    root = ds_dir(ds)
+    return [file(layout.run_dir(root, run, k)) for run in runs(ds) for k in SPLITS]
+
+
+def qc_files(ds):
+    """The QC tables and folders of dataset ``ds``, for the study overview page."""
+    root = ds_dir(ds)
+    if spec(ds)["kind"] == "mimic":
+        return [layout.qc_mimic_cohort(root), layout.qc_mimic_events(root)]
+    files = [layout.qc_tables(root)]
+    if dataset_kind(spec(ds)).qc_downsampling:
+        files.append(layout.qc_downsampling(root))
+    for mod in bag_modalities(spec(ds)):
+        files.append(layout.qc_features(root, mod.name))
+        if mod.type == "wsi":
+            files.append(layout.qc_tissue(root, mod.name))
+    return files
+
+
+def unpaired_enabled():
+    """Whether the unpaired-data study (Fig. 6) is part of this study."""
+    return config["evaluate"]["unpaired"]["enabled"]
+
+
+def get_final_output():
+    """Every file the study ends in, from the config alone (the rest follows as their inputs)."""
+    targets = [layout.resolved_config(OUT)]
+    if DEMO:
+        for source in layout.DEMO_SOURCES:
+            files = layout.demo_source(OUT, source)
+            targets += [*files.outputs.values(), files.truth]
+    for ds in DATASETS:
+        targets += qc_files(ds)
+    targets += [
+        layout.table(OUT, "table2.html"),
+        layout.figure(OUT, "fig2_merge_vs_ensemble.png"),
+        layout.figure(OUT, "fig4_interference_latent.png"),
+        layout.study_overview(OUT),
+    ]
+    if LATENT_DATASETS:
+        targets.append(layout.figure(OUT, "latent_interference.png"))
+    # Our numbers next to the paper's only make sense on the real data.
+    if not DEMO:
+        targets.append(layout.table(OUT, "paper_comparison.csv"))
+    if unpaired_enabled():
+        targets += [
+            layout.figure(OUT, "fig6_unpaired.png"),
+            layout.table(OUT, "unpaired.csv"),
+        ]
+    return targets

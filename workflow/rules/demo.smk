@@ -1,22 +1,24 @@
 """The demo study's raw data: synthetic TCGA-, MIMIC-III- and ISIC-like releases.
 
-Runs only when ``demo.enabled``; one rule per source so they run in parallel. The truth
+The rules exist when ``demo.enabled``; one rule per source so they run in parallel. The truth
 sidecars (true per-patient factors) are for tests; no model reads them.
 """
 
-RAW = f"{OUT}/raw"
+TCGA_DEMO = layout.demo_source(OUT, "tcga")
+MIMIC_DEMO = layout.demo_source(OUT, "mimic")
+ISIC_DEMO = layout.demo_source(OUT, "isic")
 
-if config["demo"]["enabled"]:
+if DEMO:
 
     rule generate_demo_tcga:
         output:
-            slides=directory(f"{RAW}/tcga/slides"),
-            table=f"{RAW}/tcga/tcga_demo_all_clean.csv.zip",
-            truth=f"{RAW}/truth/tcga.parquet",
+            slides=directory(TCGA_DEMO.outputs["slides"]),
+            table=TCGA_DEMO.outputs["table"],
+            truth=TCGA_DEMO.truth,
         log:
-            f"{OUT}/logs/generate_demo_tcga.log",
+            layout.log(OUT, "generate_demo_tcga"),
         benchmark:
-            f"{OUT}/benchmarks/generate_demo_tcga.tsv"
+            layout.benchmark(OUT, "generate_demo_tcga")
         # The slides start the study's longest chain (encode, bags, blocks, merge): first.
         priority: 10
         conda:
@@ -27,19 +29,19 @@ if config["demo"]["enabled"]:
         params:
             demo=demo_params("tcga"),
             seed=config["seed"],
-            out_dir=lambda wildcards, output: os.path.dirname(output.table),
+            out_dir=output_folder("table"),
         shell:
             "mmlego --log {log:q} generate-demo tcga --demo {params.demo:q} --seed {params.seed}"
             " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
 
     rule generate_demo_mimic:
         output:
-            tables=directory(f"{RAW}/mimic-iii"),
-            truth=f"{RAW}/truth/mimic.parquet",
+            tables=directory(MIMIC_DEMO.outputs["tables"]),
+            truth=MIMIC_DEMO.truth,
         log:
-            f"{OUT}/logs/generate_demo_mimic.log",
+            layout.log(OUT, "generate_demo_mimic"),
         benchmark:
-            f"{OUT}/benchmarks/generate_demo_mimic.tsv"
+            layout.benchmark(OUT, "generate_demo_mimic")
         conda:
             "../../envs/data.yaml"
         threads: 1
@@ -54,13 +56,13 @@ if config["demo"]["enabled"]:
 
     rule generate_demo_isic:
         output:
-            images=directory(f"{RAW}/isic/train"),
-            table=f"{RAW}/isic/train.csv",
-            truth=f"{RAW}/truth/isic.parquet",
+            images=directory(ISIC_DEMO.outputs["images"]),
+            table=ISIC_DEMO.outputs["table"],
+            truth=ISIC_DEMO.truth,
         log:
-            f"{OUT}/logs/generate_demo_isic.log",
+            layout.log(OUT, "generate_demo_isic"),
         benchmark:
-            f"{OUT}/benchmarks/generate_demo_isic.tsv"
+            layout.benchmark(OUT, "generate_demo_isic")
         conda:
             "../../envs/data.yaml"
         threads: 2
@@ -69,11 +71,7 @@ if config["demo"]["enabled"]:
         params:
             demo=demo_params("isic"),
             seed=config["seed"],
-            out_dir=lambda wildcards, output: os.path.dirname(output.table),
+            out_dir=output_folder("table"),
         shell:
             "mmlego --log {log:q} generate-demo isic --demo {params.demo:q} --seed {params.seed}"
             " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
-
-    ALL_TARGETS.extend(rules.generate_demo_tcga.output)
-    ALL_TARGETS.extend(rules.generate_demo_mimic.output)
-    ALL_TARGETS.extend(rules.generate_demo_isic.output)

@@ -1,26 +1,19 @@
 """Metrics per (dataset, run, split) from the saved predictions; tables and figures."""
 
-# Every run's metrics.json, per dataset.
-METRICS_FILES = {
-    ds: [f"{OUT}/{ds}/{run}/split{k}/metrics.json" for run in runs(ds) for k in SPLITS]
-    for ds in DATASETS
-}
-# Evaluation targets are requested only once a stage provides a rule that writes
-# predictions.parquet, so that the workflow still plans while the training stages are absent.
-PREDICTIONS_MADE = any(
-    str(out).endswith("predictions.parquet") for r in workflow.rules for out in r.output
-)
+METRICS_FILES = [f for ds in DATASETS for f in run_files(ds, layout.metrics)]
+PREDICTION_FILES = [f for ds in DATASETS for f in run_files(ds, layout.predictions)]
+LABEL_FILES = [layout.labels(ds_dir(ds)) for ds in DATASETS]
 
 
 rule metrics:
     input:
-        predictions=f"{OUT}/{{ds}}/{{run}}/split{{k}}/predictions.parquet",
-        labels=f"{OUT}/{{ds}}/labels.parquet",
-        splits=f"{OUT}/{{ds}}/splits.json",
+        predictions=layout.predictions(RUN),
+        labels=layout.labels(DS),
+        splits=layout.splits(DS),
     output:
-        f"{OUT}/{{ds}}/{{run}}/split{{k}}/metrics.json",
+        layout.metrics(RUN),
     log:
-        f"{OUT}/logs/metrics/{{ds}}/{{run}}/split{{k}}.log",
+        layout.log(OUT, "metrics/{ds}/{run}/split{k}"),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -33,49 +26,45 @@ rule metrics:
 
 rule tables:
     input:
-        metrics=[f for files in METRICS_FILES.values() for f in files],
-        predictions=[
-            f.replace("metrics.json", "predictions.parquet")
-            for files in METRICS_FILES.values()
-            for f in files
-        ],
-        labels=[f"{OUT}/{ds}/labels.parquet" for ds in DATASETS],
+        metrics=METRICS_FILES,
+        predictions=PREDICTION_FILES,
+        labels=LABEL_FILES,
     output:
         table2=report(
-            f"{OUT}/tables/table2.html",
+            layout.table(OUT, "table2.html"),
             caption="../report/table2.rst",
             category="Tables",
             labels={"table": "Table 2 (main results)"},
         ),
-        table2_csv=f"{OUT}/tables/table2.csv",
-        table2_md=f"{OUT}/tables/table2.md",
-        table2_tex=f"{OUT}/tables/table2.tex",
+        table2_csv=layout.table(OUT, "table2.csv"),
+        table2_md=layout.table(OUT, "table2.md"),
+        table2_tex=layout.table(OUT, "table2.tex"),
         secondary=report(
-            f"{OUT}/tables/secondary.csv",
+            layout.table(OUT, "secondary.csv"),
             caption="../report/table_secondary.rst",
             category="Tables",
             labels={"table": "Secondary metrics"},
         ),
-        secondary_md=f"{OUT}/tables/secondary.md",
-        secondary_tex=f"{OUT}/tables/secondary.tex",
+        secondary_md=layout.table(OUT, "secondary.md"),
+        secondary_tex=layout.table(OUT, "secondary.tex"),
         paired=report(
-            f"{OUT}/tables/paired.csv",
+            layout.table(OUT, "paired.csv"),
             caption="../report/table_paired.rst",
             category="Tables",
             labels={"table": "Paired comparison with the best baseline"},
         ),
-        paired_md=f"{OUT}/tables/paired.md",
-        paired_tex=f"{OUT}/tables/paired.tex",
+        paired_md=layout.table(OUT, "paired.md"),
+        paired_tex=layout.table(OUT, "paired.tex"),
         long=report(
-            f"{OUT}/tables/metrics_long.csv",
+            layout.table(OUT, "metrics_long.csv"),
             caption="../report/table_long.rst",
             category="Tables",
             labels={"table": "Every metric (long format)"},
         ),
     log:
-        f"{OUT}/logs/tables.log",
+        layout.log(OUT, "tables"),
     benchmark:
-        f"{OUT}/benchmarks/tables.tsv"
+        layout.benchmark(OUT, "tables")
     conda:
         "../../envs/evaluate.yaml"
     threads: 1
@@ -87,7 +76,7 @@ rule tables:
                 "evaluate": config["evaluate"],
             }
         ),
-        out_dir=lambda w, output: Path(output.table2).parent,
+        out_dir=output_folder("table2"),
     shell:
         "mmlego --log {log:q} tables --metrics {input.metrics:q} --labels {input.labels:q} "
         "--config-json {params.cfg:q} --out-dir {params.out_dir:q}"
@@ -95,17 +84,17 @@ rule tables:
 
 rule paper_comparison:
     input:
-        f"{OUT}/tables/table2.csv",
+        layout.table(OUT, "table2.csv"),
     output:
         csv=report(
-            f"{OUT}/tables/paper_comparison.csv",
+            layout.table(OUT, "paper_comparison.csv"),
             caption="../report/table_paper.rst",
             category="Tables",
             labels={"table": "Comparison with the paper's Table 2"},
         ),
-        md=f"{OUT}/tables/paper_comparison.md",
+        md=layout.table(OUT, "paper_comparison.md"),
     log:
-        f"{OUT}/logs/paper_comparison.log",
+        layout.log(OUT, "paper_comparison"),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -116,24 +105,24 @@ rule paper_comparison:
 rule interference_toy:
     output:
         fig4=report(
-            f"{OUT}/figures/fig4_interference_latent.png",
+            layout.figure(OUT, "fig4_interference_latent.png"),
             caption="../report/fig4.rst",
             category="Figures",
             subcategory="Signal interference",
             labels={"figure": "Fig. 4 (additive inverse)"},
         ),
-        fig4_pdf=f"{OUT}/figures/fig4_interference_latent.pdf",
+        fig4_pdf=layout.figure(OUT, "fig4_interference_latent.pdf"),
         fig5=report(
-            f"{OUT}/figures/fig5_interference_waves.png",
+            layout.figure(OUT, "fig5_interference_waves.png"),
             caption="../report/fig5.rst",
             category="Figures",
             subcategory="Signal interference",
             labels={"figure": "Fig. 5 (square waves)"},
         ),
-        fig5_pdf=f"{OUT}/figures/fig5_interference_waves.pdf",
-        numbers=f"{OUT}/figures/interference_toy.json",
+        fig5_pdf=layout.figure(OUT, "fig5_interference_waves.pdf"),
+        numbers=layout.figure(OUT, "interference_toy.json"),
     log:
-        f"{OUT}/logs/interference_toy.log",
+        layout.log(OUT, "interference_toy"),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -144,48 +133,41 @@ rule interference_toy:
         "--fig5 {output.fig5:q} --json {output.numbers:q}"
 
 
-ALL_TARGETS += [f"{OUT}/figures/fig4_interference_latent.png"]
-
-
 rule result_figures:
     input:
-        long=f"{OUT}/tables/metrics_long.csv",
-        predictions=[
-            f.replace("metrics.json", "predictions.parquet")
-            for files in METRICS_FILES.values()
-            for f in files
-        ],
+        long=layout.table(OUT, "metrics_long.csv"),
+        predictions=PREDICTION_FILES,
     output:
         fig2=report(
-            f"{OUT}/figures/fig2_merge_vs_ensemble.png",
+            layout.figure(OUT, "fig2_merge_vs_ensemble.png"),
             caption="../report/fig2.rst",
             category="Figures",
             subcategory="Results",
             labels={"figure": "Fig. 2 (merge/fuse vs ensemble)"},
         ),
         fig3=report(
-            f"{OUT}/figures/fig3_blocks_vs_merge.png",
+            layout.figure(OUT, "fig3_blocks_vs_merge.png"),
             caption="../report/fig3.rst",
             category="Figures",
             subcategory="Results",
             labels={"figure": "Fig. 3 (blocks vs merge)"},
         ),
         curves=report(
-            f"{OUT}/figures/training_curves.png",
+            layout.figure(OUT, "training_curves.png"),
             caption="../report/training_curves.rst",
             category="Figures",
             subcategory="Training",
             labels={"figure": "Training curves"},
         ),
         km=report(
-            f"{OUT}/figures/km_risk_groups.png",
+            layout.figure(OUT, "km_risk_groups.png"),
             caption="../report/km.rst",
             category="Figures",
             subcategory="Results",
             labels={"figure": "Kaplan-Meier risk groups"},
         ),
         pdfs=[
-            f"{OUT}/figures/{name}.pdf"
+            layout.figure(OUT, f"{name}.pdf")
             for name in (
                 "fig2_merge_vs_ensemble",
                 "fig3_blocks_vs_merge",
@@ -194,7 +176,7 @@ rule result_figures:
             )
         ],
     log:
-        f"{OUT}/logs/result_figures.log",
+        layout.log(OUT, "result_figures"),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -207,52 +189,40 @@ rule result_figures:
 
 
 LATENT_DATASETS = [ds for ds in DATASETS if "lego_merge" in runs(ds)]
+LATENT_RUNS = [layout.run_dir(ds_dir(ds), "lego_merge", 0) for ds in LATENT_DATASETS]
 
 
 rule latent_interference:
     input:
-        models=[f"{OUT}/{ds}/lego_merge/split0/model.pt" for ds in LATENT_DATASETS],
-        splits=[f"{OUT}/{ds}/splits.json" for ds in LATENT_DATASETS],
-        transforms=[f"{OUT}/{ds}/transforms/split0.json" for ds in LATENT_DATASETS],
+        models=[layout.model(run) for run in LATENT_RUNS],
+        splits=[layout.splits(ds_dir(ds)) for ds in LATENT_DATASETS],
+        transforms=[layout.transforms(ds_dir(ds), 0) for ds in LATENT_DATASETS],
         stores=[
-            f"{OUT}/{ds}/modalities/{mod}.h5"
+            layout.modality_store(ds_dir(ds), mod)
             for ds in LATENT_DATASETS
             for mod in modalities(ds)
         ],
     output:
         png=report(
-            f"{OUT}/figures/latent_interference.png",
+            layout.figure(OUT, "latent_interference.png"),
             caption="../report/latent_interference.rst",
             category="Figures",
             subcategory="Signal interference",
             labels={"figure": "Interference on learned latents"},
         ),
-        pdf=f"{OUT}/figures/latent_interference.pdf",
-        csv=f"{OUT}/tables/latent_interference.csv",
+        pdf=layout.figure(OUT, "latent_interference.pdf"),
+        csv=layout.table(OUT, "latent_interference.csv"),
     log:
-        f"{OUT}/logs/latent_interference.log",
+        layout.log(OUT, "latent_interference"),
     benchmark:
-        f"{OUT}/benchmarks/latent_interference.tsv"
+        layout.benchmark(OUT, "latent_interference")
     conda:
         "../../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        dirs=lambda w, input: [Path(p).parent for p in input.splits],
+        dirs=[ds_dir(ds) for ds in LATENT_DATASETS],
     shell:
         "mmlego --log {log:q} latent-interference --models {input.models:q} "
         "--dataset-dirs {params.dirs:q} --split 0 --csv {output.csv:q} --png {output.png:q}"
-
-
-if PREDICTIONS_MADE and LATENT_DATASETS:
-    ALL_TARGETS += [f"{OUT}/figures/latent_interference.png"]
-
-if PREDICTIONS_MADE:
-    ALL_TARGETS += [
-        f"{OUT}/tables/table2.html",
-        f"{OUT}/figures/fig2_merge_vs_ensemble.png",
-    ]
-    # Our numbers next to the paper's only make sense on the real data.
-    if not config["demo"]["enabled"]:
-        ALL_TARGETS += [f"{OUT}/tables/paper_comparison.csv"]

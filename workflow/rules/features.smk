@@ -13,9 +13,8 @@ show its patches.
 
 from mmlego.preprocess.rules import FeatureInputs
 
-# MANIFEST_MODALITIES and RAW_READY come from preprocess.smk (the manifest checkpoint), which
-# the Snakefile includes before this file.
-FEATURES = FeatureInputs(config, checkpoints, MANIFEST_MODALITIES)
+# The items come from the manifest checkpoint of preprocess.smk.
+FEATURES = FeatureInputs(config, checkpoints)
 # The number of patch-reader workers decides how patches are read, never the features: it
 # reaches the encode jobs as a resource (not a rerun trigger), so moving a study from a laptop
 # (0 workers) to a cluster node (4) does not re-encode every slide.
@@ -33,11 +32,11 @@ rule encode_slide:
     input:
         slide=FEATURES.slide_path,
     output:
-        f"{OUT}/{{ds}}/features/{{mod}}/{TAG}/{{item}}.h5",
+        layout.item_features(DS, "{mod}", TAG, "{item}"),
     log:
-        f"{OUT}/logs/{{ds}}/features/{{mod}}/{{item}}.log",
+        layout.log(OUT, "{ds}/features/{mod}/{item}"),
     benchmark:
-        f"{OUT}/benchmarks/{{ds}}/features/{{mod}}/{{item}}.tsv"
+        layout.benchmark(OUT, "{ds}/features/{mod}/{item}")
     wildcard_constraints:
         mod=FEATURES.pattern("wsi"),
         item="[^/]+",
@@ -65,11 +64,11 @@ rule encode_shard:
         manifest=FEATURES.manifest_file,
         files=FEATURES.shard_files,
     output:
-        directory(f"{OUT}/{{ds}}/features/{{mod}}/{TAG}/shard{{shard}}"),
+        directory(layout.feature_shard(DS, "{mod}", TAG, "{shard}")),
     log:
-        f"{OUT}/logs/{{ds}}/features/{{mod}}/shard{{shard}}.log",
+        layout.log(OUT, "{ds}/features/{mod}/shard{shard}"),
     benchmark:
-        f"{OUT}/benchmarks/{{ds}}/features/{{mod}}/shard{{shard}}.tsv"
+        layout.benchmark(OUT, "{ds}/features/{mod}/shard{shard}")
     wildcard_constraints:
         mod=FEATURES.pattern("wsi", "image"),
         shard="[0-9]+",
@@ -102,9 +101,9 @@ rule tissue_qc:
         slides=FEATURES.item_files,
         features=FEATURES.features,
     output:
-        directory(f"{OUT}/{{ds}}/qc/tissue/{{mod}}"),
+        directory(layout.qc_tissue(DS, "{mod}")),
     log:
-        f"{OUT}/logs/{{ds}}/tissue_qc_{{mod}}.log",
+        layout.log(OUT, "{ds}/tissue_qc_{mod}"),
     wildcard_constraints:
         mod=FEATURES.pattern("wsi"),
     conda:
@@ -121,16 +120,16 @@ rule tissue_qc:
 
 rule build_bags:
     input:
-        labels=f"{OUT}/{{ds}}/labels.parquet",
+        labels=layout.labels(DS),
         manifest=FEATURES.manifest_file,
         features=FEATURES.features,
     output:
-        store=f"{OUT}/{{ds}}/modalities/{{mod}}.h5",
-        qc=f"{OUT}/{{ds}}/qc/features_{{mod}}.csv",
+        store=layout.modality_store(DS, "{mod}"),
+        qc=layout.qc_features(DS, "{mod}"),
     log:
-        f"{OUT}/logs/{{ds}}/build_bags_{{mod}}.log",
+        layout.log(OUT, "{ds}/build_bags_{mod}"),
     benchmark:
-        f"{OUT}/benchmarks/{{ds}}/build_bags_{{mod}}.tsv"
+        layout.benchmark(OUT, "{ds}/build_bags_{mod}")
     wildcard_constraints:
         mod=FEATURES.pattern("wsi", "image"),
     conda:
@@ -146,6 +145,3 @@ rule build_bags:
         " --manifest {input.manifest:q} --features {input.features:q}"
         " --dataset {wildcards.ds:q} --modality {wildcards.mod:q} --type {params.mod_type}"
         " --out {output.store:q} --qc {output.qc:q}"
-
-
-ALL_TARGETS.extend(FEATURES.targets(RAW_READY))

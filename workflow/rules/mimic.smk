@@ -1,18 +1,17 @@
 """MIMIC-III v1.4 raw tables -> cohort, static and vitals stores, labels, QC.
 
 One `mimic_extract_<key>` job per distinct database and extraction settings streams
-CHARTEVENTS and LABEVENTS once into `{OUT}/_mimic/<key>/`; one cheap `mimic_<ds>` job per
-dataset writes its labels (icd9 or mortality), its two stores and its QC tables.
+CHARTEVENTS and LABEVENTS once into `{OUT}/_mimic/<key>/`; one cheap `mimic_dataset_<ds>` job
+per dataset writes its labels (icd9 or mortality), its two stores and its QC tables.
 """
 
 import os
-from pathlib import Path
 
 from mmlego.data.mimic.extract import EXTRACT_FILES, extraction_key, extraction_settings
 from mmlego.data.mimic.tables import TABLES
 
-MIMIC_DATASETS = [ds for ds in DATASETS if config["datasets"][ds]["kind"] == "mimic"]
-MIMIC_KEYS = {ds: extraction_key(config["datasets"][ds]) for ds in MIMIC_DATASETS}
+MIMIC_DATASETS = [ds for ds in DATASETS if spec(ds)["kind"] == "mimic"]
+MIMIC_KEYS = {ds: extraction_key(spec(ds)) for ds in MIMIC_DATASETS}
 
 
 def mimic_tables(mimic_dir):
@@ -27,8 +26,8 @@ def mimic_tables(mimic_dir):
 def mimic_inputs(ds):
     """What the extraction of `ds` depends on: the folder when a rule writes it as a whole
     (the demo generator), else the six tables."""
-    mimic_dir = config["datasets"][ds]["mimic_dir"]
-    if any(r.is_producer(mimic_dir) for r in workflow.rules):
+    mimic_dir = spec(ds)["mimic_dir"]
+    if demo_writes(mimic_dir):
         return [mimic_dir]
     return mimic_tables(mimic_dir)
 
@@ -56,19 +55,19 @@ def mimic_extract_minutes(paths):
 
 def mimic_extract_files(key):
     """Every file the shared extraction `key` writes."""
-    return {
-        name: f"{OUT}/_mimic/{key}/{fname}" for name, fname in EXTRACT_FILES.items()
-    }
+    folder = layout.mimic_extract_dir(OUT, key)
+    return {name: f"{folder}/{fname}" for name, fname in EXTRACT_FILES.items()}
 
 
 def mimic_dataset_files(ds):
     """Every file the per-dataset job of `ds` writes."""
+    root = ds_dir(ds)
     return {
-        "labels": f"{OUT}/{ds}/labels.parquet",
-        "static": f"{OUT}/{ds}/modalities/static.h5",
-        "vitals": f"{OUT}/{ds}/modalities/vitals.h5",
-        "qc_cohort": f"{OUT}/{ds}/qc/mimic_cohort.csv",
-        "qc_events": f"{OUT}/{ds}/qc/mimic_events.csv",
+        "labels": layout.labels(root),
+        "static": layout.modality_store(root, "static"),
+        "vitals": layout.modality_store(root, "vitals"),
+        "qc_cohort": layout.qc_mimic_cohort(root),
+        "qc_events": layout.qc_mimic_events(root),
     }
 
 
@@ -83,9 +82,9 @@ for _key in sorted(set(MIMIC_KEYS.values())):
         output:
             **mimic_extract_files(_key),
         log:
-            f"{OUT}/logs/_mimic/{_key}.log",
+            layout.log(OUT, f"_mimic/{_key}"),
         benchmark:
-            f"{OUT}/benchmarks/_mimic/{_key}.tsv"
+            layout.benchmark(OUT, f"_mimic/{_key}")
         conda:
             "../../envs/data.yaml"
         threads: 2
@@ -97,11 +96,11 @@ for _key in sorted(set(MIMIC_KEYS.values())):
             mimic_dir=lambda wildcards, input: mimic_dir_of(input),
             cfg=as_json(
                 {
-                    **extraction_settings(config["datasets"][_ds]),
-                    "chunk_rows": config["datasets"][_ds]["chunk_rows"],
+                    **extraction_settings(spec(_ds)),
+                    "chunk_rows": spec(_ds)["chunk_rows"],
                 }
             ),
-            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+            out_dir=output_folder(0),
         shell:
             "mmlego --log {log:q} mimic-extract --mimic-dir {params.mimic_dir:q}"
             " --cfg {params.cfg:q} --out-dir {params.out_dir:q} --threads {threads}"
@@ -111,23 +110,21 @@ for _ds in MIMIC_DATASETS:
 
     rule:
         name:
-            f"mimic_{_ds}"
+            f"mimic_dataset_{_ds}"
         input:
             **mimic_extract_files(MIMIC_KEYS[_ds]),
         output:
             **mimic_dataset_files(_ds),
         log:
-            f"{OUT}/logs/{_ds}/mimic.log",
+            layout.log(OUT, f"{_ds}/mimic"),
         localrule: True
         conda:
             "../../envs/data.yaml"
         params:
             ds=_ds,
-            cfg=as_json(config["datasets"][_ds]),
-            extract_dir=lambda wildcards, input: os.path.dirname(input[0]),
-            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+            cfg=as_json(spec(_ds)),
+            extract_dir=input_folder(0),
+            out_dir=output_folder("labels"),
         shell:
             "mmlego --log {log:q} mimic-dataset --extract-dir {params.extract_dir:q}"
             " --dataset {params.ds:q} --cfg {params.cfg:q} --out-dir {params.out_dir:q}"
-
-    ALL_TARGETS.extend(mimic_dataset_files(_ds).values())

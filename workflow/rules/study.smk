@@ -3,9 +3,9 @@
 
 rule resolve_config:
     output:
-        f"{OUT}/config.resolved.yaml",
+        layout.resolved_config(OUT),
     log:
-        f"{OUT}/logs/resolve_config.log",
+        layout.log(OUT, "resolve_config"),
     localrule: True
     conda:
         "../../envs/data.yaml"

@@ -6,18 +6,21 @@ metrics for every overlap; ``mmlego.studies.unpaired`` says why not one job per 
 table and figure. Outputs under ``{OUT}/{ds}/unpaired/overlap{tag}/{run}/split{k}/``.
 """
 
-from mmlego.data.unpaired import overlap_tag, run_files, study_runs
+from mmlego.data.unpaired import run_files, study_runs
 
 UNPAIRED = config["evaluate"]["unpaired"]
 UNPAIRED_DS = UNPAIRED["dataset"]
-UNPAIRED_DIR = f"{OUT}/{UNPAIRED_DS}/unpaired"
 
-
-# The study's rules exist once its dataset's split transforms and stores can be made.
-if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
+# The study's rules exist when it is enabled (its dataset is then checked to have 2 modalities).
+if unpaired_enabled():
+    UNPAIRED_ROOT = ds_dir(UNPAIRED_DS)
+    UNPAIRED_DIR = layout.unpaired_dir(UNPAIRED_ROOT)
+    UNPAIRED_STORES = [
+        layout.modality_store(UNPAIRED_ROOT, m) for m in modalities(UNPAIRED_DS)
+    ]
     # Every file the study writes for split {k}.
     UNPAIRED_FILES = [
-        f"{UNPAIRED_DIR}/overlap{overlap_tag(o)}/{run}/split{{k}}/{name}"
+        getattr(layout, name)(layout.unpaired_run_dir(UNPAIRED_DIR, o, run, "{k}"))
         for o in UNPAIRED["overlaps"]
         for run in study_runs(modalities(UNPAIRED_DS))
         for name in run_files(run)
@@ -25,15 +28,12 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
 
     rule unpaired_sets:
         input:
-            splits=f"{OUT}/{UNPAIRED_DS}/splits.json",
-            stores=[
-                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5"
-                for m in modalities(UNPAIRED_DS)
-            ],
+            splits=layout.splits(UNPAIRED_ROOT),
+            stores=UNPAIRED_STORES,
         output:
-            f"{UNPAIRED_DIR}/sets.json",
+            layout.unpaired_sets(UNPAIRED_DIR),
         log:
-            f"{OUT}/logs/unpaired/sets.log",
+            layout.log(OUT, "unpaired/sets"),
         localrule: True
         conda:
             "../../envs/evaluate.yaml"
@@ -58,20 +58,17 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
 
     rule unpaired_train:
         input:
-            sets=f"{UNPAIRED_DIR}/sets.json",
-            labels=f"{OUT}/{UNPAIRED_DS}/labels.parquet",
-            splits=f"{OUT}/{UNPAIRED_DS}/splits.json",
-            transforms=f"{OUT}/{UNPAIRED_DS}/transforms/split{{k}}.json",
-            stores=[
-                f"{OUT}/{UNPAIRED_DS}/modalities/{m}.h5"
-                for m in modalities(UNPAIRED_DS)
-            ],
+            sets=layout.unpaired_sets(UNPAIRED_DIR),
+            labels=layout.labels(UNPAIRED_ROOT),
+            splits=layout.splits(UNPAIRED_ROOT),
+            transforms=layout.transforms(UNPAIRED_ROOT, "{k}"),
+            stores=UNPAIRED_STORES,
         output:
             UNPAIRED_FILES,
         log:
-            f"{OUT}/logs/unpaired/split{{k}}.log",
+            layout.log(OUT, "unpaired/split{k}"),
         benchmark:
-            f"{OUT}/benchmarks/unpaired/split{{k}}.tsv"
+            layout.benchmark(OUT, "unpaired/split{k}")
         conda:
             "../../envs/train.yaml"
         threads: 1
@@ -87,9 +84,9 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
                     "merge": config["merge"],
                 }
             ),
-            ds_dir=lambda w, input: Path(input.labels).parent,
+            ds_dir=input_folder("labels"),
             dataset=UNPAIRED_DS,
-            out_dir=lambda w, input: Path(input.sets).parent,
+            out_dir=input_folder("sets"),
             seed=config["seed"],
             device=config["device"],
         shell:
@@ -105,21 +102,21 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
             ),
         output:
             csv=report(
-                f"{OUT}/tables/unpaired.csv",
+                layout.table(OUT, "unpaired.csv"),
                 caption="../report/table_unpaired.rst",
                 category="Tables",
                 labels={"table": "Unpaired-data study (every metric)"},
             ),
             png=report(
-                f"{OUT}/figures/fig6_unpaired.png",
+                layout.figure(OUT, "fig6_unpaired.png"),
                 caption="../report/fig6.rst",
                 category="Figures",
                 subcategory="Results",
                 labels={"figure": "Fig. 6 (unpaired training)"},
             ),
-            pdf=f"{OUT}/figures/fig6_unpaired.pdf",
+            pdf=layout.figure(OUT, "fig6_unpaired.pdf"),
         log:
-            f"{OUT}/logs/unpaired/figure.log",
+            layout.log(OUT, "unpaired/figure"),
         localrule: True
         conda:
             "../../envs/evaluate.yaml"
@@ -127,5 +124,3 @@ if UNPAIRED["enabled"] and dataset_ready(UNPAIRED_DS):
         shell:
             "mmlego --log {log:q} unpaired-figure --metrics {input.metrics:q}"
             " --csv {output.csv:q} --png {output.png:q}"
-
-    ALL_TARGETS += [f"{OUT}/figures/fig6_unpaired.png", f"{OUT}/tables/unpaired.csv"]

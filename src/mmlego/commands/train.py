@@ -58,8 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     """Load the split, train the run's model, write its outputs."""
-    from mmlego.config import parse_run
     from mmlego.data.transforms import load_split
+    from mmlego.models.catalogue import parse_run
     from mmlego.train.run import train_run
 
     cfg, device, seed, record = prepare_step(args, args.run)

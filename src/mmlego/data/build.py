@@ -1,7 +1,7 @@
 """Raw tables of one dataset -> ``labels.parquet``, vector/series stores and bag manifests.
 
-One entry point per output family, dispatching on the dataset's ``kind``; MIMIC-III has its
-own extraction (the ``mimic`` stage) and is not handled here.
+One entry point per output family; the dataset's kind (``data/kinds.py``) supplies the
+reader. MIMIC-III has its own extraction (the ``mimic`` stage) and is not handled here.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from mmlego.config import dataset_modalities
-from mmlego.data import generic, isic, tcga
+from mmlego import layout
+from mmlego.data.kinds import dataset_kind, table_modalities
 from mmlego.data.labels import read_labels, write_labels
-from mmlego.data.manifests import finalise_manifest, read_user_manifest, write_manifest
+from mmlego.data.manifests import write_manifest
 from mmlego.data.store import write_modality
 from mmlego.utils.atomic import atomic_path
 
@@ -27,32 +27,13 @@ log = logging.getLogger(__name__)
 QC_COLUMNS = ["patient_id", "modality", "reason"]
 
 
-def raw_table_inputs(ds: Mapping[str, Any]) -> list[str]:
-    """The raw files the table reader of a (non-MIMIC) dataset reads."""
-    if ds["kind"] == "tcga":
-        return [ds["table"]]
-    if ds["kind"] == "isic":
-        return [ds["metadata"]]
-    files = [ds["labels"]["path"]]
-    return files + [spec["path"] for spec in ds["modalities"].values() if "path" in spec]
-
-
-def table_outputs(ds: Mapping[str, Any]) -> list[str]:
-    """Files :func:`build_tables` writes, relative to the dataset's output folder."""
-    outs = ["labels.parquet", "qc/tables.csv"]
-    outs += [f"modalities/{m.name}.h5" for m in dataset_modalities(ds) if m.kind != "bag"]
-    if ds["kind"] == "isic":
-        outs.append("qc/downsampling.csv")
+def table_outputs(ds_dir: str, ds: Mapping[str, Any]) -> dict[str, str]:
+    """Every file :func:`build_tables` writes into the dataset folder ``ds_dir``, by name."""
+    outs = {"labels": layout.labels(ds_dir), "qc": layout.qc_tables(ds_dir)}
+    outs |= {m.name: layout.modality_store(ds_dir, m.name) for m in table_modalities(ds)}
+    if dataset_kind(ds).qc_downsampling:
+        outs["downsampling"] = layout.qc_downsampling(ds_dir)
     return outs
-
-
-def manifest_sources(ds: Mapping[str, Any], mod: str) -> list[str]:
-    """The folder(s) and tables that bag modality ``mod``'s manifest is built from."""
-    if ds["kind"] == "tcga":
-        return [ds["slides"], ds["table"]]
-    if ds["kind"] == "isic":
-        return [ds["images"]]
-    return [ds["modalities"][mod]["manifest"]]
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -63,27 +44,19 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 def build_tables(
     name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any], seed: int
 ) -> None:
-    """Write ``labels.parquet``, ``modalities/<mod>.h5`` (vector, series) and ``qc/tables.csv``."""
-    out = Path(out_dir)
-    kind = ds["kind"]
-    if kind == "tcga":
-        result = tcga.read_tcga_table(ds["table"], ds)
-    elif kind == "isic":
-        result = isic.read_isic_metadata(ds["metadata"], ds, seed=seed, dataset=name)
-        _write_csv(out / "qc" / "downsampling.csv", result.downsampling)
-    elif kind == "generic":
-        result = generic.read_generic(ds)
-    else:
-        raise ValueError(f"dataset {name!r}: kind {kind!r} has no table reader here")
+    """Write the dataset's labels, vector and series stores and QC (:func:`table_outputs`)."""
+    kind = dataset_kind(ds)
+    if kind.read_tables is None:
+        raise ValueError(f"dataset {name!r}: kind {kind.name!r} has no table reader here")
+    files = table_outputs(str(out_dir), ds)
+    result = kind.read_tables(name, ds, seed)
+    if kind.qc_downsampling:
+        _write_csv(Path(files["downsampling"]), result.downsampling)
     write_labels(
-        out / "labels.parquet",
-        result.labels,
-        ds["task"],
-        provenance=provenance,
-        classes=result.classes,
+        files["labels"], result.labels, ds["task"], provenance=provenance, classes=result.classes
     )
     for data in result.modalities:
-        write_modality(out / "modalities" / f"{data.name}.h5", data, provenance=provenance)
+        write_modality(files[data.name], data, provenance=provenance)
         log.info(
             "%s/%s: %d of %d patients present, %d features",
             name,
@@ -93,7 +66,7 @@ def build_tables(
             data.dim,
         )
     qc = result.excluded.reindex(columns=QC_COLUMNS)
-    _write_csv(out / "qc" / "tables.csv", qc)
+    _write_csv(Path(files["qc"]), qc)
     log.info("%s: %d labelled patients, %d QC rows", name, len(result.labels), len(qc))
 
 
@@ -106,29 +79,12 @@ def build_manifest(
     skipped_out: str | Path,
 ) -> None:
     """Write the manifest of bag modality ``mod`` for the labelled patients, and the skipped items."""
+    kind = dataset_kind(ds)
+    if kind.read_manifest is None:
+        raise ValueError(f"dataset {name!r}: kind {kind.name!r} has no bag manifests")
     labels, _ = read_labels(labels_path)
     ids = labels["patient_id"].tolist()
-    kind = ds["kind"]
-    skipped = pd.DataFrame(columns=["item", "reason"])
-    if kind == "tcga":
-        listed = tcga.table_slide_ids(ds["table"])
-        frame, skipped = tcga.slide_manifest(ds["slides"], ids, listed)
-        frame = finalise_manifest(frame, source=f"TCGA slide folder {ds['slides']}")
-    elif kind == "isic":
-        frame = finalise_manifest(
-            isic.image_manifest(ds["images"], ids), source=f"ISIC image folder {ds['images']}"
-        )
-    elif kind == "generic":
-        spec = ds["modalities"][mod]
-        frame, skipped = read_user_manifest(
-            spec["manifest"],
-            id_column=spec.get("id", "patient_id"),
-            patient_ids=ids,
-            labels_source=generic.labels_source(ds),
-            extra_ids=ds.get("extra_ids", "error"),
-        )
-    else:
-        raise ValueError(f"dataset {name!r}: kind {kind!r} has no bag manifests")
+    frame, skipped = kind.read_manifest(ds, mod, ids)
     write_manifest(out, frame)
     _write_csv(Path(skipped_out), skipped)
     log.info(

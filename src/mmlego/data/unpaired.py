@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from mmlego.layout import overlap_tag
 from mmlego.utils.seeding import derive_seed
 
 # The runs of every overlap after the blocks (``lego_block.{modality}``).
@@ -43,14 +44,15 @@ def study_runs(modalities: Sequence[str]) -> list[str]:
 
 
 def run_files(run: str) -> list[str]:
-    """The files a study run writes in its ``split{k}`` folder (the main runs' formats)."""
-    files = ["predictions.parquet", "metrics.json"]
+    """The files a study run writes in its ``split{k}`` folder, as ``mmlego.layout`` functions
+    of the folder (the main runs' formats)."""
+    files = ["predictions", "metrics"]
     if run != "ensemble":
-        files.append("model.pt")
+        files.append("model")
     if run.startswith("lego_block."):
-        files.append("train_log.csv")
+        files.append("train_log")
     if run == "lego_merge":
-        files.append("missing_modality.json")
+        files.append("missing_modality")
     return files
 
 
@@ -71,11 +73,6 @@ class BlockSets:
     def realized(self) -> float:
         """The sets' symmetric-difference fraction."""
         return symmetric_difference_fraction(self.first, self.second)
-
-
-def overlap_tag(overlap: float) -> str:
-    """The overlap as it appears in folder names (``overlap0.50``)."""
-    return f"{overlap:.2f}"
 
 
 def colliding_tags(overlaps: Sequence[float]) -> list[str] | None:

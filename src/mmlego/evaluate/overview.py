@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mmlego.config import dataset_modalities
+from mmlego.data.kinds import dataset_modalities
 from mmlego.data.labels import read_labels
 
 MAX_QC_ROWS = 30

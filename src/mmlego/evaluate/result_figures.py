@@ -17,16 +17,12 @@ from sksurv.compare import compare_survival
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
-from mmlego.config import parse_run
+from mmlego.data.kinds import dataset_modalities
 from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
-from mmlego.evaluate.tables import METRIC_NAMES, MODEL_NAMES
+from mmlego.evaluate.tables import METRIC_NAMES
+from mmlego.models.catalogue import parse_run, run_label
 from mmlego.predictions import read_predictions
-
-
-def _label(run: str) -> str:
-    model, modality = parse_run(run)
-    return MODEL_NAMES.get(model, model) + (f" ({modality})" if modality else "")
 
 
 def _test_primary(long: pd.DataFrame, ds: str, task: str) -> pd.DataFrame:
@@ -68,7 +64,7 @@ def _bars(ax, long: pd.DataFrame, runs: Sequence[str], ds: str, task: str) -> No
             color="k",
             zorder=3,
         )
-    ax.set_xticks(range(len(runs)), [_label(r) for r in runs], rotation=30, ha="right")
+    ax.set_xticks(range(len(runs)), [run_label(r) for r in runs], rotation=30, ha="right")
     ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
     ax.set_title(ds)
     ax.set_ylabel(f"test {METRIC_NAMES[PRIMARY_METRIC[task]]}")
@@ -119,8 +115,16 @@ def fig3_blocks_vs_merge(long: pd.DataFrame, tasks: Mapping[str, str]):
     return fig
 
 
-def training_curves(prediction_files: Sequence[str | Path], tasks: Mapping[str, str]):
-    """Validation metric per epoch of every trained run (one panel per dataset, a line per split)."""
+def training_curves(
+    prediction_files: Sequence[str | Path],
+    tasks: Mapping[str, str],
+    types: Mapping[str, Sequence[str]] | None = None,
+):
+    """Validation metric per epoch of every trained run (one panel per dataset, a line per split).
+
+    ``types``: each dataset's modality types, which name the fused runs in the legend.
+    """
+    types = types or {}
     fig, axes = _panel_grid(len(tasks), width=4.2, height=3.0, max_cols=2)
     by_ds: dict[str, list[tuple[str, pd.DataFrame]]] = {ds: [] for ds in tasks}
     for path in prediction_files:
@@ -151,7 +155,7 @@ def training_curves(prediction_files: Sequence[str | Path], tasks: Mapping[str, 
                 [],
                 color=COLORS[i % len(COLORS)],
                 ls="-" if i < len(COLORS) else "--",
-                label=_label(run),
+                label=run_label(run, types.get(ds, ())),
             )
         ax.set_title(ds)
         ax.set_xlabel("epoch")
@@ -174,8 +178,12 @@ def risk_groups(prediction_files: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def km_figure(groups_by_ds: Mapping[str, tuple[str, pd.DataFrame]]):
+def km_figure(
+    groups_by_ds: Mapping[str, tuple[str, pd.DataFrame]],
+    types: Mapping[str, Sequence[str]] | None = None,
+):
     """Kaplan–Meier curves of the predicted risk groups on test, pooled over the splits."""
+    types = types or {}
     fig, axes = _panel_grid(max(len(groups_by_ds), 1), width=3.6, height=3.0)
     if not groups_by_ds:
         _empty(axes[0], "no survival dataset in this study")
@@ -194,7 +202,7 @@ def km_figure(groups_by_ds: Mapping[str, tuple[str, pd.DataFrame]]):
                 color=COLORS[i],
                 label=f"{name} (n={len(part)})",
             )
-        title = f"{ds}: {_label(run)}"
+        title = f"{ds}: {run_label(run, types.get(ds, ()))}"
         if groups["group"].nunique() == 2 and groups["event"].any():
             _, p = compare_survival(
                 Surv.from_arrays(groups["event"].astype(bool), groups["time"]), groups["group"]
@@ -239,7 +247,10 @@ def write_result_figures(
     long = pd.read_csv(metrics_long)
     save(fig2_merge_vs_ensemble(long, tasks, kinds), fig2, _pdf(fig2))
     save(fig3_blocks_vs_merge(long, tasks), fig3, _pdf(fig3))
-    save(training_curves(predictions, tasks), curves, _pdf(curves))
+    types = {
+        ds: [m.type for m in dataset_modalities(spec)] for ds, spec in config["datasets"].items()
+    }
+    save(training_curves(predictions, tasks, types), curves, _pdf(curves))
     groups = {}
     for ds, task in tasks.items():
         if task != "survival":
@@ -248,4 +259,4 @@ def write_result_figures(
         chosen = km_run(sorted({Path(p).parts[-3] for p in files}))
         if chosen is not None:
             groups[ds] = (chosen, risk_groups([p for p in files if Path(p).parts[-3] == chosen]))
-    save(km_figure(groups), km, _pdf(km))
+    save(km_figure(groups, types), km, _pdf(km))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmlego.config import dataset_modalities
+from mmlego.data.kinds import dataset_modalities
 from mmlego.data.labels import read_labels
 from mmlego.evaluate.compare import (
     compare_with_paper,

@@ -1,7 +1,8 @@
 """The paper's result tables from the runs' ``metrics.json`` files.
 
 Layout of Table 2: rows are models grouped as in the paper (unimodal tabular, unimodal
-image/time series, multimodal), columns are datasets, and a cell is the mean ± sample standard
+image/time series, multimodal), in the model catalogue's order and with its labels, which
+name the modalities a run takes (a late fusion of two tables is "SNN+SNN"); columns are datasets, and a cell is the mean ± sample standard
 deviation (ddof = 1) of the test metric over the splits. Per column the best mean is bold and the
 second best underlined (ranked on the printed 3-decimal values, so printed ties share a mark).
 A unimodal row such as "SNN (tab)" stands for one run per dataset; when a dataset has several
@@ -20,47 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from mmlego.config import parse_run
 from mmlego.data.splits import scheme_label
 from mmlego.evaluate.metrics import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC
+from mmlego.models.catalogue import ENTRIES, SECTIONS, TYPE_KIND, model_entry, parse_run
 
-MODEL_NAMES = {
-    "snn": "SNN",
-    "abmil": "ABMIL",
-    "perceiver": "Perceiver",
-    "lego_block": "LegoBlock",
-    "late_concat": "SNN+ABMIL concat (late)",
-    "late_bilinear": "SNN+ABMIL bilinear (late)",
-    "perceiver_early": "Perceiver concat (early)",
-    "ensemble": "Ensemble",
-    "multimodn": "MultiModN",
-    "mcat": "MCAT",
-    "healnet": "HEALNet",
-    "lego_merge": "LegoMerge",
-    "lego_fuse": "LegoFuse",
-}
-# Row groups and order as in the paper's Table 2 (plus the Perceiver on tables and the ensemble).
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Unimodal (tab)", ("snn", "perceiver", "lego_block")),
-    ("Unimodal (img/ts)", ("abmil", "perceiver", "lego_block")),
-    (
-        "Multimodal",
-        (
-            "late_concat",
-            "late_bilinear",
-            "perceiver_early",
-            "ensemble",
-            "multimodn",
-            "mcat",
-            "healnet",
-            "lego_merge",
-            "lego_fuse",
-        ),
-    ),
-)
-GROUP_KIND = {"Unimodal (tab)": "tab", "Unimodal (img/ts)": "img/ts"}
-TYPE_KIND = {"tabular": "tab", "timeseries": "img/ts", "wsi": "img/ts", "image": "img/ts"}
-OURS = ("lego_block", "lego_merge", "lego_fuse")
+OURS = tuple(e.key for e in ENTRIES if e.ours)
 METRIC_NAMES = {
     "c_index": "c-index",
     "c_index_uno": "Uno c-index",
@@ -123,20 +88,23 @@ def summarise(long: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _row_label(group: str, model: str) -> str:
-    kind = GROUP_KIND.get(group)
-    return MODEL_NAMES[model] + (f" ({kind})" if kind else "")
+def section_order() -> list[str]:
+    """The table's sections in display order (a unimodal section per modality kind)."""
+    kinds = list(dict.fromkeys(TYPE_KIND.values()))
+    order: list[str] = []
+    for section in SECTIONS.values():
+        for name in dict.fromkeys(section.format(kind=kind) for kind in kinds):
+            if name not in order:
+                order.append(name)
+    return order
 
 
-ROW_ORDER = [(group, _row_label(group, m)) for group, models in GROUPS for m in models]
-
-
-def _fits_row(run: str, kind: str | None, info: DatasetInfo) -> bool:
-    """A multimodal run fits a multimodal row; a unimodal run the row of its modality's kind."""
-    modality = parse_run(run)[1]
-    if kind is None:
-        return modality is None
-    return modality is not None and TYPE_KIND.get(info.modalities.get(modality, "")) == kind
+def run_row(run: str, info: DatasetInfo) -> tuple[str, str]:
+    """(section, row label) of a run on a dataset: from the modalities the run takes."""
+    model, modality = parse_run(run)
+    types = [t for name, t in info.modalities.items() if modality is None or name == modality]
+    entry = model_entry(model)
+    return entry.section(types), entry.row_label(types)
 
 
 def pick_on_validation(runs: Sequence[str], val_mean: Mapping[str, float], metric: str) -> str:
@@ -157,25 +125,24 @@ def select_runs(summary: pd.DataFrame, ds: str, info: DatasetInfo, metric: str) 
     """
     here = summary[(summary["dataset"] == ds) & (summary["metric"] == metric)]
     val = here[here["set"] == "val"].set_index("run")["mean"].to_dict()
-    rows = []
-    for group, models in GROUPS:
-        kind = GROUP_KIND.get(group)
-        for model in models:
-            runs = sorted(
-                r
-                for r in here.loc[here["model"] == model, "run"].unique()
-                if _fits_row(r, kind, info)
-            )
-            if runs:
-                rows.append(
-                    {
-                        "group": group,
-                        "row": _row_label(group, model),
-                        "model": model,
-                        "run": pick_on_validation(runs, val, metric),
-                        "selected_from": ", ".join(runs) if len(runs) > 1 else "",
-                    }
-                )
+    sections = section_order()
+    candidates: dict[tuple[str, str, str], list[str]] = {}
+    for entry in ENTRIES:
+        for run in sorted(here.loc[here["model"] == entry.key, "run"].unique()):
+            group, row = run_row(run, info)
+            candidates.setdefault((group, row, entry.key), []).append(run)
+    rows = [
+        {
+            "group": group,
+            "row": row,
+            "model": model,
+            "run": pick_on_validation(runs, val, metric),
+            "selected_from": ", ".join(runs) if len(runs) > 1 else "",
+        }
+        for (group, row, model), runs in sorted(
+            candidates.items(), key=lambda item: sections.index(item[0][0])
+        )
+    ]
     return pd.DataFrame(rows, columns=["group", "row", "model", "run", "selected_from"])
 
 
@@ -207,12 +174,19 @@ class ResultTable:
         return None if hit.empty else hit.iloc[0]
 
     def rows(self) -> list[tuple[str, list[str]]]:
-        """(group, [row labels]) in display order, only rows with at least one cell."""
-        present = set(zip(self.body["group"], self.body["row"], strict=True))
+        """(group, [row labels]) in display order: sections in order, rows in catalogue order
+        (then by label), only rows with at least one cell."""
+        sections = section_order()
+        order = {e.key: i for i, e in enumerate(ENTRIES)}
+        present = self.body.drop_duplicates(["group", "row"])
+        models = [parse_run(run)[0] for run in present["run"]]
+        keyed = sorted(
+            zip(present["group"], present["row"], models, strict=True),
+            key=lambda r: (sections.index(r[0]), order[r[2]], r[1]),
+        )
         out: dict[str, list[str]] = {}
-        for group, row in ROW_ORDER:
-            if (group, row) in present:
-                out.setdefault(group, []).append(row)
+        for group, row, _ in keyed:
+            out.setdefault(group, []).append(row)
         return list(out.items())
 
 

@@ -13,22 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmlego.config import parse_run
 from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
-from mmlego.evaluate.tables import METRIC_NAMES, MODEL_NAMES
+from mmlego.evaluate.tables import METRIC_NAMES
+from mmlego.models.catalogue import parse_run, run_label
 from mmlego.utils.atomic import atomic_path
 
 COLUMNS = [
     "dataset", "task", "overlap", "realized_overlap", "set_size", "shared", "split", "run", "model",
     "set", "metric", "value",
 ]  # fmt: skip
-
-
-def model_label(run: str) -> str:
-    """Display name of a run: ``LegoBlock (static)``, ``LegoMerge``, ``Ensemble``."""
-    model, modality = parse_run(run)
-    return MODEL_NAMES.get(model, model) + (f" ({modality})" if modality else "")
 
 
 def metric_rows(path: str | Path) -> list[dict]:
@@ -49,7 +43,7 @@ def metric_rows(path: str | Path) -> list[dict]:
         "shared": int(study["shared"]),
         "split": int(doc["split"]),
         "run": doc["run"],
-        "model": model_label(doc["run"]),
+        "model": run_label(doc["run"]),
     }
     return [
         {**base, "set": set_name, "metric": metric, "value": value}
@@ -111,12 +105,12 @@ def fig6(frame: pd.DataFrame):
         color, marker, line, width = styles[run]
         if not marker:
             ax.plot(part["overlap"], part["mean"], color=color, ls=line, lw=width,
-                    label=f"{model_label(run)}, mean")  # fmt: skip
+                    label=f"{run_label(run)}, mean")  # fmt: skip
             continue
         x = part["overlap"].to_numpy() + offsets[run]
         ax.errorbar(
             x, part["mean"], yerr=part["std"].fillna(0.0), color=color, marker=marker, ls=line,
-            lw=width, capsize=3, label=model_label(run), zorder=3,
+            lw=width, capsize=3, label=run_label(run), zorder=3,
         )  # fmt: skip
         dots = test[test["run"] == run]
         ax.scatter(

@@ -14,8 +14,8 @@ The head (mean over latents → LayerNorm → Linear, as in the block) starts fr
 heads merged as LegoMerge merges them (``merge.head``: SLERP / spherical mean, or linear) and
 reads the final frequency-domain latent. Without ``l2_normalise`` its imaginary part is the
 first block's Im Z_0 for every input (see :mod:`mmlego.models.lego`). Everything is then
-fine-tuned (encoders too, unless a block was built with ``freeze_encoder``) on the patients
-that have every modality (:func:`mmlego.train.combine.fuse_run`).
+fine-tuned (encoders too, unless a block was built with ``freeze_encoder``) for
+``fuse.epochs`` on the patients that have every modality (:func:`mmlego.train.combine.fuse_run`).
 
 A patient without modality m skips block m's steps: its latent passes through unchanged.
 """
@@ -30,7 +30,6 @@ from torch import nn
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.lego import LatentHead, LegoBlock
 from mmlego.models.merge import build_blocks, check_compatible, merge_heads
-from mmlego.models.registry import register_model
 
 FUSE_MODES = ("stack", "weave")
 FUSE_SELECT = ("last", "best")  # fuse.select: which fine-tuning epoch's weights are kept
@@ -82,11 +81,10 @@ class LegoFuse(MultimodalModel):
         return self.head(self.embed(batch))
 
 
-@register_model("lego_fuse")
 def build_lego_fuse(
     *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoFuse:
-    """Registry builder: ``cfg = {"blocks": {modality: block hparams}, "fuse": {"mode"},
+    """Catalogue builder: ``cfg = {"blocks": {modality: block hparams}, "fuse": {"mode"},
     "merge": {"head"}}`` (the validated sections, as :func:`~mmlego.train.combine.fuse_run`
     stores them)."""
     blocks = build_blocks(modalities, n_out, task, cfg["blocks"])

@@ -60,7 +60,6 @@ from torch import nn
 
 from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
 from mmlego.models.encoders import SNN, GatedAttentionMIL
-from mmlego.models.registry import register_model
 
 FFT_MODES = ("2d", "1d")
 
@@ -339,11 +338,10 @@ class LegoBlock(MultimodalModel):
         return self.head(self.embed(batch))
 
 
-@register_model("lego_block")
 def build_lego_block(
     *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoBlock:
-    """Registry builder: one LegoBlock on the single modality of ``modalities``.
+    """Catalogue builder: one LegoBlock on the single modality of ``modalities``.
 
     ``cfg["lego"]`` is the validated ``lego`` config section (the schema fills its defaults).
     """

@@ -36,7 +36,6 @@ from torch import nn
 
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
-from mmlego.models.registry import register_model
 
 MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
 PHASES = ("circular", "weighted", "mean")
@@ -335,11 +334,10 @@ def build_blocks(
     }
 
 
-@register_model("lego_merge")
 def build_lego_merge(
     *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoMerge:
-    """Registry builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``.
+    """Catalogue builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``.
 
     ``cfg["merge"]`` is the validated ``merge`` section (the schema fills its defaults).
     """

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from mmlego.config import dataset_modalities
+from mmlego import layout
+from mmlego.data.kinds import bag_modalities, dataset_modalities
 from mmlego.data.manifests import read_manifest
 from mmlego.preprocess.pipeline import feature_tag, image_settings
 
@@ -27,12 +28,7 @@ def _cached_manifest(path: str, mtime: float) -> pd.DataFrame:
 class FeatureInputs:
     """Paths, parameters and input functions of the feature stage for one config."""
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        checkpoints: Any,
-        manifest_modalities: Mapping[str, list[str]],
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any], checkpoints: Any) -> None:
         self.config = config
         self.checkpoints = checkpoints
         self.out = config["output_dir"]
@@ -45,7 +41,9 @@ class FeatureInputs:
             ds: {m.name: m.type for m in dataset_modalities(spec)}
             for ds, spec in config["datasets"].items()
         }
-        self.bag_modalities = {ds: list(mods) for ds, mods in manifest_modalities.items()}
+        self.bag_modalities = {
+            ds: [m.name for m in bag_modalities(spec)] for ds, spec in config["datasets"].items()
+        }
 
     def modalities_of_type(self, ds: str, mod_type: str) -> list[str]:
         """Bag modalities of ``ds`` whose data type is ``mod_type`` (wsi or image)."""
@@ -55,10 +53,6 @@ class FeatureInputs:
         """Wildcard constraint matching the bag modalities of these types (nothing if none)."""
         names = {m for ds in self.types for t in mod_types for m in self.modalities_of_type(ds, t)}
         return "|".join(sorted(names)) or "(?!)"
-
-    def folder(self, ds: str, mod: str) -> str:
-        """Folder of the feature files of one bag modality."""
-        return f"{self.out}/{ds}/features/{mod}/{self.tag}"
 
     def manifest_file(self, wildcards: Any) -> str:
         """Path of the checkpointed manifest of (ds, mod)."""
@@ -114,31 +108,16 @@ class FeatureInputs:
 
     def features(self, wildcards: Any) -> list[str]:
         """Every per-slide feature file, or every shard folder, of (ds, mod)."""
-        folder = self.folder(wildcards.ds, wildcards.mod)
+        root, mod = layout.dataset_dir(self.out, wildcards.ds), wildcards.mod
         size = self.per_job(wildcards)
         frame = self.manifest(wildcards)
         if self.mod_type(wildcards) == "wsi" and size == 1:
-            return [f"{folder}/{item}.h5" for item in frame["item_id"]]
-        return [f"{folder}/shard{n}" for n in range(max(1, math.ceil(len(frame) / size)))]
+            return [layout.item_features(root, mod, self.tag, item) for item in frame["item_id"]]
+        shards = range(max(1, math.ceil(len(frame) / size)))
+        return [layout.feature_shard(root, mod, self.tag, n) for n in shards]
 
     def image_setting(self, key: str) -> Callable[[Any], Any]:
         """A params function for one value of :func:`image_settings` (mode or size)."""
         return lambda wildcards: image_settings(
             self.config["datasets"][wildcards.ds], wildcards.mod
         )[key]
-
-    def targets(self, raw_ready: Mapping[str, bool]) -> list[str]:
-        """Bag stores, QC tables and tissue QC folders of every dataset whose raw data is ready."""
-        out = []
-        for ds in self.types:
-            if not raw_ready.get(ds):
-                continue
-            for mod in self.modalities_of_type(ds, "wsi") + self.modalities_of_type(ds, "image"):
-                out += [
-                    f"{self.out}/{ds}/modalities/{mod}.h5",
-                    f"{self.out}/{ds}/qc/features_{mod}.csv",
-                ]
-            out += [
-                f"{self.out}/{ds}/qc/tissue/{mod}" for mod in self.modalities_of_type(ds, "wsi")
-            ]
-        return out

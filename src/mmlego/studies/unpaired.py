@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mmlego import layout
 from mmlego.evaluate.score import write_metrics
 from mmlego.models.baselines.ensemble import average_predictions
 from mmlego.predictions import read_predictions
@@ -58,7 +59,7 @@ def study_data(data: Any, plan: dict[str, Any], source: str) -> Any:
 
 
 def ensemble_outputs(
-    out: Path, block_predictions: dict[str, Path], data: Any, meta: dict[str, Any]
+    run_dir: str, block_predictions: dict[str, str], data: Any, meta: dict[str, Any]
 ) -> None:
     """The ensemble of the blocks' saved predictions (mean over the modalities a patient has)."""
     members = {run: read_predictions(p).frame for run, p in block_predictions.items()}
@@ -67,7 +68,7 @@ def ensemble_outputs(
         modality = data.modalities[run.split(".", 1)[1]]
         present[run] = dict(zip(map(str, modality.ids), map(bool, modality.present), strict=True))
     frame = average_predictions(members, data.task, present)
-    write_predictions(out / "predictions.parquet", frame, {**meta, "members": list(members)})
+    write_predictions(layout.predictions(run_dir), frame, {**meta, "members": list(members)})
 
 
 def run_unpaired_split(
@@ -83,7 +84,7 @@ def run_unpaired_split(
     base_provenance: dict[str, Any],
     seed: int,
     device: torch.device | str = "cpu",
-) -> list[Path]:
+) -> list[str]:
     """Train, merge, ensemble and score every overlap of one split; returns the metrics files.
 
     ``cfg`` holds the ``train``, ``lego`` and ``merge`` sections; ``plan`` the split's entry
@@ -97,7 +98,6 @@ def run_unpaired_split(
     trained: dict[tuple[str, tuple[str, ...]], tuple[Any, FitResult, dict]] = {}
     written = []
     for entry in plan["blocks"]:
-        root = Path(out_root) / f"overlap{entry['tag']}"
         study = {
             "overlap": entry["overlap"],
             "realized_overlap": entry["realized_overlap"],
@@ -105,7 +105,7 @@ def run_unpaired_split(
             "shared": entry["shared"],
         }
         record = {**base_provenance, "unpaired": study}
-        paths: dict[str, Path] = {}
+        paths: dict[str, str] = {}
         for modality in modalities:
             run = f"lego_block.{modality}"
             ids = entry["sets"][modality]
@@ -118,23 +118,23 @@ def run_unpaired_split(
                     train_data, run=run, split=split, cfg=block_cfg, device=device, seed=run_seed
                 )
             model, result, spec = trained[key]
-            paths[run] = root / run / f"split{split}"
+            paths[run] = layout.unpaired_run_dir(str(out_root), entry["overlap"], run, split)
             write_run_outputs(
                 paths[run], model, train_data, name="lego_block", run=run, dataset=dataset,
                 split=split, hparams=block_cfg, modalities=spec,
                 provenance={**record, "run": run, "seed": run_seed}, train_log=result.log,
                 device=device,
             )  # fmt: skip
-        merge_dir = root / "lego_merge" / f"split{split}"
+        merge_dir = layout.unpaired_run_dir(str(out_root), entry["overlap"], "lego_merge", split)
         merge_run(
-            data, block_paths={m: paths[f"lego_block.{m}"] / "model.pt" for m in modalities},
+            data, block_paths={m: layout.model(paths[f"lego_block.{m}"]) for m in modalities},
             cfg={"merge": cfg["merge"]}, dataset=dataset, split=split, out_dir=merge_dir,
             provenance={**record, "run": "lego_merge"}, device=device,
         )  # fmt: skip
-        ensemble_dir = root / "ensemble" / f"split{split}"
+        ensemble_dir = layout.unpaired_run_dir(str(out_root), entry["overlap"], "ensemble", split)
         ensemble_outputs(
             ensemble_dir,
-            {run: p / "predictions.parquet" for run, p in paths.items()},
+            {run: layout.predictions(p) for run, p in paths.items()},
             data,
             {
                 "task": data.task,
@@ -146,9 +146,9 @@ def run_unpaired_split(
             },
         )
         for run_dir in [*paths.values(), merge_dir, ensemble_dir]:
-            predictions = run_dir / "predictions.parquet"
+            predictions = layout.predictions(run_dir)
             payload = write_metrics(
-                predictions, labels, sets, split, run_dir / "metrics.json",
+                predictions, labels, sets, split, layout.metrics(run_dir),
                 inputs=[predictions, *inputs],
             )  # fmt: skip
             log.info(
@@ -158,5 +158,5 @@ def run_unpaired_split(
                 payload["run"],
                 payload["test"],
             )
-            written.append(run_dir / "metrics.json")
+            written.append(layout.metrics(run_dir))
     return written

@@ -129,7 +129,7 @@ def fuse_run(
     train_cfg = cfg["train"]
     result = fit(
         fused, data, train_cfg, require=list(spec), device=device, seed=seed,
-        lr=fuse_cfg.get("lr"), epochs=train_cfg["fuse_epochs"],
+        lr=fuse_cfg.get("lr"), epochs=fuse_cfg["epochs"],
         restore_best=fuse_cfg["select"] == "best",
     )  # fmt: skip
     log.info(

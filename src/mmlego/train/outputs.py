@@ -2,7 +2,7 @@
 
 ``model.pt`` is ``{"state_dict", "model", "hparams", "modalities", "n_out", "task"}`` with only
 tensors and plain Python values, so :func:`load_model` reads it with ``weights_only=True`` and
-rebuilds the model through the registry: ``get_builder(model)(modalities=..., n_out=...,
+rebuilds the model through the model catalogue: ``get_builder(model)(modalities=..., n_out=...,
 task=..., cfg=hparams)``.
 """
 
@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import torch
 
 from mmlego.models.base import MultimodalModel
+from mmlego.models.catalogue import get_builder
 from mmlego.models.losses import survival_outputs
-from mmlego.models.registry import get_builder
 from mmlego.utils.atomic import atomic_path
 
 CHECKPOINT_KEYS = ("state_dict", "model", "hparams", "modalities", "n_out", "task")

@@ -1,4 +1,4 @@
-"""One training job: build a run's model from the registry, fit it, write its three outputs."""
+"""One training job: build a run's model from the catalogue, fit it, write its three outputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mmlego.config import parse_run
 from mmlego.models.base import MultimodalModel
-from mmlego.models.registry import get_builder
+from mmlego.models.catalogue import get_builder, parse_run
 from mmlego.train.data import PatientDataset, modality_spec
 from mmlego.train.loop import FitResult, fit, predict
 from mmlego.train.outputs import predictions_frame, save_checkpoint, write_predictions
@@ -93,7 +92,7 @@ def fit_run(
     seed: int = 0,
     on_epoch_end: Callable[[int, MultimodalModel, dict[str, float]], None] | None = None,
 ) -> tuple[MultimodalModel, FitResult, dict[str, tuple[str, int]]]:
-    """Build ``run``'s model with its registry builder and fit it on ``data``'s train set.
+    """Build ``run``'s model with its catalogue builder and fit it on ``data``'s train set.
 
     A unimodal run trains and validates on the patients that have its modality; a
     multimodal one on every patient. ``on_epoch_end`` goes to the training loop (tuning

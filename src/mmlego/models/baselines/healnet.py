@@ -26,7 +26,6 @@ from mmlego.models.baselines.tokens import (
     SelfAttentionBlock,
     Tokeniser,
 )
-from mmlego.models.registry import register_model
 
 WEIGHT_SHARING = ("none", "layers")
 
@@ -77,7 +76,6 @@ class HealNet(MultimodalModel):
         return self.head(latents)
 
 
-@register_model("healnet")
 def build_healnet(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> HealNet:

@@ -21,7 +21,6 @@ from torch import nn
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
-from mmlego.models.registry import register_model
 
 KINDS = ("vector", "series", "bag")
 MAX_BILINEAR_FEATURES = 2**20
@@ -109,7 +108,6 @@ class LateBilinear(LateFusion):
         return self.head(self.fused(batch))
 
 
-@register_model("late_concat")
 def build_late_concat(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateConcat:
@@ -120,7 +118,6 @@ def build_late_concat(
     return LateConcat(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
 
 
-@register_model("late_bilinear")
 def build_late_bilinear(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateBilinear:

@@ -30,7 +30,6 @@ from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs
 from mmlego.models.baselines.tokens import SelfAttentionBlock, Tokeniser, masked_attend
 from mmlego.models.encoders import GatedAttentionMIL
-from mmlego.models.registry import register_model
 
 
 def group_slices(inputs: Mapping[str, InputSpec], groups: int) -> list[tuple[str, int, int]]:
@@ -113,7 +112,6 @@ def _pool(pool: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return pooled * mask.any(dim=1).to(pooled.dtype)[:, None]
 
 
-@register_model("mcat")
 def build_mcat(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> MCAT:

@@ -29,7 +29,6 @@ from mmlego.models.baselines.specs import (
     input_specs,
     require_kinds,
 )
-from mmlego.models.registry import register_model
 
 
 class StateUpdate(nn.Module):
@@ -81,7 +80,6 @@ class MultiModN(MultimodalModel):
         return self.step_logits(batch)
 
 
-@register_model("multimodn")
 def build_multimodn(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> MultiModN:

@@ -22,7 +22,6 @@ from mmlego.models.baselines.tokens import (
     SelfAttentionBlock,
     Tokeniser,
 )
-from mmlego.models.registry import register_model
 
 KINDS = ("vector", "series", "bag")
 
@@ -90,7 +89,6 @@ def _perceiver(inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str,
     )
 
 
-@register_model("perceiver")
 def build_perceiver(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:
@@ -100,7 +98,6 @@ def build_perceiver(
     return _perceiver(inputs, n_out, cfg)
 
 
-@register_model("perceiver_early")
 def build_perceiver_early(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:

@@ -16,7 +16,6 @@ from torch import nn
 from mmlego.models.base import Batch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
-from mmlego.models.registry import register_model
 
 
 class EncoderHead(MultimodalModel):
@@ -48,7 +47,6 @@ def _encoder_head(
     return EncoderHead(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
 
 
-@register_model("snn")
 def build_snn(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:
@@ -57,7 +55,6 @@ def build_snn(
     return _encoder_head("snn", ("vector",), inputs, n_out, cfg)
 
 
-@register_model("abmil")
 def build_abmil(
     *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:

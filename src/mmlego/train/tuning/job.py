@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from mmlego.config import parse_run
 from mmlego.models.base import MultimodalModel
+from mmlego.models.catalogue import parse_run
 from mmlego.train.loop import FitResult
 from mmlego.train.run import fit_run, train_run, write_run_outputs
 from mmlego.train.tuning.record import read_chosen, tuning_summary, write_tuning

@@ -1,0 +1,279 @@
+"""Everything that depends on a dataset's ``kind`` (tcga, mimic, isic, generic), in one place.
+
+A :class:`DatasetKind` says which modalities a dataset of that kind has, which raw files it
+reads (and where to obtain them), and how its tables and bag manifests are read. The config
+check, the rules and ``data/build.py`` look a dataset's kind up here instead of branching on it.
+MIMIC-III has its own extraction (``data/mimic``), so it has no table or manifest reader here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MODALITY_TYPES = ("tabular", "timeseries", "wsi", "image")
+STORE_KIND = {"tabular": "vector", "timeseries": "series", "wsi": "bag", "image": "bag"}
+TCGA_OMICS = ("mut", "cnv", "rna")
+BAG_TYPES = ("wsi", "image")
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One modality of a dataset: its name and data type (tabular, timeseries, wsi, image)."""
+
+    name: str
+    type: str
+
+    @property
+    def kind(self) -> str:
+        """Store kind: vector, series or bag."""
+        return STORE_KIND[self.type]
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """One raw input of a dataset: its config key (under ``datasets.<name>``) and path."""
+
+    key: str
+    path: str
+
+
+# The result of a table reader: labels, vector/series modalities, excluded patients, and for
+# ISIC the downsampling record (the readers' own dataclasses share these fields).
+TableReader = Callable[[str, Mapping[str, Any], int], Any]
+# (dataset spec, bag modality, labelled patient ids) -> (manifest frame, skipped items)
+ManifestReader = Callable[[Mapping[str, Any], str, list[str]], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """How one kind of dataset is read (see the module docstring)."""
+
+    name: str
+    modalities: Callable[[Mapping[str, Any]], list[Modality]]
+    raw_inputs: Callable[[Mapping[str, Any]], list[RawInput]]
+    where_to_get: Mapping[str, str]
+    # The raw files the table reader reads, and the reader (None: MIMIC's own extraction).
+    table_inputs: Callable[[Mapping[str, Any]], list[str]] = lambda ds: []
+    read_tables: TableReader | None = None
+    # The folders and tables a bag modality's manifest is built from, and the reader.
+    manifest_sources: Callable[[Mapping[str, Any], str], list[str]] = lambda ds, mod: []
+    read_manifest: ManifestReader | None = None
+    # Whether the table reader also writes the downsampling QC table (ISIC).
+    qc_downsampling: bool = False
+
+
+NO_SKIPPED = pd.DataFrame(columns=["item", "reason"])
+
+
+# --------------------------------------------------------------------------- tcga
+
+
+def _tcga_modalities(ds: Mapping[str, Any]) -> list[Modality]:
+    if ds["omics_as"] == "joint":
+        return [Modality("slides", "wsi"), Modality("omics", "tabular")]
+    return [Modality("slides", "wsi")] + [Modality(group, "tabular") for group in ds["omics"]]
+
+
+def _tcga_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
+    from mmlego.data.tcga import read_tcga_table
+
+    return read_tcga_table(ds["table"], ds)
+
+
+def _tcga_manifest(
+    ds: Mapping[str, Any], mod: str, ids: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from mmlego.data.manifests import finalise_manifest
+    from mmlego.data.tcga import slide_manifest, table_slide_ids
+
+    frame, skipped = slide_manifest(ds["slides"], ids, table_slide_ids(ds["table"]))
+    return finalise_manifest(frame, source=f"TCGA slide folder {ds['slides']}"), skipped
+
+
+TCGA = DatasetKind(
+    name="tcga",
+    modalities=_tcga_modalities,
+    raw_inputs=lambda ds: [RawInput("slides", ds["slides"]), RawInput("table", ds["table"])],
+    where_to_get={
+        "slides": (
+            "TCGA diagnostic slides: download the project's 'Slide Image' files (diagnostic, DX) "
+            "from the NCI GDC data portal with the gdc-client"
+        ),
+        "table": (
+            "the MCAT/PORPOISE tcga_<site>_all_clean.csv.zip table, distributed with the MCAT and "
+            "PORPOISE code releases (mahmoodlab) in their dataset_csv folders"
+        ),
+    },
+    table_inputs=lambda ds: [ds["table"]],
+    read_tables=_tcga_tables,
+    manifest_sources=lambda ds, mod: [ds["slides"], ds["table"]],
+    read_manifest=_tcga_manifest,
+)
+
+
+# --------------------------------------------------------------------------- mimic
+
+MIMIC = DatasetKind(
+    name="mimic",
+    modalities=lambda ds: [Modality("static", "tabular"), Modality("vitals", "timeseries")],
+    raw_inputs=lambda ds: [RawInput("mimic_dir", ds["mimic_dir"])],
+    where_to_get={
+        "mimic_dir": (
+            "MIMIC-III Clinical Database v1.4: credentialed access on PhysioNet (complete the CITI "
+            "training, sign the data use agreement), then download the CSV tables"
+        ),
+    },
+)
+
+
+# --------------------------------------------------------------------------- isic
+
+
+def _isic_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
+    from mmlego.data.isic import read_isic_metadata
+
+    return read_isic_metadata(ds["metadata"], ds, seed=seed, dataset=name)
+
+
+def _isic_manifest(
+    ds: Mapping[str, Any], mod: str, ids: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from mmlego.data.isic import image_manifest
+    from mmlego.data.manifests import finalise_manifest
+
+    frame = image_manifest(ds["images"], ids)
+    return finalise_manifest(frame, source=f"ISIC image folder {ds['images']}"), NO_SKIPPED
+
+
+ISIC = DatasetKind(
+    name="isic",
+    modalities=lambda ds: [Modality("image", "image"), Modality("metadata", "tabular")],
+    raw_inputs=lambda ds: [RawInput("images", ds["images"]), RawInput("metadata", ds["metadata"])],
+    where_to_get={
+        "images": (
+            "SIIM-ISIC Melanoma Classification 2020: the training JPEGs from the challenge's "
+            "download page (ISIC archive / challenge website)"
+        ),
+        "metadata": "SIIM-ISIC 2020 train.csv (ground truth) from the challenge's download page",
+    },
+    table_inputs=lambda ds: [ds["metadata"]],
+    read_tables=_isic_tables,
+    manifest_sources=lambda ds, mod: [ds["images"]],
+    read_manifest=_isic_manifest,
+    qc_downsampling=True,
+)
+
+
+# --------------------------------------------------------------------------- generic
+
+
+def _generic_raw_inputs(ds: Mapping[str, Any]) -> list[RawInput]:
+    inputs = [RawInput("labels.path", ds["labels"]["path"])]
+    for name, spec in ds["modalities"].items():
+        key = "manifest" if spec["type"] in BAG_TYPES else "path"
+        inputs.append(RawInput(f"modalities.{name}.{key}", spec[key]))
+    return inputs
+
+
+def _generic_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
+    from mmlego.data.generic import read_generic
+
+    return read_generic(ds)
+
+
+def _generic_manifest(
+    ds: Mapping[str, Any], mod: str, ids: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from mmlego.data.generic import labels_source
+    from mmlego.data.manifests import read_user_manifest
+
+    spec = ds["modalities"][mod]
+    return read_user_manifest(
+        spec["manifest"],
+        id_column=spec["id"],
+        patient_ids=ids,
+        labels_source=labels_source(ds),
+        extra_ids=ds["extra_ids"],
+    )
+
+
+GENERIC = DatasetKind(
+    name="generic",
+    modalities=lambda ds: [Modality(n, spec["type"]) for n, spec in ds["modalities"].items()],
+    raw_inputs=_generic_raw_inputs,
+    where_to_get={},
+    table_inputs=lambda ds: (
+        [ds["labels"]["path"]]
+        + [spec["path"] for spec in ds["modalities"].values() if spec["type"] not in BAG_TYPES]
+    ),
+    read_tables=_generic_tables,
+    manifest_sources=lambda ds, mod: [ds["modalities"][mod]["manifest"]],
+    read_manifest=_generic_manifest,
+)
+
+
+KINDS: dict[str, DatasetKind] = {kind.name: kind for kind in (TCGA, MIMIC, ISIC, GENERIC)}
+
+
+def dataset_kind(ds: Mapping[str, Any]) -> DatasetKind:
+    """The :class:`DatasetKind` of a dataset's config section."""
+    kind = ds["kind"]
+    if kind not in KINDS:
+        raise KeyError(f"unknown dataset kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def dataset_modalities(ds: Mapping[str, Any]) -> list[Modality]:
+    """The modalities a dataset's raw data turns into, in a fixed order."""
+    return dataset_kind(ds).modalities(ds)
+
+
+def table_modalities(ds: Mapping[str, Any]) -> list[Modality]:
+    """The vector and series modalities, which the table reader (or MIMIC extraction) writes."""
+    return [m for m in dataset_modalities(ds) if m.kind != "bag"]
+
+
+def bag_modalities(ds: Mapping[str, Any]) -> list[Modality]:
+    """The slide and image modalities, built from a manifest by the features stage."""
+    return [m for m in dataset_modalities(ds) if m.kind == "bag"]
+
+
+# --------------------------------------------------------------------------- raw inputs
+
+OWN_FILE = "your own file, named in your config"
+
+
+def missing_raw_inputs(
+    datasets: Mapping[str, Mapping[str, Any]], generated: Callable[[str], bool]
+) -> list[tuple[str, str, str]]:
+    """(config key, path, where to get it) of every raw input that does not exist.
+
+    ``generated(path)`` says whether a rule of the workflow writes the path (the demo
+    generator); those are not checked, every other file is.
+    """
+    missing = []
+    for name, ds in datasets.items():
+        kind = dataset_kind(ds)
+        for raw in kind.raw_inputs(ds):
+            if not generated(raw.path) and not Path(raw.path).exists():
+                source = kind.where_to_get.get(raw.key, OWN_FILE)
+                missing.append((f"datasets.{name}.{raw.key}", raw.path, source))
+    return missing
+
+
+def missing_raw_inputs_message(missing: list[tuple[str, str, str]]) -> str:
+    """One message listing the missing raw inputs, or an empty string when there are none."""
+    if not missing:
+        return ""
+    lines = [f"{len(missing)} raw input(s) of this study do not exist:"]
+    for key, path, source in missing:
+        lines.append(f"  - {key} = {path}\n      obtain: {source}")
+    lines.append(
+        "Fill in the paths in your config (see config/README.md), or run the demo: make demo"
+    )
+    return "\n".join(lines)
