@@ -7,20 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mmlego.data.labels import write_labels
+from mmlego.predictions import write_predictions as write_package_predictions
 from mmlego.utils.provenance import provenance
 
 
 def write_predictions(path: Path, frame: pd.DataFrame, **meta) -> Path:
-    """Write ``frame`` as a predictions.parquet with the ``mmlego`` metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    payload = {"provenance": provenance(None, seed=0), **meta}
-    table = table.replace_schema_metadata({b"mmlego": json.dumps(payload).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    """Write ``frame`` as a predictions.parquet with the ``mmlego`` metadata (the package's
+    writer, with a provenance record)."""
+    write_package_predictions(path, frame, {"provenance": provenance(None, seed=0), **meta})
     return path
 
 

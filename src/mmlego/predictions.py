@@ -1,4 +1,5 @@
-"""Reading and checking ``predictions.parquet`` (contract: docs/contracts.md) and ``splits.json``.
+"""``predictions.parquet`` (contract: docs/contracts.md): its one writer and its one checked
+reader; and the reader of a split's sets in ``splits.json``.
 
 Evaluation only ever reads saved predictions, never a model in memory, so everything the
 metrics need is checked here once: the columns of the task, finite values, survival curves in
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmlego.data.splits import check_disjoint
+from mmlego.utils.atomic import atomic_path
 
 SETS = ("val", "test")
 PROB_TOL = 1e-3
@@ -70,6 +72,15 @@ def _bad_ids(frame: pd.DataFrame, bad: np.ndarray, limit: int = 5) -> str:
     ids = frame.loc[bad, "patient_id"].astype(str).tolist()
     more = f" (and {len(ids) - limit} more)" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
+
+
+def write_predictions(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """Write the predictions atomically with the ``mmlego`` schema metadata (``task``,
+    ``bins``, ``classes``, ``run``, ``dataset``, ``provenance``)."""
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), b"mmlego": json.dumps(meta, default=str).encode()}
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
 
 
 def read_predictions(path: str | Path) -> Predictions:

@@ -20,9 +20,9 @@ from mmlego.data.store import (
     read_provenance,
     write_modality,
 )
-from mmlego.predictions import read_predictions
+from mmlego.predictions import read_predictions, write_predictions
 from mmlego.preprocess.features_io import read_features, write_features
-from mmlego.train.outputs import read_checkpoint, save_checkpoint, write_predictions
+from mmlego.train.outputs import read_checkpoint, save_checkpoint
 
 
 def _store(path: Path) -> None:

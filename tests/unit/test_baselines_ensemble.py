@@ -119,8 +119,7 @@ def test_members_must_predict_the_same_patients_and_labels():
 def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
     from mmlego.cli import main
     from mmlego.data.store import ModalityData, write_modality
-    from mmlego.predictions import read_predictions
-    from mmlego.train.outputs import write_predictions
+    from mmlego.predictions import read_predictions, write_predictions
 
     meta = {
         "task": "survival",

@@ -8,8 +8,9 @@ from sklearn.metrics import roc_auc_score
 from sksurv.metrics import concordance_index_censored
 
 from mmlego.config import fill_defaults
+from mmlego.predictions import read_predictions
 from mmlego.train.data import PatientDataset
-from mmlego.train.outputs import load_model, read_predictions
+from mmlego.train.outputs import load_model
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_TRAIN, make_split
 
@@ -49,7 +50,8 @@ def test_baseline_trains_writes_reloads_and_beats_chance(tmp_path, run, task, ti
     model = train_run(
         data, run=run, dataset="toy", split=0, cfg=cfg, out_dir=tmp_path, provenance={}, seed=0
     )
-    frame, meta = read_predictions(tmp_path / "predictions.parquet")
+    preds = read_predictions(tmp_path / "predictions.parquet")
+    frame, meta = preds.frame, preds.meta
     assert meta["run"] == run and len(frame) == 24
     if task == "binary":
         score = roc_auc_score(frame["label"], frame["prob_1"])

@@ -26,8 +26,7 @@ from mmlego.data.tabular import split_columns, vector_modality
 from mmlego.data.transforms import fit_transforms, load_split, write_transforms
 from mmlego.evaluate.score import score_predictions
 from mmlego.models.classical import fit_coxnet
-from mmlego.predictions import read_predictions
-from mmlego.train.outputs import write_predictions
+from mmlego.predictions import read_predictions, write_predictions
 from mmlego.utils.atomic import write_json_atomic
 from mmlego.utils.provenance import provenance
 

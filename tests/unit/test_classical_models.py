@@ -18,8 +18,7 @@ from mmlego.models.classical.features import build_design
 from mmlego.models.classical.results import Candidate, Prediction
 from mmlego.models.classical.selection import select_on_validation, usable
 from mmlego.models.classical.validation import cox_partial_nll
-from mmlego.predictions import read_predictions
-from mmlego.train.outputs import write_predictions
+from mmlego.predictions import read_predictions, write_predictions
 from tests.unit.splitdata import make_split
 
 

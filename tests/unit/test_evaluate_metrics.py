@@ -312,8 +312,8 @@ def test_bad_predictions_fail_with_one_clear_message(tmp_path, capsys, mutate, m
 def test_metrics_read_what_the_training_stage_writes(tmp_path, task):
     """The training stage's own writer (mmlego.train.outputs) and this reader agree."""
     torch = pytest.importorskip("torch")
+    from mmlego.predictions import write_predictions as write_stage_predictions
     from mmlego.train.outputs import predictions_frame
-    from mmlego.train.outputs import write_predictions as write_stage_predictions
 
     if task == "survival":
         paths = survival_study(tmp_path, n=40)

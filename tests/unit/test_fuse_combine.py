@@ -13,10 +13,11 @@ from mmlego.models.base import ModalityBatch
 from mmlego.models.fuse import LegoFuse
 from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import merge_heads
+from mmlego.predictions import read_predictions
 from mmlego.train.combine import fuse_run, merge_run
 from mmlego.train.data import PatientDataset
 from mmlego.train.loop import fit
-from mmlego.train.outputs import load_model, read_predictions
+from mmlego.train.outputs import load_model
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 from tests.unit.steps import record_steps
@@ -155,7 +156,8 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     assert report["metric"] == "auc" and set(report["without"]) == {"tab", "img"}
     # The signal is planted in both modalities: every variant is far better than chance.
     assert report["merge"] > 0.7 and min(report["without"].values()) > 0.7
-    frame, meta = read_predictions(tmp_path / "merge" / "predictions.parquet")
+    preds = read_predictions(tmp_path / "merge" / "predictions.parquet")
+    frame, meta = preds.frame, preds.meta
     assert meta["run"] == "lego_merge" and len(frame) == 24
     assert np.isfinite(frame[["prob_0", "prob_1"]].to_numpy()).all()
     # Patients lacking a modality get the other block's prediction exactly.
@@ -194,7 +196,7 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     )  # fmt: skip
     log = (tmp_path / "fuse_default" / "train_log.csv").read_text().splitlines()
     assert float(log[1].split(",")[log[0].split(",").index("lr")]) == cfg["train"]["lr"] != 1e-3
-    frame, _ = read_predictions(tmp_path / "fuse" / "predictions.parquet")
+    frame = read_predictions(tmp_path / "fuse" / "predictions.parquet").frame
     assert len(frame) == 24 and np.isfinite(frame["prob_1"]).all()
 
 

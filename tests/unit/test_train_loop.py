@@ -11,9 +11,10 @@ import torch
 from mmlego.config import fill_defaults
 from mmlego.models.catalogue import get_builder
 from mmlego.models.losses import inverse_frequency_weights, survival_nll, survival_outputs
+from mmlego.predictions import read_predictions
 from mmlego.train.data import PatientDataset, survival_bin_index
 from mmlego.train.loop import fit
-from mmlego.train.outputs import CHECKPOINT_KEYS, load_model, read_checkpoint, read_predictions
+from mmlego.train.outputs import CHECKPOINT_KEYS, load_model, read_checkpoint
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 
@@ -142,7 +143,8 @@ def test_train_run_writes_contract_outputs(tmp_path, task):
     payload = read_checkpoint(tmp_path / "model.pt")
     assert set(CHECKPOINT_KEYS) <= set(payload)
     assert payload["modalities"] == {"tab": ["vector", 5]}
-    frame, meta = read_predictions(tmp_path / "predictions.parquet")
+    preds = read_predictions(tmp_path / "predictions.parquet")
+    frame, meta = preds.frame, preds.meta
     assert meta["run"] == "lego_block.tab" and meta["task"] == task
     assert sorted(frame["set"].unique()) == ["test", "val"]
     assert len(frame) == len(data.sets["val"]) + len(data.sets["test"])

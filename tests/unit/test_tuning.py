@@ -12,8 +12,9 @@ import torch
 
 from mmlego.config import SCHEMA_PATH, fill_defaults
 from mmlego.models.catalogue import job_config, parse_run
+from mmlego.predictions import read_predictions
 from mmlego.train.combine import merge_run
-from mmlego.train.outputs import load_model, read_checkpoint, read_predictions
+from mmlego.train.outputs import load_model, read_checkpoint
 from mmlego.train.run import fit_run, train_run
 from mmlego.train.tuning import (
     TuneSettings,
@@ -283,7 +284,7 @@ def test_a_tuned_run_writes_its_trials_and_the_chosen_params_into_its_provenance
     section, leaf = key.split(".")
     assert payload["hparams"][section][leaf] == value in (4, 12)
     assert width(load_model(tmp_path / "model.pt")) == value
-    _, meta = read_predictions(tmp_path / "predictions.parquet")
+    meta = read_predictions(tmp_path / "predictions.parquet").meta
     assert meta["provenance"] == {"seed": 3, "tuning": chosen}
 
 
@@ -364,6 +365,6 @@ def test_tuned_blocks_of_a_split_share_one_latent_shape_and_merge(tmp_path):
         data, block_paths=paths, cfg={"merge": {}}, dataset="toy", split=0,
         out_dir=tmp_path / "merge", provenance={},
     )  # fmt: skip
-    frame, _ = read_predictions(tmp_path / "merge" / "predictions.parquet")
+    frame = read_predictions(tmp_path / "merge" / "predictions.parquet").frame
     assert len(frame) == len(data.sets["val"]) + len(data.sets["test"])
     assert frame["risk"].notna().all()

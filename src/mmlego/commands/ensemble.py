@@ -44,8 +44,7 @@ def run_ensemble(args: argparse.Namespace) -> None:
     """Read the members, check they describe the same task and split, average, write."""
     from mmlego.data.store import read_presence
     from mmlego.models.baselines.ensemble import average_predictions
-    from mmlego.predictions import read_predictions
-    from mmlego.train.outputs import write_predictions
+    from mmlego.predictions import read_predictions, write_predictions
     from mmlego.utils.provenance import provenance
 
     if len(args.stores) != len(args.members):

@@ -25,10 +25,9 @@ import torch
 from mmlego import layout
 from mmlego.evaluate.score import write_metrics
 from mmlego.models.baselines.ensemble import average_predictions
-from mmlego.predictions import read_predictions
+from mmlego.predictions import read_predictions, write_predictions
 from mmlego.train.combine import merge_run
 from mmlego.train.loop import FitResult
-from mmlego.train.outputs import write_predictions
 from mmlego.train.run import fit_run, write_run_outputs
 from mmlego.utils.seeding import derive_seed
 

@@ -1,4 +1,5 @@
-"""The files every trained (or merged) model writes: ``model.pt`` and ``predictions.parquet``.
+"""What a trained (or merged) model writes: ``model.pt``, and the rows of its predictions
+(written by :func:`mmlego.predictions.write_predictions`).
 
 ``model.pt`` is ``{"state_dict", "model", "hparams", "modalities", "n_out", "task"}`` with only
 tensors and plain Python values, so :func:`load_model` reads it with ``weights_only=True`` and
@@ -15,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from mmlego.models.base import MultimodalModel
@@ -133,18 +132,3 @@ def outputs_frame(
         for k in range(probs.shape[1]):
             frame[f"prob_{k}"] = np.asarray(probs[:, k], np.float64)
     return frame
-
-
-def write_predictions(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """Write the predictions atomically with the ``mmlego`` schema metadata."""
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    metadata = {**(table.schema.metadata or {}), b"mmlego": json.dumps(meta, default=str).encode()}
-    with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
-
-
-def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The predictions table and its ``mmlego`` metadata."""
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"mmlego", b"{}"))
-    return table.to_pandas(), meta

@@ -12,9 +12,10 @@ import torch
 
 from mmlego.models.base import MultimodalModel
 from mmlego.models.catalogue import get_builder, parse_run
+from mmlego.predictions import write_predictions
 from mmlego.train.data import PatientDataset, modality_spec
 from mmlego.train.loop import FitResult, fit, predict
-from mmlego.train.outputs import predictions_frame, save_checkpoint, write_predictions
+from mmlego.train.outputs import predictions_frame, save_checkpoint
 from mmlego.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
