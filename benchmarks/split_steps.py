@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from mmlego.config import fill_defaults
 from mmlego.data.store import read_modality
 from mmlego.utils.provenance import provenance
 
@@ -77,8 +78,16 @@ def measure_scheme(root: Path, dataset: str, kinds: dict[str, str], cfg: dict) -
          "--out", str(root / "splits.json")]
     )  # fmt: skip
     n = len(json.loads((root / "splits.json").read_text())["splits"])
-    base = [MMLEGO, "--log", log, "transforms", "--dataset", dataset, "--dataset-dir", str(root),
-            "--modalities", json.dumps(kinds), "--cfg", json.dumps(cfg)]  # fmt: skip
+    stores = [
+        f"--store={m}={root / 'modalities' / f'{m}.h5'}" for m, k in kinds.items() if k != "bag"
+    ]
+    # The section as the workflow passes it: with the schema's defaults filled in.
+    any_dataset = {"d": {"kind": "tcga", "task": "survival", "slides": "s", "table": "t"}}
+    splits = fill_defaults({"splits": dict(cfg), "datasets": any_dataset})["splits"]
+    fit_cfg = {"splits": splits, "modalities": kinds, "survival_bins": 4}
+    base = [MMLEGO, "--log", log, "transforms", "--dataset", dataset,
+            "--labels", str(root / "labels.parquet"), "--splits", str(root / "splits.json"),
+            *stores, "--cfg", json.dumps(fit_cfg)]  # fmt: skip
     single = [root / "single" / f"split{k}.json" for k in range(n)]
     per_split = [timed([*base, "--split", str(k), "--out", str(single[k])]) for k in range(n)]
     batched = [root / "batched" / f"split{k}.json" for k in range(n)]

@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmlego import layout
 from mmlego.config import load_config
 from mmlego.data.kinds import dataset_modalities
-from mmlego.data.transforms import SplitData, load_split
+from mmlego.data.transforms import SplitData, SplitFiles, load_split
 from mmlego.evaluate.metrics import binary_auc, harrell_c, macro_ovr_auc
 from mmlego.models.catalogue import job_config, parse_run
 from mmlego.models.fuse import LegoFuse
@@ -285,7 +286,12 @@ def main() -> None:
             target = {name: args.out / name / ds / f"split{k}.json" for name in names}
             if all(path.is_file() for path in target.values()):
                 continue
-            data = load_split(args.study / ds, k, modalities=mods)
+            root = layout.dataset_dir(str(args.study), ds)
+            files = SplitFiles(
+                layout.labels(root), layout.splits(root), layout.transforms(root, k),
+                {m: layout.modality_store(root, m) for m in mods},
+            )  # fmt: skip
+            data = load_split(files, k, modalities=mods)
             if args.before and not target["before"].is_file():
                 result = score_before(args.study / ds, data, k)
                 write_json_atomic(target["before"], result, provenance={})

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mmlego import layout
 from mmlego.data.labels import read_labels
 from mmlego.data.store import read_modality
-from mmlego.data.transforms import load_split
+from mmlego.data.transforms import SplitFiles, load_split
 from tests.conftest import run_snakemake
 
 N = 24
@@ -94,7 +95,10 @@ def test_generic_survival_study_end_to_end(tmp_path):
     assert not labs.present[labels["patient_id"].isin(ids[:2]).to_numpy()].any()
     splits = json.loads((ds_dir / "splits.json").read_text())
     assert splits["repeats"] == 2 and "provenance" in splits
-    data = load_split(ds_dir, 1)
+    root = str(ds_dir)
+    stores = {m: layout.modality_store(root, m) for m in ("clinical", "labs")}
+    files = SplitFiles(layout.labels(root), layout.splits(root), layout.transforms(root, 1), stores)
+    data = load_split(files, 1)
     assert data.n_out == 4 and len(data.bins) == 5
     assert data.modalities["clinical"].feature_names[-3:] == ["stage=I", "stage=II", "stage=III"]
     assert all(np.isfinite(m.values).all() for m in data.modalities.values())

@@ -62,7 +62,7 @@ def test_cli_names_the_file_and_column_of_a_broken_table(tmp_path):
             "--mimic-dir",
             str(raw),
             "--cfg",
-            "{}",
+            '{"chunk_rows": 100000}',
             "--out-dir",
             str(tmp_path / "x"),
         ],

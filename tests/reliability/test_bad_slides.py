@@ -78,7 +78,7 @@ def test_bad_slide_fails_with_one_line_and_no_output(tmp_path, capfd, good_slide
     code = main(
         [
             "encode-slide",
-            "--config",
+            "--cfg",
             json.dumps(config()),
             "--slide",
             str(slide),

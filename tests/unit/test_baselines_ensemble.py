@@ -132,31 +132,33 @@ def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
         "snn.omics": survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]]),
         "abmil.slides": survival_member([[0.3, 0.1], [0.2, 0.4], [0.6, 0.6]]),
     }
-    paths, stores = [], []
+    paths, stores = [], []  # as --member and --store values
     for run, frame in members.items():
         store = tmp_path / "tcga" / "modalities" / f"{run.split('.')[1]}.h5"
         present = [True, True, run == "snn.omics"]  # p3 has no slides
         ids = ["p1", "p2", "p3"]
         data = ModalityData(run, "vector", ids, present, np.zeros((3, 2), np.float32), ["f", "g"])
         write_modality(store, data, provenance={})
-        stores.append(str(store))
+        stores.append(f"{run}={store}")
         path = tmp_path / "tcga" / run / "split0" / "predictions.parquet"
         path.parent.mkdir(parents=True)
         write_predictions(path, frame, {**meta, "run": run})
-        paths.append(str(path))
+        paths.append(f"{run}={path}")
     out = tmp_path / "tcga" / "ensemble" / "split0" / "predictions.parquet"
     args = [
         "ensemble",
-        "--members",
-        *paths,
-        "--stores",
-        *stores,
+        *(arg for pair in paths for arg in ("--member", pair)),
+        *(arg for pair in stores for arg in ("--store", pair)),
+        "--run",
+        "ensemble",
         "--dataset",
         "tcga",
         "--split",
         "0",
         "--cfg",
-        '{"seed": 0}',
+        "{}",
+        "--seed",
+        "0",
         "--out",
         str(out),
     ]

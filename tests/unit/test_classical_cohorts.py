@@ -19,11 +19,12 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 from sksurv.preprocessing import OneHotEncoder
 
+from mmlego import layout
 from mmlego.data.labels import write_labels
 from mmlego.data.splits import make_splits
 from mmlego.data.store import write_modality
 from mmlego.data.tabular import split_columns, vector_modality
-from mmlego.data.transforms import fit_transforms, load_split, write_transforms
+from mmlego.data.transforms import SplitFiles, fit_transforms, load_split, write_transforms
 from mmlego.evaluate.score import score_predictions
 from mmlego.models.classical import fit_coxnet
 from mmlego.predictions import read_predictions, write_predictions
@@ -55,7 +56,11 @@ def _dataset(root, name, loader):
         "clinical", "tabular", ids, table, numeric=numeric, categorical=categorical
     )
     write_modality(root / "modalities" / "clinical.h5", store, provenance=prov)
-    fitted = fit_transforms(root, 0, modalities={"clinical": "vector"})
+    store = {"clinical": layout.modality_store(str(root), "clinical")}
+    fitted = fit_transforms(
+        layout.labels(str(root)), layout.splits(str(root)), store, 0,
+        modalities={"clinical": "vector"}, survival_bins=4, max_missing=0.5,
+    )  # fmt: skip
     write_transforms(root / "transforms" / "split0.json", fitted, dataset=name, provenance=prov)
     return x, y, pd.Index(ids)
 
@@ -77,7 +82,12 @@ def test_coxnet_c_index_on_a_real_cohort_is_in_the_published_range(
     tmp_path, name, loader, published
 ):
     x, y, ids = _dataset(tmp_path, name, loader)
-    data = load_split(tmp_path, 0)
+    root = str(tmp_path)
+    files = SplitFiles(
+        layout.labels(root), layout.splits(root), layout.transforms(root, 0),
+        {"clinical": layout.modality_store(root, "clinical")},
+    )  # fmt: skip
+    data = load_split(files, 0)
     fit = fit_coxnet(data, split=0)
     meta = {"task": "survival", "bins": data.bins, "classes": None, "run": "coxnet"}
     write_predictions(tmp_path / "predictions.parquet", fit.frame, meta)

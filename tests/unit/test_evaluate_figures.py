@@ -10,6 +10,7 @@ import pytest
 
 from mmlego.cli import main
 from mmlego.evaluate.result_figures import km_run, risk_groups
+from mmlego.predictions import read_predictions
 from tests.evaluate_fixtures import classification_study, survival_study
 
 SURV_RUNS = {"lego_block.slides": 1.0, "lego_block.omics": 2.0, "lego_merge": 3.0, "ensemble": 1.5}
@@ -17,7 +18,10 @@ CLS_RUNS = {"ensemble": 1.0, "lego_merge": 1.5, "lego_fuse": 2.0, "lego_block.st
 
 
 def _score_all(root, runs, repeats):
-    files = []
+    """Score every run and split; write a training log for the trained ones.
+
+    Returns the metrics files and the (dataset, run, train_log.csv) triples."""
+    files, logs = [], []
     for run in runs:
         for k in range(repeats):
             out = root / run / f"split{k}" / "metrics.json"
@@ -48,7 +52,8 @@ def _score_all(root, runs, repeats):
                         "seconds": 0.1,
                     }
                 ).to_csv(out.with_name("train_log.csv"), index=False)
-    return files
+                logs.append((root.name, run, str(out.with_name("train_log.csv"))))
+    return files, logs
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +61,11 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     survival_study(root / "tcga", n=80, runs=SURV_RUNS, repeats=2)
     classification_study(root / "icd9", n=80, runs=CLS_RUNS, repeats=2)
-    files = _score_all(root / "tcga", SURV_RUNS, 2) + _score_all(root / "icd9", CLS_RUNS, 2)
+    tcga, tcga_logs = _score_all(root / "tcga", SURV_RUNS, 2)
+    icd9, icd9_logs = _score_all(root / "icd9", CLS_RUNS, 2)
+    files = tcga + icd9
+    preds = [f.replace("metrics.json", "predictions.parquet") for f in files]
     config = {
-        "seed": 0,
         "evaluate": {"bootstrap": 10},
         "datasets": {
             "tcga": {
@@ -75,36 +82,42 @@ def study(tmp_path_factory):
         "tables",
         "--metrics",
         *files,
+        "--predictions",
+        *preds,
         "--labels",
-        str(root / "tcga" / "labels.parquet"),
-        str(root / "icd9" / "labels.parquet"),
-        "--config-json",
+        f"tcga={root / 'tcga' / 'labels.parquet'}",
+        "--labels",
+        f"icd9={root / 'icd9' / 'labels.parquet'}",
+        "--cfg",
         json.dumps(config),
+        "--seed",
+        "0",
         "--out-dir",
         str(root / "tables"),
     ]
     assert main(argv) == 0
-    return root, config, [f.replace("metrics.json", "predictions.parquet") for f in files]
+    return root, config, preds, tcga_logs + icd9_logs
 
 
 def test_figures_cli_draws_every_figure(study):
-    root, config, preds = study
+    root, config, preds, logs = study
     figs = root / "figures"
     argv = [
-        "figures",
+        "result-figures",
         "--metrics-long",
         str(root / "tables" / "metrics_long.csv"),
         "--predictions",
         *preds,
-        "--config-json",
+        *(arg for triple in logs for arg in ("--train-log", *triple)),
+        "--cfg",
         json.dumps(config),
-        "--fig2",
+        "--out-fig2",
         str(figs / "fig2.png"),
-        "--fig3",
+        "--out-fig3",
         str(figs / "fig3.png"),
-        "--curves",
+        "--out-curves",
         str(figs / "curves.png"),
-        "--km",
+        "--out-km",
         str(figs / "km.png"),
     ]
     assert main(argv) == 0
@@ -114,9 +127,9 @@ def test_figures_cli_draws_every_figure(study):
 
 
 def test_risk_groups_split_test_patients_at_the_validation_median(study):
-    _, _, preds = study
+    _, _, preds, _ = study
     files = [p for p in preds if "/tcga/lego_merge/" in p]
-    groups = risk_groups(files)
+    groups = risk_groups([read_predictions(p) for p in files])
     assert set(groups["split"]) == {0, 1}
     frame = pd.read_parquet(files[0])
     cut = frame.loc[frame["set"] == "val", "risk"].median()

@@ -49,11 +49,11 @@ def test_interference_cli_is_seeded(tmp_path):
             "interference-toy",
             "--seed",
             "3",
-            "--fig4",
+            "--out-fig4",
             str(tmp_path / f"{name}4.png"),
-            "--fig5",
+            "--out-fig5",
             str(tmp_path / f"{name}5.png"),
-            "--json",
+            "--out-json",
             str(tmp_path / f"{name}.json"),
         ]
         assert main(argv) == 0

@@ -197,11 +197,11 @@ def test_metrics_cli_writes_metrics_json_for_survival(tmp_path):
     assert doc["test"]["c_index"] > 0.6  # the risk carries signal
     assert 0 <= doc["test"]["ibs"] <= 1
     assert doc["provenance"]["predictions_provenance"]["seed"] == 0
-    assert doc["train_seconds"] is None  # no train_log.csv beside the predictions
-    pd.DataFrame({"epoch": [1, 2], "seconds": [1.5, 2.0]}).to_csv(
-        paths["predictions"].with_name("train_log.csv"), index=False
-    )
-    assert main(argv) == 0
+    assert doc["train_seconds"] is None  # no --train-log: a run without training
+    log = tmp_path / "elsewhere" / "log.csv"  # read where it is given, not beside the predictions
+    log.parent.mkdir()
+    pd.DataFrame({"epoch": [1, 2], "seconds": [1.5, 2.0]}).to_csv(log, index=False)
+    assert main([*argv, "--train-log", str(log)]) == 0
     assert json.loads(out.read_text())["train_seconds"] == pytest.approx(3.5)
 
 

@@ -61,15 +61,16 @@ def test_overview_page_shows_cohort_qc_config_and_provenance(tmp_path, capsys):
     page_path = out / "report" / "study_overview.html"
     argv = [
         "study-overview",
-        "--config",
+        "--resolved-config",
         str(out / "config.resolved.yaml"),
         "--labels",
-        str(paths["labels"]),
-        "--stores",
-        str(store),
+        f"tcga={paths['labels']}",
+        "--store",
+        f"tcga.omics={store}",
         "--qc",
-        str(qc / "cohort_exclusions.csv"),
-        str(qc / "tissue" / "slides"),
+        f"tcga={qc / 'cohort_exclusions.csv'}",
+        "--qc",
+        f"tcga={qc / 'tissue' / 'slides'}",
         "--out",
         str(page_path),
     ]
@@ -97,7 +98,7 @@ def test_overview_counts_qc_rows_by_modality_and_shows_ids_as_written(tmp_path):
         }
     ).to_csv(qc / "tables.csv", index=False)
     (tmp_path / "config.resolved.yaml").write_text(yaml.safe_dump({"datasets": {}}))
-    page = overview_html(tmp_path / "config.resolved.yaml", [], [], [str(qc / "tables.csv")])
+    page = overview_html(tmp_path / "config.resolved.yaml", {}, {}, [("mine", qc / "tables.csv")])
     counts = (
         "<tr><th>modality</th><th>reason</th><th>patients</th></tr>"
         f"<tr><td>clinical</td><td>{dropped}</td><td>1</td></tr>"

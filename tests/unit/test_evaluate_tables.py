@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,6 +181,9 @@ def test_paired_comparison_picks_the_baseline_on_validation(tmp_path):
             assert main(argv) == 0
             files.append(out)
     long = load_metrics(files)
+    long["predictions"] = long["path"].map(
+        {str(f): f.with_name("predictions.parquet") for f in files}
+    )
     frame = paired_comparison(long, 200, 0, {"tcga": "survival"})
     row = frame.iloc[0]
     val = (
@@ -243,7 +247,6 @@ def test_tables_cli_writes_every_format(tmp_path):
             )
             files.append(str(out))
     config = {
-        "seed": 0,
         "splits": {"repeats": 2},
         "evaluate": {"bootstrap": 20},
         "datasets": {
@@ -254,10 +257,14 @@ def test_tables_cli_writes_every_format(tmp_path):
         "tables",
         "--metrics",
         *files,
+        "--predictions",
+        *(str(Path(f).with_name("predictions.parquet")) for f in files),
         "--labels",
-        str(tmp_path / "icd9" / "labels.parquet"),
-        "--config-json",
+        f"icd9={tmp_path / 'icd9' / 'labels.parquet'}",
+        "--cfg",
         json.dumps(config),
+        "--seed",
+        "0",
         "--out-dir",
         str(tmp_path / "tables"),
     ]
@@ -280,8 +287,10 @@ def test_tables_cli_writes_every_format(tmp_path):
         "paper-comparison",
         "--table2",
         str(tmp_path / "tables" / "table2.csv"),
-        "--out",
+        "--out-csv",
         str(out),
+        "--out-md",
+        str(out.with_suffix(".md")),
     ]
     assert main(argv) == 0
     compared = pd.read_csv(out)

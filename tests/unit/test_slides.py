@@ -143,7 +143,7 @@ def test_cli_reports_one_clear_line_and_no_output(tmp_path, capfd):
     bad.write_bytes(b"II*\x00" + b"\x00" * 100)
     out = tmp_path / "broken.h5"
     args = ["--slide", str(bad), "--item-id", "b", "--out", str(out)]
-    code = main(["encode-slide", "--config", json.dumps(config()), *args])
+    code = main(["encode-slide", "--cfg", json.dumps(config()), *args])
     assert code == 1 and not out.exists()
     err = capfd.readouterr().err
     assert "encode-slide failed" in err and "broken.tif" in err and "Traceback" not in err

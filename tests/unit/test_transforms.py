@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmlego import layout
 from mmlego.data.labels import write_labels
 from mmlego.data.store import ModalityData, read_modality, write_modality
-from mmlego.data.transforms import fit_transforms, load_split, write_transforms
+from mmlego.data.transforms import SplitFiles, fit_transforms, load_split, write_transforms
 from mmlego.predictions import read_predictions
 from mmlego.train.run import train_run
 from mmlego.utils.atomic import write_json_atomic
@@ -95,9 +96,31 @@ def _write(root, *, clin=None, vitals=None, times=None, slides=None, slides_pres
     )
 
 
+def _stores(root, names):
+    return {name: layout.modality_store(str(root), name) for name in names}
+
+
+def _fit(root):
+    """Split 0's transforms of the folder ``_write`` wrote (its vector and series stores)."""
+    stores = _stores(root, [n for n, kind in KINDS.items() if kind != "bag"])
+    return fit_transforms(
+        layout.labels(str(root)), layout.splits(str(root)), stores, 0,
+        modalities=KINDS, survival_bins=4, max_missing=0.5,
+    )  # fmt: skip
+
+
+def _load(root, modalities=None):
+    """Split 0 of the folder ``_write`` wrote, with the transforms written to ``root``."""
+    files = SplitFiles(
+        layout.labels(str(root)), layout.splits(str(root)), layout.transforms(str(root), 0),
+        _stores(root, KINDS),
+    )  # fmt: skip
+    return load_split(files, 0, modalities=modalities)
+
+
 def test_fitted_values_are_the_train_statistics(tmp_path):
     _write(tmp_path)
-    t = fit_transforms(tmp_path, 0, modalities=KINDS, survival_bins=4)
+    t = _fit(tmp_path)
     clin = t["modalities"]["clin"]
     # Train patients with the table: p0..p4 -> x = 1, 2, 3, nan, 5; "const" is dropped.
     assert clin["features"] == ["x"] and clin["dropped"] == ["const"]
@@ -115,7 +138,7 @@ def test_fitted_values_are_the_train_statistics(tmp_path):
 
 def test_changing_only_test_rows_moves_no_fitted_value(tmp_path):
     _write(tmp_path / "a")
-    base = fit_transforms(tmp_path / "a", 0, modalities=KINDS)
+    base = _fit(tmp_path / "a")
     rng = np.random.default_rng(0)
     clin = rng.normal(size=(10, 2)).astype(np.float32)
     vitals = rng.normal(size=(10, 3, 2)).astype(np.float32)
@@ -129,8 +152,8 @@ def test_changing_only_test_rows_moves_no_fitted_value(tmp_path):
             [np.arange(8 * 6, dtype=np.float32).reshape(8, 3, 2), vitals[8:] * 1e6]
         ),
     )
-    assert fit_transforms(tmp_path / "b", 0, modalities=KINDS) == base
-    assert fit_transforms(tmp_path / "c", 0, modalities=KINDS) == base
+    assert _fit(tmp_path / "b") == base
+    assert _fit(tmp_path / "c") == base
 
 
 def _clin(root):
@@ -142,18 +165,18 @@ def test_changing_a_train_row_does_move_the_fit(tmp_path):
     clin = _clin(tmp_path / "a")
     clin[0, 0] = 100.0
     _write(tmp_path / "b", clin=clin)
-    a = fit_transforms(tmp_path / "a", 0, modalities=KINDS)["modalities"]["clin"]["mean"]
-    b = fit_transforms(tmp_path / "b", 0, modalities=KINDS)["modalities"]["clin"]["mean"]
+    a = _fit(tmp_path / "a")["modalities"]["clin"]["mean"]
+    b = _fit(tmp_path / "b")["modalities"]["clin"]["mean"]
     assert a != b
 
 
 def test_load_split_applies_the_transform(tmp_path):
     _write(tmp_path)
-    fitted = fit_transforms(tmp_path, 0, modalities=KINDS)
+    fitted = _fit(tmp_path)
     write_transforms(
         tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
     )
-    data = load_split(tmp_path, 0)
+    data = _load(tmp_path)
     assert data.task == "survival" and data.n_out == 4
     assert data.bins == [0.0, 2.0, 3.0, 4.0, float("inf")]
     assert data.sets == SPLIT
@@ -170,7 +193,7 @@ def test_load_split_applies_the_transform(tmp_path):
     assert np.isfinite(vitals.values).all() and not vitals.mask[:, 2, 1].any()
     assert (vitals.values[:, 2, 1] == 0).all()
     np.testing.assert_array_equal(data.indices("test"), [8, 9])
-    only = load_split(tmp_path, 0, modalities=["slides"])
+    only = _load(tmp_path, modalities=["slides"])
     assert list(only.modalities) == ["slides"] and only.modalities["slides"].bag(0).shape == (2, 4)
 
 
@@ -190,7 +213,7 @@ def test_store_out_of_order_with_labels_is_refused(tmp_path):
         provenance=prov,
     )
     with pytest.raises(ValueError, match=r"not the patient ids of labels\.parquet in order"):
-        fit_transforms(tmp_path, 0, modalities=KINDS)
+        _fit(tmp_path)
     assert json.loads((tmp_path / "splits.json").read_text())["splits"][0] == SPLIT
 
 
@@ -205,12 +228,12 @@ def test_bags_are_standardised_with_train_instances_only(tmp_path):
     present = np.ones(10, bool)
     present[1] = False  # a train patient without slides must not enter the fit
     _write(tmp_path, slides=values, slides_present=present)
-    fitted = fit_transforms(tmp_path, 0, modalities=KINDS)
+    fitted = _fit(tmp_path)
     assert fitted["modalities"]["slides"] == {"kind": "bag"}
     write_transforms(
         tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
     )
-    slides = load_split(tmp_path, 0, modalities=["slides"]).modalities["slides"]
+    slides = _load(tmp_path, modalities=["slides"]).modalities["slides"]
     train = [int(p[1:]) for p in SPLIT["train"] if p != "p1"]
     col0 = np.array([10 * p + i for p in train for i in range(2)], np.float64)
     expected = (values[:, 0] - col0.mean()) / col0.std()
@@ -238,12 +261,12 @@ def test_tied_event_times_give_fewer_bins_that_the_predictions_reader_accepts(
     tmp_path, times, cuts
 ):
     _write(tmp_path, times=times)
-    fitted = fit_transforms(tmp_path, 0, modalities=KINDS, survival_bins=4)
+    fitted = _fit(tmp_path)
     assert fitted["bin_cuts"] == cuts and fitted["n_out"] == len(cuts) + 1
     write_transforms(
         tmp_path / "transforms" / "split0.json", fitted, dataset="d", provenance=provenance(None)
     )
-    data = load_split(tmp_path, 0, modalities=["clin"])
+    data = _load(tmp_path, modalities=["clin"])
     assert data.bins == [0.0, *cuts, float("inf")] and data.n_out == len(cuts) + 1
     cfg = {"lego": TINY_LEGO, "train": {**TINY_TRAIN, "epochs": 1}}
     out = tmp_path / "lego_block.clin" / "split0"
@@ -261,8 +284,12 @@ def test_one_transforms_job_writes_several_splits_as_single_jobs_do(tmp_path):
     other = {"train": IDS[4:], "val": IDS[2:4], "test": IDS[:2]}
     write_json_atomic(tmp_path / "splits.json", {"splits": [SPLIT, other]}, provenance=None)
     out = tmp_path / "transforms"
-    argv = ["transforms", "--dataset", "d", "--dataset-dir", str(tmp_path)]
-    argv += ["--modalities", json.dumps(KINDS), "--cfg", "{}"]
+    root = str(tmp_path)
+    argv = ["transforms", "--dataset", "d", "--labels", layout.labels(root)]
+    argv += ["--splits", layout.splits(root)]
+    argv += [f"--store={m}={p}" for m, p in _stores(tmp_path, ["clin", "vitals"]).items()]
+    cfg = {"splits": {"max_missing": 0.5}, "modalities": KINDS, "survival_bins": 4}
+    argv += ["--cfg", json.dumps(cfg)]
     assert main([*argv, "--split", "1", "--out", str(out / "alone1.json")]) == 0
     both = [str(out / "split0.json"), str(out / "split1.json")]
     assert main([*argv, "--split", "0", "1", "--out", *both]) == 0
@@ -275,7 +302,7 @@ def test_one_transforms_job_writes_several_splits_as_single_jobs_do(tmp_path):
     assert fitted("split1.json") == fitted("alone1.json")
     assert fitted("split0.json") == {
         "dataset": "d",
-        **fit_transforms(tmp_path, 0, modalities=KINDS),
+        **_fit(tmp_path),
     }
     assert fitted("split0.json") != fitted("split1.json")
     # One output path per split, or nothing is written.

@@ -27,12 +27,12 @@ for _entry in [model_entry(m) for m in model_keys("blocks")]:
             step=_entry.step,
             cfg=as_json(job_config(config, _entry.key)),
             blocks=block_args,
-            ds_dir=input_folder("labels"),
+            files=split_args,
             out_dir=output_folder("model"),
             seed=config["seed"],
             device=config["device"],
         shell:
-            "mmlego --log {log:q} {params.step} --dataset-dir {params.ds_dir:q}"
+            "mmlego --log {log:q} {params.step} {params.files}"
             " --dataset {wildcards.ds:q} --split {wildcards.k} --out-dir {params.out_dir:q}"
             " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q}"
             " --threads {threads} {params.blocks}"

@@ -106,6 +106,29 @@ def split_inputs(wildcards):
     }
 
 
+def pair_args(option, names, paths):
+    """``--option name=path`` arguments, quoted for the shell."""
+    return " ".join(
+        f"--{option} {shlex.quote(f'{n}={p}')}"
+        for n, p in zip(names, paths, strict=True)
+    )
+
+
+def split_file_args(input, mods):
+    """The arguments naming a split's files (``split_inputs``): labels, splits, transforms, and
+    the store of each of the modalities ``mods``."""
+    files = " ".join(
+        f"--{name} {shlex.quote(str(input[name]))}"
+        for name in ("labels", "splits", "transforms")
+    )
+    return f"{files} {pair_args('store', mods, input.stores)}"
+
+
+def split_args(wildcards, input):
+    """A params function: the arguments naming the job's split files (``split_inputs``)."""
+    return split_file_args(input, modalities(wildcards.ds))
+
+
 def block_checkpoints(wildcards):
     """The split's LegoBlock checkpoints, one per modality of the dataset."""
     root = ds_dir(wildcards.ds)
@@ -117,8 +140,7 @@ def block_checkpoints(wildcards):
 
 def block_args(wildcards, input):
     """``--block modality=path`` arguments, in the dataset's modality order."""
-    pairs = zip(modalities(wildcards.ds), input.blocks)
-    return " ".join(f"--block {shlex.quote(f'{m}={path}')}" for m, path in pairs)
+    return pair_args("block", modalities(wildcards.ds), input.blocks)
 
 
 def output_folder(name):
@@ -145,10 +167,20 @@ def store_kinds(ds):
     return {m.name: m.kind for m in dataset_modalities(spec(ds))}
 
 
+def fitted_stores(ds):
+    """The vector and series modalities of ``ds``, whose transforms are fitted on train."""
+    return [m for m, kind in store_kinds(ds).items() if kind != "bag"]
+
+
+def members_of(wildcards):
+    """The runs the job's predictions-made model averages on its dataset."""
+    return member_runs(config, wildcards.model, dataset_modalities(spec(wildcards.ds)))
+
+
 def member_inputs(wildcards):
     """Each member run's predictions and its modality store (for the presence flags)."""
     root = ds_dir(wildcards.ds)
-    members = member_runs(config, "ensemble", dataset_modalities(spec(wildcards.ds)))
+    members = members_of(wildcards)
     return {
         "predictions": [
             layout.predictions(layout.run_dir(root, run, wildcards.k))
@@ -156,6 +188,17 @@ def member_inputs(wildcards):
         ],
         "stores": [layout.modality_store(root, parse_run(run)[1]) for run in members],
     }
+
+
+def train_log_of(wildcards):
+    """The run's training log, for the runs whose jobs write one (none otherwise)."""
+    if "train_log" not in model_entry(parse_run(wildcards.run)[0]).outputs:
+        return []
+    return [
+        layout.train_log(
+            layout.run_dir(ds_dir(wildcards.ds), wildcards.run, wildcards.k)
+        )
+    ]
 
 
 def run_files(ds, file):

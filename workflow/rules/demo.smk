@@ -31,8 +31,8 @@ if DEMO:
             seed=config["seed"],
             out_dir=output_folder("table"),
         shell:
-            "mmlego --log {log:q} generate-demo tcga --demo {params.demo:q} --seed {params.seed}"
-            " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
+            "mmlego --log {log:q} generate-demo tcga --cfg {params.demo:q} --seed {params.seed}"
+            " --out-dir {params.out_dir:q} --out-truth {output.truth:q} --workers {threads}"
 
     rule generate_demo_mimic:
         output:
@@ -51,8 +51,8 @@ if DEMO:
             demo=demo_params("mimic"),
             seed=config["seed"],
         shell:
-            "mmlego --log {log:q} generate-demo mimic --demo {params.demo:q} --seed {params.seed}"
-            " --out-dir {output.tables:q} --truth {output.truth:q}"
+            "mmlego --log {log:q} generate-demo mimic --cfg {params.demo:q} --seed {params.seed}"
+            " --out-dir {output.tables:q} --out-truth {output.truth:q}"
 
     rule generate_demo_isic:
         output:
@@ -73,5 +73,5 @@ if DEMO:
             seed=config["seed"],
             out_dir=output_folder("table"),
         shell:
-            "mmlego --log {log:q} generate-demo isic --demo {params.demo:q} --seed {params.seed}"
-            " --out-dir {params.out_dir:q} --truth {output.truth:q} --workers {threads}"
+            "mmlego --log {log:q} generate-demo isic --cfg {params.demo:q} --seed {params.seed}"
+            " --out-dir {params.out_dir:q} --out-truth {output.truth:q} --workers {threads}"

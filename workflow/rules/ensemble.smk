@@ -9,16 +9,25 @@ rule ensemble:
     input:
         unpack(member_inputs),
     output:
-        layout.predictions(layout.run_dir(DS, "ensemble", "{k}")),
+        layout.predictions(layout.run_dir(DS, "{model}", "{k}")),
     log:
-        layout.log(OUT, "ensemble/{ds}/split{k}"),
+        layout.log(OUT, "{model}/{ds}/split{k}"),
+    wildcard_constraints:
+        model="|".join(model_keys("predictions")),
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
     threads: 1
     params:
-        cfg=as_json({"seed": config["seed"], "baselines": config["baselines"]}),
+        members=lambda wildcards, input: pair_args(
+            "member", members_of(wildcards), input.predictions
+        ),
+        stores=lambda wildcards, input: pair_args(
+            "store", members_of(wildcards), input.stores
+        ),
+        cfg=lambda wildcards: as_json(job_config(config, wildcards.model)),
+        seed=config["seed"],
     shell:
-        "mmlego --log {log:q} ensemble --members {input.predictions:q} "
-        "--stores {input.stores:q} --dataset {wildcards.ds:q} "
-        "--split {wildcards.k} --cfg {params.cfg:q} --out {output:q}"
+        "mmlego --log {log:q} ensemble {params.members} {params.stores} --run {wildcards.model}"
+        " --dataset {wildcards.ds:q} --split {wildcards.k} --cfg {params.cfg:q}"
+        " --seed {params.seed} --out {output:q}"

@@ -2,6 +2,14 @@
 
 METRICS_FILES = [f for ds in DATASETS for f in run_files(ds, layout.metrics)]
 PREDICTION_FILES = [f for ds in DATASETS for f in run_files(ds, layout.predictions)]
+# (dataset, run, train_log.csv) of every run and split whose job writes a training log.
+TRAIN_LOGS = [
+    (ds, run, layout.train_log(layout.run_dir(ds_dir(ds), run, k)))
+    for ds in DATASETS
+    for run in runs(ds)
+    if "train_log" in model_entry(parse_run(run)[0]).outputs
+    for k in SPLITS
+]
 LABEL_FILES = [layout.labels(ds_dir(ds)) for ds in DATASETS]
 
 
@@ -10,6 +18,7 @@ rule metrics:
         predictions=layout.predictions(RUN),
         labels=layout.labels(DS),
         splits=layout.splits(DS),
+        train_log=train_log_of,
     output:
         layout.metrics(RUN),
     log:
@@ -18,10 +27,14 @@ rule metrics:
     conda:
         "../../envs/evaluate.yaml"
     threads: 1
+    params:
+        train_log=lambda wildcards, input: " ".join(
+            f"--train-log {shlex.quote(path)}" for path in input.train_log
+        ),
     shell:
         "mmlego --log {log:q} metrics --predictions {input.predictions:q} "
         "--labels {input.labels:q} --splits {input.splits:q} --split {wildcards.k} "
-        "--out {output:q}"
+        "{params.train_log} --out {output:q}"
 
 
 rule tables:
@@ -69,17 +82,14 @@ rule tables:
         "../../envs/evaluate.yaml"
     threads: 1
     params:
-        cfg=as_json(
-            {
-                "seed": config["seed"],
-                "datasets": config["datasets"],
-                "evaluate": config["evaluate"],
-            }
-        ),
+        labels=lambda wildcards, input: pair_args("labels", DATASETS, input.labels),
+        cfg=as_json({"datasets": config["datasets"], "evaluate": config["evaluate"]}),
+        seed=config["seed"],
         out_dir=output_folder("table2"),
     shell:
-        "mmlego --log {log:q} tables --metrics {input.metrics:q} --labels {input.labels:q} "
-        "--config-json {params.cfg:q} --out-dir {params.out_dir:q}"
+        "mmlego --log {log:q} tables --metrics {input.metrics:q}"
+        " --predictions {input.predictions:q} {params.labels} --cfg {params.cfg:q}"
+        " --seed {params.seed} --out-dir {params.out_dir:q}"
 
 
 rule paper_comparison:
@@ -99,7 +109,8 @@ rule paper_comparison:
     conda:
         "../../envs/evaluate.yaml"
     shell:
-        "mmlego --log {log:q} paper-comparison --table2 {input:q} --out {output.csv:q}"
+        "mmlego --log {log:q} paper-comparison --table2 {input:q} --out-csv {output.csv:q}"
+        " --out-md {output.md:q}"
 
 
 rule interference_toy:
@@ -129,14 +140,15 @@ rule interference_toy:
     params:
         seed=config["evaluate"]["interference_seed"],
     shell:
-        "mmlego --log {log:q} interference-toy --seed {params.seed} --fig4 {output.fig4:q} "
-        "--fig5 {output.fig5:q} --json {output.numbers:q}"
+        "mmlego --log {log:q} interference-toy --seed {params.seed}"
+        " --out-fig4 {output.fig4:q} --out-fig5 {output.fig5:q} --out-json {output.numbers:q}"
 
 
 rule result_figures:
     input:
         long=layout.table(OUT, "metrics_long.csv"),
         predictions=PREDICTION_FILES,
+        train_logs=[path for _, _, path in TRAIN_LOGS],
     output:
         fig2=report(
             layout.figure(OUT, "fig2_merge_vs_ensemble.png"),
@@ -182,21 +194,33 @@ rule result_figures:
         "../../envs/evaluate.yaml"
     params:
         cfg=as_json({"datasets": config["datasets"]}),
+        train_logs=lambda wildcards, input: " ".join(
+            f"--train-log {ds} {shlex.quote(run)} {shlex.quote(path)}"
+            for (ds, run, _), path in zip(TRAIN_LOGS, input.train_logs, strict=True)
+        ),
     shell:
-        "mmlego --log {log:q} figures --metrics-long {input.long:q} "
-        "--predictions {input.predictions:q} --config-json {params.cfg:q} "
-        "--fig2 {output.fig2:q} --fig3 {output.fig3:q} --curves {output.curves:q} --km {output.km:q}"
+        "mmlego --log {log:q} result-figures --metrics-long {input.long:q}"
+        " --predictions {input.predictions:q} {params.train_logs} --cfg {params.cfg:q}"
+        " --out-fig2 {output.fig2:q} --out-fig3 {output.fig3:q} --out-curves {output.curves:q}"
+        " --out-km {output.km:q}"
 
 
 LATENT_DATASETS = [ds for ds in DATASETS if "lego_merge" in runs(ds)]
-LATENT_RUNS = [layout.run_dir(ds_dir(ds), "lego_merge", 0) for ds in LATENT_DATASETS]
+# The figure is drawn on the first split's merged blocks.
+LATENT_SPLIT = 0
+LATENT_RUNS = [
+    layout.run_dir(ds_dir(ds), "lego_merge", LATENT_SPLIT) for ds in LATENT_DATASETS
+]
 
 
 rule latent_interference:
     input:
         models=[layout.model(run) for run in LATENT_RUNS],
+        labels=[layout.labels(ds_dir(ds)) for ds in LATENT_DATASETS],
         splits=[layout.splits(ds_dir(ds)) for ds in LATENT_DATASETS],
-        transforms=[layout.transforms(ds_dir(ds), 0) for ds in LATENT_DATASETS],
+        transforms=[
+            layout.transforms(ds_dir(ds), LATENT_SPLIT) for ds in LATENT_DATASETS
+        ],
         stores=[
             layout.modality_store(ds_dir(ds), mod)
             for ds in LATENT_DATASETS
@@ -222,7 +246,21 @@ rule latent_interference:
     resources:
         mem_mb=4000,
     params:
-        dirs=[ds_dir(ds) for ds in LATENT_DATASETS],
+        files=lambda wildcards, input: " ".join(
+            pair_args(name, LATENT_DATASETS, input[files])
+            for name, files in (
+                ("model", "models"),
+                ("labels", "labels"),
+                ("splits", "splits"),
+                ("transforms", "transforms"),
+            )
+        ),
+        stores=lambda wildcards, input: pair_args(
+            "store",
+            [f"{ds}.{mod}" for ds in LATENT_DATASETS for mod in modalities(ds)],
+            input.stores,
+        ),
+        split=LATENT_SPLIT,
     shell:
-        "mmlego --log {log:q} latent-interference --models {input.models:q} "
-        "--dataset-dirs {params.dirs:q} --split 0 --csv {output.csv:q} --png {output.png:q}"
+        "mmlego --log {log:q} latent-interference {params.files} {params.stores}"
+        " --split {params.split} --out-csv {output.csv:q} --out-png {output.png:q}"

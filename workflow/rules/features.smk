@@ -54,7 +54,7 @@ rule encode_slide:
         mpp=FEATURES.slide_mpp,
         fallback=FEATURES.mpp_fallback,
     shell:
-        "mmlego --log {log:q} encode-slide --config {params.cfg:q} --slide {input.slide:q}"
+        "mmlego --log {log:q} encode-slide --cfg {params.cfg:q} --slide {input.slide:q}"
         " --item-id {wildcards.item:q} --mpp {params.mpp:q} --fallback-mpp {params.fallback:q}"
         " --threads {threads} --readers {resources.readers} --out {output:q}"
 
@@ -89,7 +89,7 @@ rule encode_shard:
         size=FEATURES.image_setting("size"),
         fallback=FEATURES.mpp_fallback,
     shell:
-        "mmlego --log {log:q} encode-shard --config {params.cfg:q} --type {params.mod_type}"
+        "mmlego --log {log:q} encode-shard --cfg {params.cfg:q} --type {params.mod_type}"
         " --manifest {input.manifest:q} --shard {wildcards.shard} --per-shard {params.per_shard}"
         " --mode {params.mode} --size {params.size} --fallback-mpp {params.fallback:q}"
         " --threads {threads} --readers {resources.readers} --out-dir {output:q}"
@@ -113,7 +113,7 @@ rule tissue_qc:
         cfg=FEATURE_CFG,
         fallback=FEATURES.mpp_fallback,
     shell:
-        "mmlego --log {log:q} tissue-qc --config {params.cfg:q} --manifest {input.manifest:q}"
+        "mmlego --log {log:q} tissue-qc --cfg {params.cfg:q} --manifest {input.manifest:q}"
         " --features {input.features:q} --fallback-mpp {params.fallback:q}"
         " --out-dir {output:q}"
 
@@ -141,7 +141,7 @@ rule build_bags:
         cfg=FEATURE_CFG,
         mod_type=FEATURES.mod_type,
     shell:
-        "mmlego --log {log:q} build-bags --config {params.cfg:q} --labels {input.labels:q}"
+        "mmlego --log {log:q} build-bags --cfg {params.cfg:q} --labels {input.labels:q}"
         " --manifest {input.manifest:q} --features {input.features:q}"
         " --dataset {wildcards.ds:q} --modality {wildcards.mod:q} --type {params.mod_type}"
-        " --out {output.store:q} --qc {output.qc:q}"
+        " --out {output.store:q} --out-qc {output.qc:q}"

@@ -59,4 +59,4 @@ checkpoint manifest:
     shell:
         "mmlego --log {log:q} manifest --dataset {wildcards.ds:q} --cfg {params.cfg:q}"
         " --modality {wildcards.mod:q} --labels {input.labels:q}"
-        " --out {output.manifest:q} --skipped {output.skipped:q}"
+        " --out {output.manifest:q} --out-skipped {output.skipped:q}"

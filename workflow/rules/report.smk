@@ -1,5 +1,8 @@
 """The report's study overview page; `snakemake --report` collects every report() output."""
 
+OVERVIEW_STORES = [(ds, m) for ds in DATASETS for m in modalities(ds)]
+OVERVIEW_QC = [(ds, f) for ds in DATASETS for f in qc_files(ds)]
+
 
 rule study_overview:
     input:
@@ -23,6 +26,14 @@ rule study_overview:
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
+    params:
+        labels=lambda wildcards, input: pair_args("labels", DATASETS, input.labels),
+        stores=lambda wildcards, input: pair_args(
+            "store", [f"{ds}.{m}" for ds, m in OVERVIEW_STORES], input.stores
+        ),
+        qc=lambda wildcards, input: pair_args(
+            "qc", [ds for ds, _ in OVERVIEW_QC], input.qc
+        ),
     shell:
-        "mmlego --log {log:q} study-overview --config {input.config:q} "
-        "--labels {input.labels:q} --stores {input.stores:q} --qc {input.qc:q} --out {output:q}"
+        "mmlego --log {log:q} study-overview --resolved-config {input.config:q}"
+        " {params.labels} {params.stores} {params.qc} --out {output:q}"

@@ -25,8 +25,7 @@ rule transforms:
         splits=layout.splits(DS),
         stores=lambda wildcards: [
             layout.modality_store(ds_dir(wildcards.ds), m)
-            for m, kind in store_kinds(wildcards.ds).items()
-            if kind != "bag"
+            for m in fitted_stores(wildcards.ds)
         ],
     output:
         layout.transforms(DS, "{k}"),
@@ -36,11 +35,17 @@ rule transforms:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=as_json(config["splits"]),
-        kinds=lambda wildcards: as_json(store_kinds(wildcards.ds)),
-        bins=config["train"]["survival_bins"],
-        dataset_dir=input_folder("labels"),
+        cfg=lambda wildcards: as_json(
+            {
+                "splits": config["splits"],
+                "modalities": store_kinds(wildcards.ds),
+                "survival_bins": config["train"]["survival_bins"],
+            }
+        ),
+        stores=lambda wildcards, input: pair_args(
+            "store", fitted_stores(wildcards.ds), input.stores
+        ),
     shell:
-        "mmlego --log {log:q} transforms --dataset {wildcards.ds:q}"
-        " --dataset-dir {params.dataset_dir:q} --split {wildcards.k} --modalities {params.kinds:q}"
-        " --cfg {params.cfg:q} --survival-bins {params.bins} --out {output:q}"
+        "mmlego --log {log:q} transforms --dataset {wildcards.ds:q} --labels {input.labels:q}"
+        " --splits {input.splits:q} {params.stores} --split {wildcards.k}"
+        " --cfg {params.cfg:q} --out {output:q}"

@@ -12,4 +12,4 @@ rule resolve_config:
     params:
         cfg=as_json(config),
     shell:
-        "mmlego --log {log:q} resolve-config --json {params.cfg:q} --out {output:q}"
+        "mmlego --log {log:q} resolve-config --cfg {params.cfg:q} --out {output:q}"

@@ -27,11 +27,11 @@ rule train:
         runtime=120,
     params:
         cfg=lambda wc: as_json(job_config(config, parse_run(wc.run)[0])),
-        ds_dir=input_folder("labels"),
+        files=split_args,
         out_dir=output_folder("model"),
         seed=config["seed"],
         device=config["device"],
     shell:
-        "mmlego --log {log:q} train --dataset-dir {params.ds_dir:q} --dataset {wildcards.ds:q}"
+        "mmlego --log {log:q} train {params.files} --dataset {wildcards.ds:q}"
         " --split {wildcards.k} --run {wildcards.run:q} --out-dir {params.out_dir:q}"
         " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q} --threads {threads}"

@@ -39,9 +39,8 @@ if unpaired_enabled():
             "../../envs/evaluate.yaml"
         threads: 1
         params:
-            stores=lambda wc, input: " ".join(
-                f"--store {shlex.quote(f'{m}={p}')}"
-                for m, p in zip(modalities(UNPAIRED_DS), input.stores)
+            stores=lambda wc, input: pair_args(
+                "store", modalities(UNPAIRED_DS), input.stores
             ),
             overlaps=" ".join(str(float(o)) for o in UNPAIRED["overlaps"]),
             patients=(
@@ -84,13 +83,15 @@ if unpaired_enabled():
                     "merge": config["merge"],
                 }
             ),
-            ds_dir=input_folder("labels"),
+            files=lambda wildcards, input: split_file_args(
+                input, modalities(UNPAIRED_DS)
+            ),
             dataset=UNPAIRED_DS,
             out_dir=input_folder("sets"),
             seed=config["seed"],
             device=config["device"],
         shell:
-            "mmlego --log {log:q} unpaired-train --dataset-dir {params.ds_dir:q}"
+            "mmlego --log {log:q} unpaired-train {params.files}"
             " --dataset {params.dataset:q} --split {wildcards.k} --out-dir {params.out_dir:q}"
             " --sets {input.sets:q} --cfg {params.cfg:q} --seed {params.seed}"
             " --device {params.device:q} --threads {threads}"
@@ -123,4 +124,4 @@ if unpaired_enabled():
         threads: 1
         shell:
             "mmlego --log {log:q} unpaired-figure --metrics {input.metrics:q}"
-            " --csv {output.csv:q} --png {output.png:q}"
+            " --out-csv {output.csv:q} --out-png {output.png:q}"

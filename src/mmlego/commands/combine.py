@@ -5,20 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mmlego.commands.train import add_common_arguments, prepare_step
+from mmlego.commands.train import (
+    add_common_arguments,
+    name_path_pairs,
+    prepare_step,
+    split_files,
+)
 
 log = logging.getLogger(__name__)
-
-
-def name_path_pairs(pairs: list[str], option: str = "--block") -> dict[str, str]:
-    """``modality=path`` pairs (of the command-line ``option``) → {modality: path}, in order."""
-    paths = {}
-    for pair in pairs:
-        modality, sep, path = pair.partition("=")
-        if not sep or not modality or not path:
-            raise ValueError(f"{option} expects modality=path, got {pair!r}")
-        paths[modality] = path
-    return paths
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,9 +36,9 @@ def run_merge(args: argparse.Namespace) -> None:
     from mmlego.train.combine import merge_run
 
     cfg, device, _, record = prepare_step(args, "lego_merge")
-    data = load_split(args.dataset_dir, args.split)
+    data = load_split(split_files(args), args.split)
     merge_run(
-        data, block_paths=name_path_pairs(args.block), cfg=cfg, dataset=args.dataset,
+        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device,
     )  # fmt: skip
 
@@ -55,8 +49,8 @@ def run_fuse(args: argparse.Namespace) -> None:
     from mmlego.train.combine import fuse_run
 
     cfg, device, seed, record = prepare_step(args, "lego_fuse")
-    data = load_split(args.dataset_dir, args.split)
+    data = load_split(split_files(args), args.split)
     fuse_run(
-        data, block_paths=name_path_pairs(args.block), cfg=cfg, dataset=args.dataset,
+        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
     )  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -17,42 +16,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="mean of unimodal runs' probabilities or survival curves for one split",
     )
     parser.add_argument(
-        "--members",
-        nargs="+",
-        required=True,
-        help="predictions.parquet of each member run ({ds}/{run}/split{k}/predictions.parquet)",
-    )
+        "--member", action="append", required=True, metavar="RUN=PREDICTIONS",
+        help="a member run's predictions.parquet; repeat for every member",
+    )  # fmt: skip
     parser.add_argument(
-        "--stores",
-        nargs="+",
-        required=True,
-        help="modality store ({ds}/modalities/{mod}.h5) of each member, in the same order",
-    )
+        "--store", action="append", required=True, metavar="RUN=STORE_H5",
+        help="the modality store of a member run (its presence flags); one per member",
+    )  # fmt: skip
+    parser.add_argument("--run", required=True, help="the averaged model's run name (ensemble)")
     parser.add_argument("--dataset", required=True, help="dataset key")
     parser.add_argument("--split", type=int, required=True, help="split index")
-    parser.add_argument("--cfg", required=True, help="the config as JSON (for provenance)")
+    parser.add_argument("--cfg", required=True, help="the model's config keys as JSON")
+    parser.add_argument("--seed", type=int, required=True, help="the study's master seed")
     parser.add_argument("--out", required=True, help="predictions.parquet to write")
     parser.set_defaults(func=run_ensemble)
 
 
-def member_run(path: str | Path) -> str:
-    """The run name of a ``{ds}/{run}/split{k}/predictions.parquet`` path."""
-    return Path(path).parent.parent.name
-
-
 def run_ensemble(args: argparse.Namespace) -> None:
     """Read the members, check they describe the same task and split, average, write."""
+    from mmlego.commands.train import name_path_pairs
     from mmlego.data.store import read_presence
     from mmlego.models.baselines.ensemble import average_predictions
     from mmlego.predictions import read_predictions, write_predictions
     from mmlego.utils.provenance import provenance
 
-    if len(args.stores) != len(args.members):
+    paths = name_path_pairs(args.member, "--member")
+    stores = name_path_pairs(args.store, "--store")
+    if set(stores) != set(paths):
         raise ValueError(
-            f"{len(args.members)} --members but {len(args.stores)} --stores; give one store per member"
+            f"--member runs {sorted(paths)} and --store runs {sorted(stores)} differ; "
+            "give one store per member"
         )
-    members = {member_run(p): read_predictions(p) for p in args.members}
-    present = {run: read_presence(s) for run, s in zip(members, args.stores, strict=True)}
+    members = {run: read_predictions(path) for run, path in paths.items()}
+    present = {run: read_presence(stores[run]) for run in members}
     first_name, first = next(iter(members.items()))
     for preds in members.values():
         for key in ("task", "bins", "classes", "dataset"):
@@ -67,15 +63,14 @@ def run_ensemble(args: argparse.Namespace) -> None:
                 f"{preds.source}: rows of split(s) {sorted(splits)}, expected {args.split}"
             )
     frame = average_predictions({n: p.frame for n, p in members.items()}, first.task, present)
-    cfg = json.loads(args.cfg)
     meta = {
         "task": first.task,
         "bins": first.meta.get("bins"),
         "classes": first.meta.get("classes"),
-        "run": "ensemble",
+        "run": args.run,
         "dataset": args.dataset,
         "members": list(members),
-        "provenance": provenance(cfg, seed=cfg.get("seed", 0), device="cpu"),
+        "provenance": provenance(json.loads(args.cfg), seed=args.seed, device="cpu"),
     }
     write_predictions(args.out, frame, meta)
-    log.info("ensemble of %s: %d rows -> %s", ", ".join(members), len(frame), args.out)
+    log.info("%s of %s: %d rows -> %s", args.run, ", ".join(members), len(frame), args.out)

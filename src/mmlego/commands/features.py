@@ -22,7 +22,7 @@ def _optional_float(text: str) -> float | None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config",
+        "--cfg",
         required=True,
         help="JSON with the encoder and preprocess sections, seed and device (from the rule)",
     )
@@ -34,13 +34,13 @@ def _readers(parser: argparse.ArgumentParser) -> None:
         "--readers",
         type=int,
         default=None,
-        help="patch-reader worker processes (overrides encoder.num_workers of --config)",
+        help="patch-reader worker processes (overrides encoder.num_workers of --cfg)",
     )
 
 
 def _encode_config(args: argparse.Namespace) -> dict:
-    """``--config`` with ``encoder.num_workers`` from ``--readers`` (the rules pass it apart)."""
-    config = json.loads(args.config)
+    """``--cfg`` with ``encoder.num_workers`` from ``--readers`` (the rules pass it apart)."""
+    config = json.loads(args.cfg)
     if args.readers is not None:
         if args.readers < 0:
             raise ValueError(f"--readers must be >= 0, got {args.readers}")
@@ -99,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bags.add_argument("--modality", required=True)
     bags.add_argument("--type", choices=("wsi", "image"), required=True)
     bags.add_argument("--out", required=True, help="modality store h5 to write")
-    bags.add_argument("--qc", required=True, help="per-item QC CSV to write")
+    bags.add_argument("--out-qc", required=True, help="per-item QC CSV to write")
     bags.set_defaults(func=run_build_bags)
 
 
@@ -153,7 +153,7 @@ def run_tissue_qc(args: argparse.Namespace) -> None:
     from mmlego.preprocess.pipeline import slide_qc
     from mmlego.utils.atomic import atomic_dir
 
-    config = json.loads(args.config)
+    config = json.loads(args.cfg)
     manifest = read_manifest(args.manifest)
     find = feature_finder(args.features)
     with atomic_dir(args.out_dir) as tmp:
@@ -178,7 +178,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
     from mmlego.preprocess.pipeline import feature_tag
     from mmlego.utils.provenance import provenance
 
-    config = json.loads(args.config)
+    config = json.loads(args.cfg)
     labels, _ = read_labels(args.labels)
     manifest = read_manifest(args.manifest)
     build = build_bags(
@@ -194,7 +194,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
     )
     record = provenance(config, seed=config["seed"], device=config["device"])
     write_modality(args.out, build.data, provenance=record)
-    with atomic_path(args.qc) as tmp:
+    with atomic_path(args.out_qc) as tmp:
         build.qc.to_csv(tmp, index=False)
     data = build.data
     log.info(
@@ -204,7 +204,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
         len(data),
         len(data.values),
         data.dim,
-        args.qc,
+        args.out_qc,
     )
     empty = build.qc[build.qc["instances"] == 0]
     for row in empty.itertuples():

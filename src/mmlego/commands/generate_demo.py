@@ -31,16 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--demo", required=True, help="the config's demo section as JSON (sizes of the data)"
+        "--cfg", required=True, help="the config's demo section as JSON (sizes of the data)"
     )
     parser.add_argument("--seed", type=int, required=True, help="the study's master seed")
-    parser.add_argument("--truth", required=True, help="parquet sidecar of the true factors")
+    parser.add_argument("--out-truth", required=True, help="parquet sidecar of the true factors")
 
 
 def _demo(args: argparse.Namespace) -> dict:
-    demo = json.loads(args.demo)
+    demo = json.loads(args.cfg)
     if not isinstance(demo, dict):
-        raise ValueError("--demo must be a JSON object (the config's demo section)")
+        raise ValueError("--cfg must be a JSON object (the config's demo section)")
     return demo
 
 
@@ -86,5 +86,5 @@ def run_source(args: argparse.Namespace) -> None:
     extra = {"workers": args.workers} if parallel else {}
     start = time.perf_counter()
     result = generate(args.out_dir, seed=args.seed, **params, **extra)
-    write_truth(result.truth, args.truth, source=args.source, params=params, seed=args.seed)
+    write_truth(result.truth, args.out_truth, source=args.source, params=params, seed=args.seed)
     log.info("%s-like data in %s (%.1f s)", args.source, args.out_dir, time.perf_counter() - start)

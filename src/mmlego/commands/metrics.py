@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", required=True, help="labels.parquet of the dataset")
     parser.add_argument("--splits", required=True, help="splits.json of the dataset")
     parser.add_argument("--split", type=int, required=True, help="split index k")
+    parser.add_argument(
+        "--train-log", default=None, help="the run's train_log.csv (runs that train)"
+    )
     parser.add_argument("--out", required=True, help="metrics.json to write")
     parser.set_defaults(func=run)
 
@@ -35,6 +38,7 @@ def run(args: argparse.Namespace) -> None:
         args.split,
         args.out,
         inputs=[args.predictions, args.labels, args.splits],
+        train_log=args.train_log,
     )
     log.info(
         "%s split %s: val %s test %s", payload["run"], args.split, payload["val"], payload["test"]

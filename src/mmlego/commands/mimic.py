@@ -40,7 +40,7 @@ def run_extract(args: argparse.Namespace) -> None:
 
     cfg = json.loads(args.cfg)
     pa.set_cpu_count(max(1, args.threads))
-    settings = {**extraction_settings(cfg), "chunk_rows": cfg.get("chunk_rows", 2_000_000)}
+    settings = {**extraction_settings(cfg), "chunk_rows": cfg["chunk_rows"]}
     record = provenance({"mimic_dir": args.mimic_dir, **settings})
     extract(args.mimic_dir, args.out_dir, settings=settings, provenance=record)
 

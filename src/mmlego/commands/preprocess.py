@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     tables.add_argument("--dataset", required=True, help="dataset key in the config")
     tables.add_argument("--cfg", required=True, help="the dataset's config section as JSON")
-    tables.add_argument("--seed", type=int, default=0, help="master seed (ISIC downsampling)")
+    tables.add_argument("--seed", type=int, required=True, help="master seed (ISIC downsampling)")
     tables.add_argument("--out-dir", required=True, help="the dataset's output folder")
     tables.set_defaults(func=run_tables)
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     manifest.add_argument("--modality", required=True, help="bag modality name")
     manifest.add_argument("--labels", required=True, help="the dataset's labels.parquet")
     manifest.add_argument("--out", required=True, help="manifest CSV to write")
-    manifest.add_argument("--skipped", required=True, help="QC CSV of skipped files")
+    manifest.add_argument("--out-skipped", required=True, help="QC CSV of skipped files")
     manifest.set_defaults(func=run_manifest)
 
 
@@ -43,4 +43,4 @@ def run_manifest(args: argparse.Namespace) -> None:
     from mmlego.data.build import build_manifest
 
     ds = json.loads(args.cfg)
-    build_manifest(args.dataset, ds, args.modality, args.labels, args.out, args.skipped)
+    build_manifest(args.dataset, ds, args.modality, args.labels, args.out, args.out_skipped)

@@ -1,4 +1,4 @@
-"""``mmlego figures``: Fig. 2, Fig. 3, training curves and Kaplan–Meier curves from saved results."""
+"""``mmlego result-figures``: Fig. 2, Fig. 3, training curves and Kaplan–Meier curves."""
 
 from __future__ import annotations
 
@@ -10,17 +10,23 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``figures``."""
-    parser = sub.add_parser("figures", help="result figures (Fig. 2, 3, training curves, KM)")
+    """Register ``result-figures``."""
+    parser = sub.add_parser(
+        "result-figures", help="result figures (Fig. 2, 3, training curves, KM)"
+    )
     parser.add_argument("--metrics-long", required=True, help="tables/metrics_long.csv")
     parser.add_argument(
         "--predictions", nargs="+", required=True, help="every run's predictions.parquet"
     )
-    parser.add_argument("--config-json", required=True, help="the study config as JSON")
-    parser.add_argument("--fig2", required=True, help="Fig. 2 PNG (PDF beside it)")
-    parser.add_argument("--fig3", required=True, help="Fig. 3 PNG (PDF beside it)")
-    parser.add_argument("--curves", required=True, help="training curves PNG (PDF beside it)")
-    parser.add_argument("--km", required=True, help="Kaplan–Meier PNG (PDF beside it)")
+    parser.add_argument(
+        "--train-log", nargs=3, action="append", default=[],
+        metavar=("DATASET", "RUN", "TRAIN_LOG"), help="a trained run's train_log.csv of one split",
+    )  # fmt: skip
+    parser.add_argument("--cfg", required=True, help="the datasets section as JSON")
+    parser.add_argument("--out-fig2", required=True, help="Fig. 2 PNG (PDF beside it)")
+    parser.add_argument("--out-fig3", required=True, help="Fig. 3 PNG (PDF beside it)")
+    parser.add_argument("--out-curves", required=True, help="training curves PNG (PDF beside it)")
+    parser.add_argument("--out-km", required=True, help="Kaplan–Meier PNG (PDF beside it)")
     parser.set_defaults(func=run)
 
 
@@ -31,10 +37,13 @@ def run(args: argparse.Namespace) -> None:
     write_result_figures(
         args.metrics_long,
         args.predictions,
-        json.loads(args.config_json),
-        fig2=args.fig2,
-        fig3=args.fig3,
-        curves=args.curves,
-        km=args.km,
+        [tuple(entry) for entry in args.train_log],
+        json.loads(args.cfg),
+        fig2=args.out_fig2,
+        fig3=args.out_fig3,
+        curves=args.out_curves,
+        km=args.out_km,
     )
-    log.info("wrote figures %s, %s, %s, %s", args.fig2, args.fig3, args.curves, args.km)
+    log.info(
+        "wrote figures %s, %s, %s, %s", args.out_fig2, args.out_fig3, args.out_curves, args.out_km
+    )

@@ -20,15 +20,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "transforms", help="fit each given split's transforms on its train patients only"
     )
     transforms.add_argument("--dataset", required=True, help="dataset key in the config")
-    transforms.add_argument("--dataset-dir", required=True, help="the dataset's output folder")
+    transforms.add_argument("--labels", required=True, help="the dataset's labels.parquet")
+    transforms.add_argument("--splits", required=True, help="the dataset's splits.json")
+    transforms.add_argument(
+        "--store", action="append", default=[], metavar="MODALITY=STORE_H5",
+        help="the store of a vector or series modality; repeat for each",
+    )  # fmt: skip
     transforms.add_argument(
         "--split", type=int, nargs="+", required=True, help="split index k (or several)"
     )
     transforms.add_argument(
-        "--modalities", required=True, help='JSON {"<modality>": "vector|series|bag", ...}'
-    )
-    transforms.add_argument("--cfg", required=True, help="the config's splits section as JSON")
-    transforms.add_argument("--survival-bins", type=int, default=4, help="discrete time bins")
+        "--cfg", required=True,
+        help='JSON {"splits": the config section, "modalities": {name: vector|series|bag}, '
+        '"survival_bins": discrete time bins}',
+    )  # fmt: skip
     transforms.add_argument(
         "--out", nargs="+", required=True, help="transforms JSON to write, one per --split"
     )
@@ -49,6 +54,7 @@ def run_splits(args: argparse.Namespace) -> None:
 
 def run_transforms(args: argparse.Namespace) -> None:
     """Fit and write the transforms of each split (several per process: start-up dominates)."""
+    from mmlego.commands.train import name_path_pairs
     from mmlego.data.transforms import fit_transforms, write_transforms
     from mmlego.utils.provenance import provenance
 
@@ -58,18 +64,16 @@ def run_transforms(args: argparse.Namespace) -> None:
             "give one output path per split"
         )
     cfg = json.loads(args.cfg)
-    mods = json.loads(args.modalities)
+    stores = name_path_pairs(args.store, "--store")
     for k, out in zip(args.split, args.out, strict=True):
         fitted = fit_transforms(
-            args.dataset_dir,
+            args.labels,
+            args.splits,
+            stores,
             k,
-            modalities=mods,
-            survival_bins=args.survival_bins,
-            max_missing=float(cfg.get("max_missing", 0.5)),
+            modalities=cfg["modalities"],
+            survival_bins=cfg["survival_bins"],
+            max_missing=float(cfg["splits"]["max_missing"]),
         )
-        prov = provenance(
-            {"splits": cfg, "modalities": mods, "survival_bins": args.survival_bins},
-            dataset=args.dataset,
-            split=k,
-        )
+        prov = provenance(cfg, dataset=args.dataset, split=k)
         write_transforms(out, fitted, dataset=args.dataset, provenance=prov)

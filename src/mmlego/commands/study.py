@@ -20,10 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write a config with the schema's defaults filled in, plus provenance",
     )
     source = resolve.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", dest="config", help="YAML config file")
-    source.add_argument(
-        "--json", dest="config_json", help="the config as a JSON string (from a rule)"
-    )
+    source.add_argument("--configfile", help="YAML config file")
+    source.add_argument("--cfg", help="the config as JSON (from a rule)")
     resolve.add_argument("--out", required=True, help="resolved YAML to write")
     resolve.set_defaults(func=run_resolve)
 
@@ -44,11 +42,11 @@ def run_resolve(args: argparse.Namespace) -> None:
     from mmlego.utils.atomic import write_text_atomic
     from mmlego.utils.provenance import provenance
 
-    if args.config_json is not None:
-        config = fill_defaults(json.loads(args.config_json))
+    if args.cfg is not None:
+        config = fill_defaults(json.loads(args.cfg))
         check_config(config)
     else:
-        config = load_config(args.config)
+        config = load_config(args.configfile)
     record = provenance(config, seed=config["seed"], device=config["device"])
     text = yaml.safe_dump({**config, "provenance": record}, sort_keys=False)
     write_text_atomic(args.out, text)

@@ -12,28 +12,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "tables", help="result tables (CSV, Markdown, LaTeX) from metrics.json files"
     )
     parser.add_argument("--metrics", nargs="+", required=True, help="every run's metrics.json")
-    parser.add_argument("--labels", nargs="+", required=True, help="labels.parquet of each dataset")
-    parser.add_argument("--config-json", required=True, help="the study config as JSON")
+    parser.add_argument(
+        "--predictions", nargs="+", required=True,
+        help="the predictions.parquet each metrics.json was scored from, in the same order",
+    )  # fmt: skip
+    parser.add_argument(
+        "--labels", action="append", required=True, metavar="DATASET=LABELS",
+        help="a dataset's labels.parquet; one per dataset",
+    )  # fmt: skip
+    parser.add_argument("--cfg", required=True, help="the datasets and evaluate sections as JSON")
+    parser.add_argument("--seed", type=int, required=True, help="the study's master seed")
     parser.add_argument("--out-dir", required=True, help="tables/ directory")
     parser.set_defaults(func=run)
 
     paper = sub.add_parser("paper-comparison", help="our Table 2 next to the paper's Table 2")
     paper.add_argument("--table2", required=True, help="tables/table2.csv")
-    paper.add_argument(
-        "--out", required=True, help="paper_comparison.csv (a .md is written beside it)"
-    )
+    paper.add_argument("--out-csv", required=True, help="paper_comparison.csv to write")
+    paper.add_argument("--out-md", required=True, help="paper_comparison.md to write")
     paper.set_defaults(func=run_paper)
 
 
 def run(args: argparse.Namespace) -> None:
     """Write every table (imports kept here so that ``mmlego --help`` stays fast)."""
+    from mmlego.commands.train import name_path_pairs
     from mmlego.evaluate.table_files import write_tables
 
-    write_tables(args.metrics, args.labels, json.loads(args.config_json), args.out_dir)
+    write_tables(
+        args.metrics, args.predictions, name_path_pairs(args.labels, "--labels"),
+        json.loads(args.cfg), seed=args.seed, out_dir=args.out_dir,
+    )  # fmt: skip
 
 
 def run_paper(args: argparse.Namespace) -> None:
     """Compare our Table 2 with the paper's."""
     from mmlego.evaluate.table_files import write_paper_comparison
 
-    write_paper_comparison(args.table2, args.out)
+    write_paper_comparison(args.table2, args.out_csv, args.out_md)

@@ -10,12 +10,55 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+    from mmlego.data.transforms import SplitFiles
+
 log = logging.getLogger(__name__)
 
 
+def name_path_list(pairs: list[str], option: str) -> list[tuple[str, str]]:
+    """``name=path`` values of the command-line ``option`` → [(name, path)], in order."""
+    parsed = []
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{option} expects name=path, got {pair!r}")
+        parsed.append((name, path))
+    return parsed
+
+
+def name_path_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """``name=path`` values of the command-line ``option`` → {name: path}, one per name."""
+    parsed = name_path_list(pairs, option)
+    names = [name for name, _ in parsed]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{option} names {repeated} more than once; give each once")
+    return dict(parsed)
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The files one split is loaded from (``mmlego.data.transforms.SplitFiles``)."""
+    parser.add_argument("--labels", required=True, help="the dataset's labels.parquet")
+    parser.add_argument("--splits", required=True, help="the dataset's splits.json")
+    parser.add_argument("--transforms", required=True, help="the split's transforms JSON")
+    parser.add_argument(
+        "--store", action="append", required=True, metavar="MODALITY=STORE_H5",
+        help="a modality store; repeat for every modality",
+    )  # fmt: skip
+
+
+def split_files(args: argparse.Namespace) -> SplitFiles:
+    """The split's files from the parsed arguments."""
+    from mmlego.data.transforms import SplitFiles
+
+    return SplitFiles(
+        args.labels, args.splits, args.transforms, name_path_pairs(args.store, "--store")
+    )
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments every model step takes (train, merge, fuse)."""
-    parser.add_argument("--dataset-dir", required=True, help="the dataset's folder {OUT}/{ds}")
+    """Arguments every model step takes (train, merge, fuse, unpaired-train)."""
+    add_split_arguments(parser)
     parser.add_argument("--dataset", required=True, help="dataset key (for provenance and seeds)")
     parser.add_argument("--split", type=int, required=True, help="split index k")
     parser.add_argument(
@@ -65,7 +108,7 @@ def run_train(args: argparse.Namespace) -> None:
     cfg, device, seed, record = prepare_step(args, args.run)
     _, modality = parse_run(args.run)
     # A unimodal run reads only its own store (a tabular block never loads the slides' bags).
-    data = load_split(args.dataset_dir, args.split, modalities=[modality] if modality else None)
+    data = load_split(split_files(args), args.split, modalities=[modality] if modality else None)
     train_run(
         data, run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
         provenance=record, device=device, seed=seed,

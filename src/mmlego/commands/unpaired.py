@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from mmlego.commands.combine import name_path_pairs
-from mmlego.commands.train import add_common_arguments, prepare_step
+from mmlego.commands.train import (
+    add_common_arguments,
+    name_path_pairs,
+    prepare_step,
+    split_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     figure.add_argument(
         "--metrics", nargs="+", required=True, help="the study's metrics.json files"
     )
-    figure.add_argument("--csv", required=True, help="tidy table to write")
-    figure.add_argument("--png", required=True, help="figure to write (the PDF goes beside it)")
+    figure.add_argument("--out-csv", required=True, help="tidy table to write")
+    figure.add_argument("--out-png", required=True, help="figure to write (the PDF goes beside it)")
     figure.set_defaults(func=run_figure)
 
 
@@ -83,13 +86,12 @@ def run_train(args: argparse.Namespace) -> None:
     from mmlego.studies.unpaired import run_unpaired_split
 
     cfg, device, _, record = prepare_step(args, "unpaired")
-    root = Path(args.dataset_dir)
     plan = read_study_split(args.sets, args.split)
-    data = load_split(root, args.split, modalities=plan["modalities"])
-    labels, _ = read_labels(root / "labels.parquet")
+    data = load_split(split_files(args), args.split, modalities=plan["modalities"])
+    labels, _ = read_labels(args.labels)
     written = run_unpaired_split(
         data, plan, dataset=args.dataset, split=args.split, cfg=cfg, out_root=args.out_dir,
-        labels=labels, inputs=[args.sets, root / "labels.parquet", root / "splits.json"],
+        labels=labels, inputs=[args.sets, args.labels, args.splits],
         base_provenance=record, seed=args.seed, device=device,
     )  # fmt: skip
     log.info("wrote %d metrics files under %s", len(written), args.out_dir)
@@ -99,5 +101,5 @@ def run_figure(args: argparse.Namespace) -> None:
     """Collect the study's metrics into the tidy table and draw Fig. 6."""
     from mmlego.evaluate.unpaired import write_unpaired_outputs
 
-    stats = write_unpaired_outputs(args.metrics, args.csv, args.png)
+    stats = write_unpaired_outputs(args.metrics, args.out_csv, args.out_png)
     log.info("test metric per run and overlap (mean, std over splits):\n%s", stats.to_string())

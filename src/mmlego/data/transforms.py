@@ -41,6 +41,16 @@ from mmlego.utils.atomic import write_json_atomic
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SplitFiles:
+    """The files one split of a dataset is read from: the rule's inputs, passed one by one."""
+
+    labels: str | Path
+    splits: str | Path
+    transforms: str | Path
+    stores: Mapping[str, str | Path]
+
+
 @dataclass
 class SplitData:
     """One split of a dataset, transformed with the transforms fitted on its train set."""
@@ -159,24 +169,29 @@ def classification_output(
 
 
 def fit_transforms(
-    dataset_dir: str | Path,
+    labels_path: str | Path,
+    splits_path: str | Path,
+    stores: Mapping[str, str | Path],
     k: int,
     *,
     modalities: Mapping[str, str],
-    survival_bins: int = 4,
-    max_missing: float = 0.5,
+    survival_bins: int,
+    max_missing: float,
 ) -> dict[str, Any]:
-    """Fit every transform of split ``k`` on its train patients; ``modalities`` maps name -> kind."""
-    root = Path(dataset_dir)
-    labels, meta = read_labels(root / "labels.parquet")
-    split = read_splits(root / "splits.json")["splits"][k]
+    """Fit every transform of split ``k`` on its train patients.
+
+    ``modalities`` maps name -> store kind; ``stores`` gives the store of each vector and
+    series modality (bags are standardised when the split is loaded).
+    """
+    labels, meta = read_labels(labels_path)
+    split = read_splits(splits_path)["splits"][k]
     train_ids = set(split["train"])
     fitted: dict[str, Any] = {}
     for name, kind in modalities.items():
         if kind == "bag":
             fitted[name] = {"kind": "bag"}
             continue
-        data = _aligned(root, name, labels)
+        data = _aligned(_store(stores, name, "transforms"), labels)
         train = np.isin(data.ids, list(train_ids))
         fitted[name] = (
             fit_vector(data, train, max_missing=max_missing)
@@ -307,27 +322,29 @@ def apply_transform(data: ModalityData, spec: Mapping[str, Any]) -> ModalityData
     return data  # bags: standardised by load_split, which knows the train patients
 
 
-def load_split(
-    dataset_dir: str | Path, k: int, modalities: Sequence[str] | None = None
-) -> SplitData:
+def load_split(files: SplitFiles, k: int, modalities: Sequence[str] | None = None) -> SplitData:
     """Split ``k`` of a dataset with its fitted transforms applied (docs/contracts.md).
 
     ``modalities`` restricts which stores are read (default: every modality of the transform).
     """
-    root = Path(dataset_dir)
-    path = root / "transforms" / f"split{k}.json"
+    path = Path(files.transforms)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; run the workflow's transforms rule first")
     spec = json.loads(path.read_text(encoding="utf-8"))
-    labels, _ = read_labels(root / "labels.parquet")
-    split = read_splits(root / "splits.json")["splits"][k]
+    labels, _ = read_labels(files.labels)
+    split = read_splits(files.splits)["splits"][k]
     names = list(spec["modalities"]) if modalities is None else list(modalities)
     unknown = [n for n in names if n not in spec["modalities"]]
     if unknown:
         raise KeyError(
             f"{path}: no transform for modality(ies) {unknown}; known: {list(spec['modalities'])}"
         )
-    data = {n: apply_transform(_aligned(root, n, labels), spec["modalities"][n]) for n in names}
+    data = {
+        n: apply_transform(
+            _aligned(_store(files.stores, n, "split"), labels), spec["modalities"][n]
+        )
+        for n in names
+    }
     train = labels["patient_id"].astype(str).isin(split["train"]).to_numpy()
     for name, modality in data.items():
         if modality.kind == "bag":
@@ -344,9 +361,15 @@ def load_split(
     )
 
 
-def _aligned(root: Path, name: str, labels: pd.DataFrame) -> ModalityData:
+def _store(stores: Mapping[str, str | Path], name: str, step: str) -> Path:
+    """The store given for modality ``name``; raises naming the ones given otherwise."""
+    if name not in stores:
+        raise KeyError(f"the {step} step was given no store of modality {name!r} ({list(stores)})")
+    return Path(stores[name])
+
+
+def _aligned(path: Path, labels: pd.DataFrame) -> ModalityData:
     """A modality store whose ids must be the labels' patient ids in order."""
-    path = root / "modalities" / f"{name}.h5"
     if not path.is_file():
         raise FileNotFoundError(f"modality store {path} does not exist")
     data = read_modality(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,7 +90,7 @@ def paired_comparison(
         val = here[here["set"] == "val"].groupby("run")["value"].mean().to_dict()
         base = pick_on_validation(baselines, val, metric)
         test = here[here["set"] == "test"].pivot_table(index="split", columns="run", values="value")
-        paths = here.drop_duplicates(["run", "split"]).set_index(["run", "split"])["path"]
+        paths = here.drop_duplicates(["run", "split"]).set_index(["run", "split"])["predictions"]
         for ours in ("lego_merge", "lego_fuse"):
             if ours not in test.columns:
                 continue
@@ -99,10 +98,8 @@ def paired_comparison(
             diff = both[ours] - both[base]
             pairs = []
             for k in both.index:
-                mine = _test_only(
-                    read_predictions(Path(paths[(ours, k)]).with_name("predictions.parquet"))
-                )
-                theirs = read_predictions(Path(paths[(base, k)]).with_name("predictions.parquet"))
+                mine = _test_only(read_predictions(paths[(ours, k)]))
+                theirs = read_predictions(paths[(base, k)])
                 pairs.append((mine, _test_only(theirs, pd.Index(mine.frame["patient_id"]))))
             low, high = bootstrap_difference(pairs, n_boot, derive_seed(seed, ds, ours, base))
             sign = -1 if metric in LOWER_IS_BETTER else 1

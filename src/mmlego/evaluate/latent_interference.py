@@ -19,13 +19,14 @@ as a gap between the two.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mmlego.data.transforms import SplitFiles
 from mmlego.models.merge import MAGNITUDES, merge_latents
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ def interference_row(dataset: str, latents: torch.Tensor) -> dict[str, float | s
 
 
 @torch.no_grad()
-def block_latents(
-    model_path: str | Path, dataset_dir: str | Path, split: int
-) -> torch.Tensor | None:
+def block_latents(model_path: str | Path, files: SplitFiles, split: int) -> torch.Tensor | None:
     """The trained blocks' final latents (N, B, c, d) on the split's test patients with every modality.
 
     ``model_path`` is the split's LegoMerge checkpoint, which holds the trained blocks. Returns
@@ -95,12 +94,12 @@ def block_latents(
 
     merged = load_model(model_path)
     merged.eval()
-    data = load_split(Path(dataset_dir), split)
+    data = load_split(files, split)
     names = list(merged.modalities)
     ids = ids_with_modalities(data, data.sets["test"], names)
     if not ids:
         log.warning(
-            "%s: split %d has no test patient with all of %s; left out", dataset_dir, split, names
+            "%s: split %d has no test patient with all of %s; left out", model_path, split, names
         )
         return None
     dataset = PatientDataset(data, ids, names)
@@ -109,10 +108,11 @@ def block_latents(
 
 
 def interference_table(
-    models: Mapping[str, str], dataset_dirs: Mapping[str, str], split: int
+    models: Mapping[str, str | Path], files: Mapping[str, SplitFiles], split: int
 ) -> pd.DataFrame:
-    """One row per dataset (``models``: dataset → its LegoMerge model.pt)."""
-    latents = {ds: block_latents(path, dataset_dirs[ds], split) for ds, path in models.items()}
+    """One row per dataset (``models``: dataset → its LegoMerge model.pt; ``files``: dataset →
+    the split's files)."""
+    latents = {ds: block_latents(path, files[ds], split) for ds, path in models.items()}
     rows = [interference_row(ds, lat) for ds, lat in latents.items() if lat is not None]
     if not rows:
         raise ValueError(
@@ -150,15 +150,17 @@ def interference_figure(table: pd.DataFrame):
 
 
 def write_latent_interference(
-    models: Sequence[str], dataset_dirs: Sequence[str], split: int, csv: str | Path, png: str | Path
+    models: Mapping[str, str | Path],
+    files: Mapping[str, SplitFiles],
+    split: int,
+    csv: str | Path,
+    png: str | Path,
 ) -> pd.DataFrame:
     """Compute, write the CSV and draw the figure (PNG and PDF)."""
     from mmlego.evaluate.plotting import save
     from mmlego.utils.atomic import atomic_path
 
-    by_ds = {Path(p).parts[-4]: str(p) for p in models}
-    dirs = {Path(d).name: str(d) for d in dataset_dirs}
-    table = interference_table(by_ds, dirs, split)
+    table = interference_table(models, files, split)
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     save(interference_figure(table), png, Path(png).with_suffix(".pdf"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +53,22 @@ def weights_warning(config: dict[str, Any]) -> str | None:
 
 
 def cohort_rows(
-    config: dict[str, Any], labels: Sequence[str], stores: Sequence[str]
+    config: dict[str, Any],
+    labels: Mapping[str, str | Path],
+    stores: Mapping[str, Mapping[str, str | Path]],
 ) -> pd.DataFrame:
-    """One row per dataset: task, patients, outcome balance and per-modality coverage."""
+    """One row per dataset: task, patients, outcome balance and per-modality coverage.
+
+    ``labels``: dataset → its labels; ``stores``: dataset → modality → its store.
+    """
     present: dict[str, dict[str, str]] = {}
-    for path in stores:
-        ds, mod = Path(path).parts[-3], Path(path).stem
-        with h5py.File(path, "r") as handle:
-            flags = np.asarray(handle["present"][:], dtype=bool)
-        present.setdefault(ds, {})[mod] = f"{mod} {flags.sum()}/{flags.size}"
+    for ds, by_mod in stores.items():
+        for mod, path in by_mod.items():
+            with h5py.File(path, "r") as handle:
+                flags = np.asarray(handle["present"][:], dtype=bool)
+            present.setdefault(ds, {})[mod] = f"{mod} {flags.sum()}/{flags.size}"
     rows = []
-    for path in labels:
-        ds = Path(path).parent.name
+    for ds, path in labels.items():
         frame, meta = read_labels(path)
         task = meta.get("task", "")
         if task == "survival":
@@ -106,14 +110,19 @@ def _table_html(frame: pd.DataFrame, limit: int | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
-def qc_files(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
-    """QC tables (CSV) and images (PNG) among ``paths`` (files, or directories searched)."""
-    tables, images = [], []
-    for raw in paths:
+def qc_files(
+    paths: Sequence[tuple[str, str | Path]],
+) -> tuple[list[tuple[str, Path]], dict[tuple[str, str], list[Path]]]:
+    """QC tables (CSV) and images (PNG) among ``paths`` = (dataset, file or directory searched):
+    the tables with their dataset, the images by (dataset, QC name)."""
+    tables, images = [], {}
+    for ds, raw in paths:
         path = Path(raw)
         found = sorted(path.rglob("*")) if path.is_dir() else [path]
-        tables += [p for p in found if p.suffix == ".csv" and p.is_file()]
-        images += [p for p in found if p.suffix == ".png" and p.is_file()]
+        tables += [(ds, p) for p in found if p.suffix == ".csv" and p.is_file()]
+        pngs = [p for p in found if p.suffix == ".png" and p.is_file()]
+        if pngs:
+            images.setdefault((ds, path.name), []).extend(pngs)
     return tables, images
 
 
@@ -149,9 +158,13 @@ border:1px solid #ccc}figcaption{font-size:11px;max-width:180px;overflow-wrap:an
 
 
 def overview_html(
-    resolved_config: str | Path, labels: Sequence[str], stores: Sequence[str], qc: Sequence[str]
+    resolved_config: str | Path,
+    labels: Mapping[str, str | Path],
+    stores: Mapping[str, Mapping[str, str | Path]],
+    qc: Sequence[tuple[str, str | Path]],
 ) -> str:
-    """The overview page as one HTML string."""
+    """The overview page as one HTML string (arguments as in :func:`cohort_rows` and
+    :func:`qc_files`)."""
     doc = yaml.safe_load(Path(resolved_config).read_text(encoding="utf-8")) or {}
     record = doc.pop("provenance", {})
     # The page must not change between two runs of the same study (the YAML keeps the time).
@@ -176,23 +189,18 @@ def overview_html(
         parts.append(
             "<p class='note'>No QC outputs were registered by the stages of this study.</p>"
         )
-    for path in tables:
+    for ds, path in tables:
         # As text: the QC tables hold ids, shown exactly as written (``0001`` stays ``0001``).
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        parts.append(
-            f"<h3>{_esc(path.parent.parent.name)} / {_esc(path.name)} ({len(frame)} rows)</h3>"
-        )
+        parts.append(f"<h3>{_esc(ds)} / {_esc(path.name)} ({len(frame)} rows)</h3>")
         counts = reason_counts(frame)
         if counts is not None:
             parts.append(_table_html(counts))
         parts.append(_table_html(frame, MAX_QC_ROWS))
-    by_folder: dict[Path, list[Path]] = {}
-    for path in images:
-        by_folder.setdefault(path.parent, []).append(path)
-    for folder, pngs in by_folder.items():
+    for (ds, name), pngs in images.items():
         shown = pngs[:MAX_THUMBNAILS]
         parts.append(
-            f"<h3>Tissue masks and patch grids: {_esc('/'.join(folder.parts[-4:]))} "
+            f"<h3>Tissue masks and patch grids: {_esc(ds)} / {_esc(name)} "
             f"({len(shown)} of {len(pngs)})</h3>"
         )
         parts.append("".join(_thumbnail(p) for p in shown))

@@ -22,7 +22,7 @@ from mmlego.evaluate.metrics import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
 from mmlego.evaluate.tables import METRIC_NAMES
 from mmlego.models.catalogue import parse_run, run_label
-from mmlego.predictions import read_predictions
+from mmlego.predictions import Predictions, read_predictions
 
 
 def _test_primary(long: pd.DataFrame, ds: str, task: str) -> pd.DataFrame:
@@ -116,24 +116,21 @@ def fig3_blocks_vs_merge(long: pd.DataFrame, tasks: Mapping[str, str]):
 
 
 def training_curves(
-    prediction_files: Sequence[str | Path],
+    train_logs: Sequence[tuple[str, str, str | Path]],
     tasks: Mapping[str, str],
     types: Mapping[str, Sequence[str]] | None = None,
 ):
     """Validation metric per epoch of every trained run (one panel per dataset, a line per split).
 
-    ``types``: each dataset's modality types, which name the fused runs in the legend.
+    ``train_logs``: (dataset, run, train_log.csv) of every trained run and split; ``types``:
+    each dataset's modality types, which name the fused runs in the legend.
     """
     types = types or {}
     fig, axes = _panel_grid(len(tasks), width=4.2, height=3.0, max_cols=2)
     by_ds: dict[str, list[tuple[str, pd.DataFrame]]] = {ds: [] for ds in tasks}
-    for path in prediction_files:
-        log_path = Path(path).with_name("train_log.csv")
-        if not log_path.exists():
-            continue
-        ds, run = Path(path).parts[-4], Path(path).parts[-3]
+    for ds, run, path in train_logs:
         if ds in by_ds:
-            by_ds[ds].append((run, pd.read_csv(log_path)))
+            by_ds[ds].append((run, pd.read_csv(path)))
     for ax, ds in zip(axes, tasks, strict=False):
         runs = sorted({run for run, _ in by_ds[ds]})
         if not runs:
@@ -165,11 +162,10 @@ def training_curves(
     return fig
 
 
-def risk_groups(prediction_files: Sequence[str | Path]) -> pd.DataFrame:
+def risk_groups(predictions: Sequence[Predictions]) -> pd.DataFrame:
     """Test patients of every split labelled high/low risk at the split's **validation** median."""
     parts = []
-    for path in prediction_files:
-        preds = read_predictions(path)
+    for preds in predictions:
         frame = preds.frame
         cut = frame.loc[preds.subset("val"), "risk"].median()
         test = frame[preds.subset("test")].copy()
@@ -234,6 +230,7 @@ def _pdf(png: str | Path) -> Path:
 def write_result_figures(
     metrics_long: str | Path,
     predictions: Sequence[str],
+    train_logs: Sequence[tuple[str, str, str | Path]],
     config: Mapping,
     *,
     fig2: str | Path,
@@ -241,7 +238,7 @@ def write_result_figures(
     curves: str | Path,
     km: str | Path,
 ) -> None:
-    """Draw every result figure to PNG and PDF."""
+    """Draw every result figure to PNG and PDF (``train_logs`` as in :func:`training_curves`)."""
     tasks = {ds: spec["task"] for ds, spec in config["datasets"].items()}
     kinds = {ds: spec["kind"] for ds, spec in config["datasets"].items()}
     long = pd.read_csv(metrics_long)
@@ -250,13 +247,17 @@ def write_result_figures(
     types = {
         ds: [m.type for m in dataset_modalities(spec)] for ds, spec in config["datasets"].items()
     }
-    save(training_curves(predictions, tasks, types), curves, _pdf(curves))
+    save(training_curves(train_logs, tasks, types), curves, _pdf(curves))
+    # Runs are told apart by what their predictions say they are, never by their paths.
+    survival = [ds for ds, task in tasks.items() if task == "survival"]
+    by_run: dict[tuple[str, str], list[Predictions]] = {}
+    for path in predictions:
+        preds = read_predictions(path)
+        if preds.meta["dataset"] in survival:
+            by_run.setdefault((preds.meta["dataset"], preds.meta["run"]), []).append(preds)
     groups = {}
-    for ds, task in tasks.items():
-        if task != "survival":
-            continue
-        files = [p for p in predictions if Path(p).parts[-4] == ds]
-        chosen = km_run(sorted({Path(p).parts[-3] for p in files}))
+    for ds in survival:
+        chosen = km_run(sorted(run for d, run in by_run if d == ds))
         if chosen is not None:
-            groups[ds] = (chosen, risk_groups([p for p in files if Path(p).parts[-3] == chosen]))
+            groups[ds] = (chosen, risk_groups(by_run[(ds, chosen)]))
     save(km_figure(groups, types), km, _pdf(km))

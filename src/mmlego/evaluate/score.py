@@ -102,15 +102,14 @@ def score_predictions(
     return out
 
 
-def train_seconds(predictions: str | Path) -> float | None:
-    """Training time of the run: the ``seconds`` column of the ``train_log.csv`` beside it.
+def train_seconds(train_log: str | Path | None) -> float | None:
+    """Training time of a run: the sum of its ``train_log.csv``'s ``seconds`` column.
 
-    None for runs without training (LegoMerge) or without a log.
+    None for runs without training (LegoMerge, the ensemble: no log is given).
     """
-    log_path = Path(predictions).with_name("train_log.csv")
-    if not log_path.exists():
+    if train_log is None:
         return None
-    log = pd.read_csv(log_path)
+    log = pd.read_csv(train_log)
     return float(log["seconds"].sum()) if "seconds" in log.columns else None
 
 
@@ -133,14 +132,16 @@ def write_metrics(
     out: str | Path,
     *,
     inputs: list[str | Path],
+    train_log: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score a ``predictions.parquet`` against split ``k``'s sets and write ``metrics.json``.
 
-    ``inputs`` (the files read) go into the provenance; returns the payload written.
+    ``inputs`` (the files read) go into the provenance; ``train_log`` is the run's training
+    log, for its training time (None for runs without training). Returns the payload written.
     """
     preds = read_predictions(predictions)
     payload = score_predictions(preds, labels, sets, k)
-    payload["train_seconds"] = train_seconds(predictions)
+    payload["train_seconds"] = train_seconds(train_log)
     source = preds.meta.get("provenance") or {}
     record = provenance(
         None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -33,9 +34,9 @@ from mmlego.utils.atomic import atomic_path, write_text_atomic
 log = logging.getLogger(__name__)
 
 
-def dataset_infos(config: dict, labels: list[str]) -> dict[str, DatasetInfo]:
-    """Task, patient count and modalities of each dataset (labels files are ``{ds}/labels.parquet``)."""
-    counts = {Path(p).parent.name: len(read_labels(p)[0]) for p in labels}
+def dataset_infos(config: dict, labels: Mapping[str, str | Path]) -> dict[str, DatasetInfo]:
+    """Task, patient count and modalities of each dataset (``labels``: dataset → its labels)."""
+    counts = {ds: len(read_labels(path)[0]) for ds, path in labels.items()}
     infos = {}
     for ds, spec in config["datasets"].items():
         if ds not in counts:
@@ -57,13 +58,31 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def write_tables(metrics: list[str], labels: list[str], config: dict, out_dir: str | Path) -> None:
-    """Read every metrics.json and write the tables (CSV, Markdown, LaTeX, HTML) to ``out_dir``."""
+def write_tables(
+    metrics: Sequence[str],
+    predictions: Sequence[str],
+    labels: Mapping[str, str | Path],
+    config: dict,
+    *,
+    seed: int,
+    out_dir: str | Path,
+) -> None:
+    """Read every metrics.json and write the tables (CSV, Markdown, LaTeX, HTML) to ``out_dir``.
+
+    ``predictions[i]`` is the predictions file ``metrics[i]`` was scored from (the paired
+    comparison resamples them).
+    """
+    if len(predictions) != len(metrics):
+        raise ValueError(
+            f"{len(metrics)} metrics files but {len(predictions)} predictions files; "
+            "give the predictions of every run and split, in the same order"
+        )
     out = Path(out_dir)
     infos = dataset_infos(config, labels)
     long = load_metrics(metrics)
+    long["predictions"] = long["path"].map(dict(zip(map(str, metrics), predictions, strict=True)))
     summary = summarise(long)
-    _write_frame(long.drop(columns="path"), out / "metrics_long.csv")
+    _write_frame(long.drop(columns=["path", "predictions"]), out / "metrics_long.csv")
     main = build_table(summary, infos, primary_columns(infos), splits=config.get("splits"))
     _write_table(
         main, out / "table2", "Test performance, mean ± std over the splits (Table 2 layout)"
@@ -73,12 +92,8 @@ def write_tables(metrics: list[str], labels: list[str], config: dict, out_dir: s
         out / "secondary",
         "Secondary metrics, mean ± std over the splits",
     )
-    evaluate = config.get("evaluate", {})
     paired = paired_comparison(
-        long,
-        evaluate.get("bootstrap", 1000),
-        config.get("seed", 0),
-        {d: i.task for d, i in infos.items()},
+        long, config["evaluate"]["bootstrap"], seed, {d: i.task for d, i in infos.items()}
     )
     _write_frame(paired, out / "paired.csv")
     write_text_atomic(out / "paired.md", paired_markdown(paired))
@@ -87,15 +102,14 @@ def write_tables(metrics: list[str], labels: list[str], config: dict, out_dir: s
     log.info("wrote tables for %d datasets, %d runs to %s", len(infos), long["run"].nunique(), out)
 
 
-def write_paper_comparison(table2: str | Path, out_csv: str | Path) -> None:
-    """Compare table2.csv with the paper's numbers; a Markdown version goes beside the CSV."""
+def write_paper_comparison(table2: str | Path, out_csv: str | Path, out_md: str | Path) -> None:
+    """Compare table2.csv with the paper's numbers (CSV, and Markdown)."""
     frame = compare_with_paper(pd.read_csv(table2))
     if frame.empty:
         log.warning("no dataset or row of %s is in the paper's Table 2", table2)
     _, source = paper_table2()
-    out = Path(out_csv)
-    _write_frame(frame, out)
-    write_text_atomic(out.with_suffix(".md"), paper_markdown(frame, source))
+    _write_frame(frame, Path(out_csv))
+    write_text_atomic(out_md, paper_markdown(frame, source))
 
 
 def paper_markdown(frame: pd.DataFrame, source: str) -> str:

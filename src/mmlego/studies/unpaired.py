@@ -146,9 +146,10 @@ def run_unpaired_split(
         )
         for run_dir in [*paths.values(), merge_dir, ensemble_dir]:
             predictions = layout.predictions(run_dir)
+            train_log = layout.train_log(run_dir) if run_dir in paths.values() else None
             payload = write_metrics(
                 predictions, labels, sets, split, layout.metrics(run_dir),
-                inputs=[predictions, *inputs],
+                inputs=[predictions, *inputs], train_log=train_log,
             )  # fmt: skip
             log.info(
                 "overlap %s (realised %.3f) %s: test %s",
