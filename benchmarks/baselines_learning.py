@@ -17,7 +17,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from mmlego.config import fill_defaults
-from mmlego.models.base import ModalityBatch
+from mmlego.models.base import InputSpec, ModalityBatch
 from mmlego.models.catalogue import get_builder
 from mmlego.utils.atomic import write_json_atomic, write_text_atomic
 
@@ -53,7 +53,10 @@ def main() -> None:
     for model in MODELS:
         torch.manual_seed(0)
         net = get_builder(model)(
-            modalities={"tab": ("vector", 6), "bag": ("bag", 4)}, n_out=2, task="binary", cfg=cfg
+            modalities={"tab": InputSpec("vector", 6), "bag": InputSpec("bag", 4)},
+            n_out=2,
+            task="binary",
+            cfg=cfg,
         )
         optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
         start = time.perf_counter()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmlego.models.base import InputSpec
 from mmlego.models.catalogue import get_builder
 from mmlego.train.loop import fit
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
@@ -16,7 +17,7 @@ CFG = {**TINY_TRAIN, "epochs": 5, "patience": 5}
 
 
 def _fit(data):
-    spec = {"tab": ("vector", data.modalities["tab"].dim)}
+    spec = {"tab": InputSpec("vector", data.modalities["tab"].dim)}
     cfg = {"lego": TINY_LEGO, "train": CFG}
     torch.manual_seed(3)  # as train_run does before building
     model = get_builder("lego_block")(modalities=spec, n_out=data.n_out, task=data.task, cfg=cfg)

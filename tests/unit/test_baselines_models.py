@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from mmlego.config import fill_defaults
-from mmlego.models.base import ModalityBatch
+from mmlego.models.base import InputSpec, ModalityBatch, input_specs
 from mmlego.models.baselines.late import outer_product
 from mmlego.models.baselines.mcat import group_slices
-from mmlego.models.baselines.specs import InputSpec
 from mmlego.models.catalogue import get_builder
 
 B, N_OUT = 5, 3
@@ -286,10 +285,12 @@ def test_perceiver_early_tags_tokens_with_their_modality(config):
         assert torch.allclose(net(batch), net(swapped), atol=1e-5)
 
 
-def test_builders_take_the_training_jobs_plain_kind_dim_pairs(config):
-    """Checkpoints store modalities as [kind, dim] lists; the builder must rebuild from them."""
-    plain = {"tab": ["vector", 7], "bag": ("bag", 8)}
-    net = get_builder("healnet")(modalities=plain, n_out=2, task="binary", cfg=config)
+def test_builders_rebuild_from_a_checkpoints_plain_kind_dim_pairs(config):
+    """Checkpoints store modalities as [kind, dim] lists; ``input_specs`` turns them back into
+    the one spec type every builder takes."""
+    specs = input_specs({"tab": ["vector", 7], "bag": ("bag", "8")})
+    assert specs == {"tab": InputSpec("vector", 7), "bag": InputSpec("bag", 8)}
+    net = get_builder("healnet")(modalities=specs, n_out=2, task="binary", cfg=config)
     assert net.modalities == ("tab", "bag")
     with pytest.raises(KeyError, match="'baselines' config section"):
-        get_builder("snn")(modalities={"tab": ("vector", 7)}, n_out=2, task="binary", cfg={})
+        get_builder("snn")(modalities={"tab": TAB}, n_out=2, task="binary", cfg={})

@@ -12,7 +12,7 @@ from mmlego.config import fill_defaults
 from mmlego.models.catalogue import get_builder
 from mmlego.models.losses import inverse_frequency_weights, survival_nll, survival_outputs
 from mmlego.predictions import read_predictions
-from mmlego.train.data import PatientDataset, survival_bin_index
+from mmlego.train.data import PatientDataset, modality_spec, survival_bin_index
 from mmlego.train.loop import fit
 from mmlego.train.outputs import CHECKPOINT_KEYS, load_model, read_checkpoint
 from mmlego.train.run import train_run
@@ -69,7 +69,7 @@ def test_collate_pads_bags_and_masks_series_and_absent_patients():
 
 
 def _block(data, modality="img", **lego):
-    spec = {modality: (data.modalities[modality].kind, data.modalities[modality].dim)}
+    spec = {modality: modality_spec(data)[modality]}
     cfg = {"lego": {**TINY_LEGO, **lego}, "train": TINY_TRAIN}
     return get_builder("lego_block")(modalities=spec, n_out=data.n_out, task=data.task, cfg=cfg)
 
@@ -194,7 +194,7 @@ def test_the_loss_averages_every_training_output():
 
 def test_multimodn_trains_the_decoder_after_every_step():
     data = make_split(kinds=("vector", "bag"), n=10)
-    spec = {m: (s.kind, s.dim) for m, s in data.modalities.items()}
+    spec = modality_spec(data)
     cfg = fill_defaults(
         {"datasets": {"d": {"kind": "tcga", "task": "survival", "slides": "s", "table": "t"}}}
     )

@@ -13,10 +13,25 @@ time bins (hazard logits), classification ``n_out`` = number of classes (2 for b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
+
+
+class InputSpec(NamedTuple):
+    """What a model knows of one input modality before seeing data: its store ``kind``
+    (vector | series | bag) and feature ``dim`` (F or D). Builders take ``{name: InputSpec}``."""
+
+    kind: str
+    dim: int
+
+
+def input_specs(modalities: Mapping[str, Sequence[str | int]]) -> dict[str, InputSpec]:
+    """``{name: [kind, dim]}`` as read from a checkpoint → ``{name: InputSpec}``, in order."""
+    return {name: InputSpec(str(kind), int(dim)) for name, (kind, dim) in modalities.items()}
 
 
 @dataclass

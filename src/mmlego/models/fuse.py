@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.lego import LatentHead, LegoBlock
 from mmlego.models.merge import build_blocks, check_compatible, merge_heads
 
@@ -82,7 +82,7 @@ class LegoFuse(MultimodalModel):
 
 
 def build_lego_fuse(
-    *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
+    *, modalities: dict[str, InputSpec], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoFuse:
     """Catalogue builder: ``cfg = {"blocks": {modality: block hparams}, "fuse": {"mode"},
     "merge": {"head"}}`` (the validated sections, as :func:`~mmlego.train.combine.fuse_run`

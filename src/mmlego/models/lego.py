@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel
 from mmlego.models.encoders import SNN, GatedAttentionMIL
 
 FFT_MODES = ("2d", "1d")
@@ -339,7 +339,7 @@ class LegoBlock(MultimodalModel):
 
 
 def build_lego_block(
-    *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
+    *, modalities: dict[str, InputSpec], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoBlock:
     """Catalogue builder: one LegoBlock on the single modality of ``modalities``.
 

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
 
 MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
@@ -322,7 +322,7 @@ class LegoMerge(MultimodalModel):
 
 
 def build_blocks(
-    modalities: dict[str, tuple[str, int]], n_out: int, task: str, block_cfgs: dict[str, Any]
+    modalities: dict[str, InputSpec], n_out: int, task: str, block_cfgs: dict[str, Any]
 ) -> dict[str, LegoBlock]:
     """One LegoBlock per modality, each from the config it was trained with."""
     missing = [m for m in modalities if m not in block_cfgs]
@@ -335,7 +335,7 @@ def build_blocks(
 
 
 def build_lego_merge(
-    *, modalities: dict[str, tuple[str, int]], n_out: int, task: str, cfg: dict[str, Any]
+    *, modalities: dict[str, InputSpec], n_out: int, task: str, cfg: dict[str, Any]
 ) -> LegoMerge:
     """Catalogue builder: ``cfg = {"blocks": {modality: block hparams}, "merge": {...}}``.
 

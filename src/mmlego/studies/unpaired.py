@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -31,10 +31,13 @@ from mmlego.train.loop import FitResult
 from mmlego.train.run import fit_run, write_run_outputs
 from mmlego.utils.seeding import derive_seed
 
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
+
 log = logging.getLogger(__name__)
 
 
-def study_data(data: Any, plan: dict[str, Any], source: str) -> Any:
+def study_data(data: SplitData, plan: dict[str, Any], source: str) -> SplitData:
     """``data`` with the study's sets: the split's train and val, the paired test patients.
 
     ``plan`` is the split's entry of ``sets.json``; it must describe the same split.
@@ -58,7 +61,7 @@ def study_data(data: Any, plan: dict[str, Any], source: str) -> Any:
 
 
 def ensemble_outputs(
-    run_dir: str, block_predictions: dict[str, str], data: Any, meta: dict[str, Any]
+    run_dir: str, block_predictions: dict[str, str], data: SplitData, meta: dict[str, Any]
 ) -> None:
     """The ensemble of the blocks' saved predictions (mean over the modalities a patient has)."""
     members = {run: read_predictions(p).frame for run, p in block_predictions.items()}
@@ -71,7 +74,7 @@ def ensemble_outputs(
 
 
 def run_unpaired_split(
-    data: Any,
+    data: SplitData,
     plan: dict[str, Any],
     *,
     dataset: str,

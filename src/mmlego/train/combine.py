@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel, input_specs
 from mmlego.models.fuse import FUSE_SELECT, LegoFuse
 from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import LegoMerge
@@ -25,12 +25,15 @@ from mmlego.train.outputs import build_from_checkpoint, read_checkpoint
 from mmlego.train.run import write_run_outputs
 from mmlego.utils.atomic import write_json_atomic
 
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
+
 log = logging.getLogger(__name__)
 
 
 def load_blocks(
-    block_paths: dict[str, str | Path], data: Any
-) -> tuple[dict[str, LegoBlock], dict[str, Any], dict[str, tuple[str, int]]]:
+    block_paths: dict[str, str | Path], data: SplitData
+) -> tuple[dict[str, LegoBlock], dict[str, Any], dict[str, InputSpec]]:
     """The trained blocks, their hparams and modality specs; checks them against the split."""
     blocks, cfgs, spec = {}, {}, {}
     for modality, path in block_paths.items():
@@ -45,8 +48,7 @@ def load_blocks(
             )
         blocks[modality] = build_from_checkpoint(payload)
         cfgs[modality] = payload["hparams"]
-        kind, dim = payload["modalities"][modality]
-        spec[modality] = (kind, int(dim))
+        spec[modality] = input_specs(payload["modalities"])[modality]
     return blocks, cfgs, spec
 
 
@@ -62,7 +64,7 @@ def without_modality(batch: Batch, modality: str) -> Batch:
 
 @torch.no_grad()
 def set_metric(
-    model: MultimodalModel, data: Any, set_name: str, drop: str | None = None
+    model: MultimodalModel, data: SplitData, set_name: str, drop: str | None = None
 ) -> float | None:
     """The task metric of ``model`` on a set (None if undefined), optionally without one modality."""
     model.eval()
@@ -76,7 +78,7 @@ def set_metric(
     return None if math.isnan(value) else value
 
 
-def missing_modality_report(merged: LegoMerge, data: Any) -> dict[str, Any]:
+def missing_modality_report(merged: LegoMerge, data: SplitData) -> dict[str, Any]:
     """Test metric of the full merge, of the merge without each modality, and of each block."""
     return {
         "set": "test",
@@ -88,7 +90,7 @@ def missing_modality_report(merged: LegoMerge, data: Any) -> dict[str, Any]:
 
 
 def merge_run(
-    data: Any, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
+    data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
     out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu",
 ) -> LegoMerge:  # fmt: skip
     """Merge the split's blocks (``cfg`` = {"merge": {...}}) and write the merge's outputs."""
@@ -112,7 +114,7 @@ def merge_run(
 
 
 def fuse_run(
-    data: Any, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
+    data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
     out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu", seed: int = 0,
 ) -> LegoFuse:  # fmt: skip
     """Fuse the split's blocks, fine-tune them on paired patients and write the outputs.

@@ -16,14 +16,17 @@ is deterministic on the CPU for a fixed seed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmlego.data.store import ModalityData
-from mmlego.models.base import Batch, ModalityBatch
+from mmlego.models.base import Batch, InputSpec, ModalityBatch
+
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
 
 
 def survival_bin_index(time: np.ndarray, bins: Sequence[float]) -> np.ndarray:
@@ -33,12 +36,12 @@ def survival_bin_index(time: np.ndarray, bins: Sequence[float]) -> np.ndarray:
     return np.clip(index, 0, len(edges) - 2)
 
 
-def modality_spec(data: Any) -> dict[str, tuple[str, int]]:
-    """``{name: (kind, dim)}`` of every modality of a SplitData: what model builders take."""
-    return {name: (mod.kind, mod.dim) for name, mod in data.modalities.items()}
+def modality_spec(data: SplitData) -> dict[str, InputSpec]:
+    """``{name: InputSpec(kind, dim)}`` of every modality of a SplitData: what builders take."""
+    return {name: InputSpec(mod.kind, mod.dim) for name, mod in data.modalities.items()}
 
 
-def ids_with_modalities(data: Any, ids: Iterable[str], require: Sequence[str]) -> list[str]:
+def ids_with_modalities(data: SplitData, ids: Iterable[str], require: Sequence[str]) -> list[str]:
     """The patients of ``ids`` that have every modality of ``require``."""
     ids = [str(i) for i in ids]
     keep = np.ones(len(ids), dtype=bool)
@@ -52,7 +55,7 @@ class PatientDataset(Dataset):
     """One set of patients of a split; items are positions, :meth:`collate` builds the batch."""
 
     def __init__(
-        self, data: Any, ids: Sequence[str], modalities: Sequence[str] | None = None
+        self, data: SplitData, ids: Sequence[str], modalities: Sequence[str] | None = None
     ) -> None:
         self.ids = [str(i) for i in ids]
         self.task: str = data.task

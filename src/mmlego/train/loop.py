@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -25,6 +25,9 @@ from mmlego.models.base import MultimodalModel
 from mmlego.models.losses import TaskLoss, inverse_frequency_weights
 from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.monitor import metric_defined, metric_name, validation_metric
+
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class FitResult:
 
 
 def model_datasets(
-    model: MultimodalModel, data: Any, set_name: str, require: Sequence[str] = ()
+    model: MultimodalModel, data: SplitData, set_name: str, require: Sequence[str] = ()
 ) -> PatientDataset:
     """The patients of ``set_name`` having every modality of ``require``, as a dataset."""
     ids = ids_with_modalities(data, data.sets[set_name], require)
@@ -78,7 +81,7 @@ def _scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int) -> Any:
 
 def fit(
     model: MultimodalModel,
-    data: Any,
+    data: SplitData,
     cfg: dict[str, Any],
     *,
     require: Sequence[str] = (),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlego.models.base import MultimodalModel
+from mmlego.models.base import InputSpec, MultimodalModel, input_specs
 from mmlego.models.catalogue import get_builder
 from mmlego.models.losses import survival_outputs
 from mmlego.utils.atomic import atomic_path
@@ -32,7 +33,7 @@ def save_checkpoint(
     *,
     name: str,
     hparams: dict[str, Any],
-    modalities: dict[str, tuple[str, int]],
+    modalities: Mapping[str, InputSpec],
     n_out: int,
     task: str,
 ) -> None:
@@ -64,9 +65,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def build_from_checkpoint(payload: dict[str, Any]) -> MultimodalModel:
     """Rebuild the model described by a checkpoint dict and load its weights."""
-    modalities = {m: (kind, int(dim)) for m, (kind, dim) in payload["modalities"].items()}
     model = get_builder(payload["model"])(
-        modalities=modalities, n_out=payload["n_out"], task=payload["task"], cfg=payload["hparams"]
+        modalities=input_specs(payload["modalities"]),
+        n_out=payload["n_out"],
+        task=payload["task"],
+        cfg=payload["hparams"],
     )
     model.load_state_dict(payload["state_dict"])
     return model.eval()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
-from mmlego.models.base import MultimodalModel
+from mmlego.models.base import InputSpec, MultimodalModel
 from mmlego.models.catalogue import get_builder, parse_run
 from mmlego.predictions import write_predictions
 from mmlego.train.data import PatientDataset, modality_spec
@@ -18,10 +18,13 @@ from mmlego.train.loop import FitResult, fit, predict
 from mmlego.train.outputs import predictions_frame, save_checkpoint
 from mmlego.utils.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
+
 log = logging.getLogger(__name__)
 
 
-def run_modalities(run: str, data: Any) -> dict[str, tuple[str, int]]:
+def run_modalities(run: str, data: SplitData) -> dict[str, InputSpec]:
     """``{name: (kind, dim)}`` a run's model takes: its one modality, or all of the split's."""
     _, modality = parse_run(run)
     spec = modality_spec(data)
@@ -33,7 +36,7 @@ def run_modalities(run: str, data: Any) -> dict[str, tuple[str, int]]:
 
 
 def split_predictions(
-    model: MultimodalModel, data: Any, *, split: int, device: torch.device | str = "cpu"
+    model: MultimodalModel, data: SplitData, *, split: int, device: torch.device | str = "cpu"
 ) -> pd.DataFrame:
     """Predictions of ``model`` for every val and test patient of the split."""
     frames = []
@@ -49,14 +52,14 @@ def split_predictions(
 def write_run_outputs(
     out_dir: str | Path,
     model: MultimodalModel,
-    data: Any,
+    data: SplitData,
     *,
     name: str,
     run: str,
     dataset: str,
     split: int,
     hparams: dict[str, Any],
-    modalities: dict[str, tuple[str, int]],
+    modalities: dict[str, InputSpec],
     provenance: dict[str, Any],
     train_log: pd.DataFrame | None = None,
     device: torch.device | str = "cpu",
@@ -84,7 +87,7 @@ def write_run_outputs(
 
 
 def fit_run(
-    data: Any,
+    data: SplitData,
     *,
     run: str,
     split: int,
@@ -92,7 +95,7 @@ def fit_run(
     device: torch.device | str = "cpu",
     seed: int = 0,
     on_epoch_end: Callable[[int, MultimodalModel, dict[str, float]], None] | None = None,
-) -> tuple[MultimodalModel, FitResult, dict[str, tuple[str, int]]]:
+) -> tuple[MultimodalModel, FitResult, dict[str, InputSpec]]:
     """Build ``run``'s model with its catalogue builder and fit it on ``data``'s train set.
 
     A unimodal run trains and validates on the patients that have its modality; a
@@ -121,7 +124,7 @@ def fit_run(
 
 
 def train_run(
-    data: Any,
+    data: SplitData,
     *,
     run: str,
     dataset: str,

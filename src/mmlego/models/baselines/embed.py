@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmlego.models.base import ModalityBatch
-from mmlego.models.baselines.specs import InputSpec, zero_absent
+from mmlego.models.base import InputSpec, ModalityBatch
+from mmlego.models.baselines.specs import zero_absent
 from mmlego.models.encoders import SNN, GatedAttentionMIL
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
-from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
+from mmlego.models.baselines.specs import baseline_params, require_kinds
 from mmlego.models.baselines.tokens import (
     CrossAttentionBlock,
     LatentHead,
@@ -77,14 +77,13 @@ class HealNet(MultimodalModel):
 
 
 def build_healnet(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> HealNet:
     """HEALNet over two or more modalities of any kind."""
-    inputs = input_specs(modalities)
-    require_kinds("healnet", inputs, ("vector", "series", "bag"), count="many")
+    require_kinds("healnet", modalities, ("vector", "series", "bag"), count="many")
     params = baseline_params(cfg)
     return HealNet(
-        inputs,
+        modalities,
         n_out,
         dim=params["dim"],
         latents=params["healnet"]["latents"],

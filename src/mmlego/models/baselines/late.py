@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
+from mmlego.models.baselines.specs import baseline_params, require_kinds
 
 KINDS = ("vector", "series", "bag")
 MAX_BILINEAR_FEATURES = 2**20
@@ -109,24 +109,22 @@ class LateBilinear(LateFusion):
 
 
 def build_late_concat(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateConcat:
     """Late fusion by concatenation, any number (>= 2) of modalities."""
-    inputs = input_specs(modalities)
-    require_kinds("late_concat", inputs, KINDS, count="many")
+    require_kinds("late_concat", modalities, KINDS, count="many")
     params = baseline_params(cfg)
-    return LateConcat(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
+    return LateConcat(modalities, n_out, dim=params["dim"], dropout=params["dropout"])
 
 
 def build_late_bilinear(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> LateBilinear:
     """Late fusion by gated bilinear (outer-product) fusion, any number (>= 2) of modalities."""
-    inputs = input_specs(modalities)
-    require_kinds("late_bilinear", inputs, KINDS, count="many")
+    require_kinds("late_bilinear", modalities, KINDS, count="many")
     params = baseline_params(cfg)
     return LateBilinear(
-        inputs,
+        modalities,
         n_out,
         dim=params["dim"],
         bilinear_dim=params["late"]["bilinear_dim"],

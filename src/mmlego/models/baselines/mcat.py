@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, ModalityBatch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs
+from mmlego.models.baselines.specs import baseline_params
 from mmlego.models.baselines.tokens import SelfAttentionBlock, Tokeniser, masked_attend
 from mmlego.models.encoders import GatedAttentionMIL
 
@@ -113,13 +113,12 @@ def _pool(pool: nn.Module, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 def build_mcat(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> MCAT:
     """MCAT on one bag/series modality plus tabular modalities (see :func:`group_slices`)."""
-    inputs = input_specs(modalities)
     params = baseline_params(cfg)
     return MCAT(
-        inputs,
+        modalities,
         n_out,
         dim=params["dim"],
         groups=params["mcat"]["groups"],

@@ -20,15 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import (
-    InputSpec,
-    baseline_params,
-    batch_size,
-    input_specs,
-    require_kinds,
-)
+from mmlego.models.baselines.specs import baseline_params, batch_size, require_kinds
 
 
 class StateUpdate(nn.Module):
@@ -81,10 +75,9 @@ class MultiModN(MultimodalModel):
 
 
 def build_multimodn(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> MultiModN:
     """MultiModN over two or more modalities of any kind (in the dataset's modality order)."""
-    inputs = input_specs(modalities)
-    require_kinds("multimodn", inputs, ("vector", "series", "bag"), count="many")
+    require_kinds("multimodn", modalities, ("vector", "series", "bag"), count="many")
     params = baseline_params(cfg)
-    return MultiModN(inputs, n_out, dim=params["dim"], dropout=params["dropout"])
+    return MultiModN(modalities, n_out, dim=params["dim"], dropout=params["dropout"])

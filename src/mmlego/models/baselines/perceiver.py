@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
-from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
+from mmlego.models.baselines.specs import baseline_params, require_kinds
 from mmlego.models.baselines.tokens import (
     CrossAttentionBlock,
     LatentHead,
@@ -90,18 +90,16 @@ def _perceiver(inputs: Mapping[str, InputSpec], n_out: int, config: Mapping[str,
 
 
 def build_perceiver(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:
     """Unimodal Perceiver on any one modality."""
-    inputs = input_specs(modalities)
-    require_kinds("perceiver", inputs, KINDS, count="one")
-    return _perceiver(inputs, n_out, cfg)
+    require_kinds("perceiver", modalities, KINDS, count="one")
+    return _perceiver(modalities, n_out, cfg)
 
 
 def build_perceiver_early(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> Perceiver:
     """Early-fusion Perceiver over the concatenated tokens of two or more modalities."""
-    inputs = input_specs(modalities)
-    require_kinds("perceiver_early", inputs, KINDS, count="many")
-    return _perceiver(inputs, n_out, cfg)
+    require_kinds("perceiver_early", modalities, KINDS, count="many")
+    return _perceiver(modalities, n_out, cfg)

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
-from mmlego.models.base import Batch, ModalityBatch
-
-
-class InputSpec(NamedTuple):
-    """One modality's input: ``kind`` vector | series | bag and feature ``dim`` (F or D).
-
-    Builders receive ``{name: (kind, dim)}`` (``mmlego.train.data.modality_spec``);
-    :func:`input_specs` turns that into named specs.
-    """
-
-    kind: str
-    dim: int
-
-
-def input_specs(modalities: Mapping[str, tuple[str, int]]) -> dict[str, InputSpec]:
-    """``{name: (kind, dim)}`` as :class:`InputSpec` s, in the given order."""
-    return {name: InputSpec(str(kind), int(dim)) for name, (kind, dim) in modalities.items()}
+from mmlego.models.base import Batch, InputSpec, ModalityBatch
 
 
 def require_kinds(

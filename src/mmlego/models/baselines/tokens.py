@@ -21,8 +21,7 @@ import math
 import torch
 from torch import nn
 
-from mmlego.models.base import ModalityBatch
-from mmlego.models.baselines.specs import InputSpec
+from mmlego.models.base import InputSpec, ModalityBatch
 
 
 def sinusoidal_positions(steps: int, dim: int) -> torch.Tensor:

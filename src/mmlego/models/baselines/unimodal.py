@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmlego.models.base import Batch, MultimodalModel
+from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
-from mmlego.models.baselines.specs import InputSpec, baseline_params, input_specs, require_kinds
+from mmlego.models.baselines.specs import baseline_params, require_kinds
 
 
 class EncoderHead(MultimodalModel):
@@ -48,16 +48,14 @@ def _encoder_head(
 
 
 def build_snn(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:
     """Self-normalising network on one tabular (vector) modality."""
-    inputs = input_specs(modalities)
-    return _encoder_head("snn", ("vector",), inputs, n_out, cfg)
+    return _encoder_head("snn", ("vector",), modalities, n_out, cfg)
 
 
 def build_abmil(
-    *, modalities: Mapping[str, tuple[str, int]], n_out: int, task: str, cfg: Mapping[str, Any]
+    *, modalities: Mapping[str, InputSpec], n_out: int, task: str, cfg: Mapping[str, Any]
 ) -> EncoderHead:
     """Gated-attention MIL on one bag or time-series modality."""
-    inputs = input_specs(modalities)
-    return _encoder_head("abmil", ("series", "bag"), inputs, n_out, cfg)
+    return _encoder_head("abmil", ("series", "bag"), modalities, n_out, cfg)

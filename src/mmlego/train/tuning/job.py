@@ -25,11 +25,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mmlego.models.base import MultimodalModel
+from mmlego.models.base import InputSpec, MultimodalModel
 from mmlego.models.catalogue import parse_run
 from mmlego.train.loop import FitResult
 from mmlego.train.run import fit_run, train_run, write_run_outputs
@@ -38,6 +38,9 @@ from mmlego.train.tuning.settings import TuneSettings
 from mmlego.train.tuning.space import apply_params
 from mmlego.train.tuning.study import TrialProgress, run_study
 from mmlego.utils.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,13 @@ class TunedRun:
 
     model: MultimodalModel
     result: FitResult
-    modalities: dict[str, tuple[str, int]]
+    modalities: dict[str, InputSpec]
     cfg: dict[str, Any]
     summary: dict[str, Any]
 
 
 def tune_run(
-    data: Any,
+    data: SplitData,
     *,
     run: str,
     split: int,
@@ -116,7 +119,7 @@ def tune_run(
 
 
 def tune_shared(
-    data: Any,
+    data: SplitData,
     *,
     runs: list[str],
     split: int,
@@ -160,7 +163,7 @@ def tune_shared(
 
 
 def shared_job(
-    data: Any,
+    data: SplitData,
     *,
     runs: list[str],
     dataset: str,
@@ -184,7 +187,7 @@ def shared_job(
 
 
 def train_or_tune(
-    data: Any,
+    data: SplitData,
     *,
     run: str,
     dataset: str,
