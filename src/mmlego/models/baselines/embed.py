@@ -14,7 +14,7 @@ from mmlego.models.encoders import SNN, GatedAttentionMIL
 class ModalityEncoder(nn.Module):
     """``ModalityBatch`` -> (B, dim); samples without the modality get a zero embedding."""
 
-    def __init__(self, spec: InputSpec, dim: int, dropout: float = 0.1) -> None:
+    def __init__(self, spec: InputSpec, dim: int, dropout: float) -> None:
         super().__init__()
         self.kind = spec.kind
         if spec.kind == "vector":

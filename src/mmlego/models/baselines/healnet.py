@@ -38,12 +38,12 @@ class HealNet(MultimodalModel):
         inputs: Mapping[str, InputSpec],
         n_out: int,
         *,
-        dim: int = 64,
-        latents: int = 16,
-        depth: int = 2,
-        heads: int = 4,
-        dropout: float = 0.1,
-        weight_sharing: str = "none",
+        dim: int,
+        latents: int,
+        depth: int,
+        heads: int,
+        dropout: float,
+        weight_sharing: str,
     ) -> None:
         """``weight_sharing``: ``none`` or ``layers`` (layers after the first share weights)."""
         super().__init__()

@@ -51,7 +51,7 @@ class LateConcat(LateFusion):
     """Concatenated embeddings -> MLP."""
 
     def __init__(
-        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int = 64, dropout: float = 0.1
+        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int, dropout: float
     ) -> None:
         super().__init__(inputs, dim, dropout)
         self.head = _mlp_head(dim * len(inputs), dim, n_out, dropout)
@@ -77,9 +77,9 @@ class LateBilinear(LateFusion):
         inputs: Mapping[str, InputSpec],
         n_out: int,
         *,
-        dim: int = 64,
-        bilinear_dim: int = 16,
-        dropout: float = 0.1,
+        dim: int,
+        bilinear_dim: int,
+        dropout: float,
     ) -> None:
         super().__init__(inputs, dim, dropout)
         fused = (bilinear_dim + 1) ** len(inputs)

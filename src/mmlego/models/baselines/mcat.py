@@ -62,10 +62,10 @@ class MCAT(MultimodalModel):
         inputs: Mapping[str, InputSpec],
         n_out: int,
         *,
-        dim: int = 64,
-        groups: int = 4,
-        heads: int = 4,
-        dropout: float = 0.1,
+        dim: int,
+        groups: int,
+        heads: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         self.modalities = tuple(inputs)

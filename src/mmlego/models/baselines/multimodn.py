@@ -44,7 +44,7 @@ class MultiModN(MultimodalModel):
     """Sequential state updates, one per modality, with a decoder after each."""
 
     def __init__(
-        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int = 64, dropout: float = 0.1
+        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int, dropout: float
     ) -> None:
         super().__init__()
         self.modalities = tuple(inputs)

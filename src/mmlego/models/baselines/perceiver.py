@@ -34,11 +34,11 @@ class Perceiver(MultimodalModel):
         inputs: Mapping[str, InputSpec],
         n_out: int,
         *,
-        dim: int = 64,
-        latents: int = 16,
-        depth: int = 2,
-        heads: int = 4,
-        dropout: float = 0.1,
+        dim: int,
+        latents: int,
+        depth: int,
+        heads: int,
+        dropout: float,
     ) -> None:
         """``inputs``: the modalities to read; with more than one, tokens get a modality embedding."""
         super().__init__()

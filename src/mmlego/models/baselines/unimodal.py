@@ -22,7 +22,7 @@ class EncoderHead(MultimodalModel):
     """One modality -> shared encoder -> linear head."""
 
     def __init__(
-        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int = 64, dropout: float = 0.1
+        self, inputs: Mapping[str, InputSpec], n_out: int, *, dim: int, dropout: float
     ) -> None:
         super().__init__()
         (self.modality, spec), *_ = inputs.items()
