@@ -76,9 +76,6 @@ def demo_source(out: str, source: str) -> DemoSource:
     raise KeyError(f"unknown demo source {source!r}; choose one of: tcga, mimic, isic")
 
 
-DEMO_SOURCES = ("tcga", "mimic", "isic")
-
-
 # --------------------------------------------------------------------------- the MIMIC extraction
 
 

@@ -5,7 +5,6 @@ import shlex
 from pathlib import Path
 
 from mmlego import layout
-from mmlego.commands.generate_demo import SOURCES as DEMO_GENERATORS
 from mmlego.data.build import table_outputs
 from mmlego.data.kinds import (
     bag_modalities,
@@ -14,6 +13,7 @@ from mmlego.data.kinds import (
     missing_raw_inputs,
     missing_raw_inputs_message,
 )
+from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
 from mmlego.models.catalogue import (
     dataset_runs,
     job_config,
@@ -50,7 +50,7 @@ def demo_writes(path):
     target = Path(path).resolve()
     return any(
         target.is_relative_to(Path(output).resolve())
-        for source in layout.DEMO_SOURCES
+        for source in DEMO_GENERATORS
         for output in layout.demo_source(OUT, source).outputs.values()
     )
 
@@ -231,7 +231,7 @@ def get_final_output():
     """Every file the study ends in, from the config alone (the rest follows as their inputs)."""
     targets = [layout.resolved_config(OUT)]
     if DEMO:
-        for source in layout.DEMO_SOURCES:
+        for source in DEMO_GENERATORS:
             files = layout.demo_source(OUT, source)
             targets += [*files.outputs.values(), files.truth]
     for ds in DATASETS:

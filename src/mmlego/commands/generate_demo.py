@@ -7,6 +7,8 @@ import json
 import logging
 import time
 
+from mmlego.demo.sources import SOURCES
+
 log = logging.getLogger(__name__)
 
 
@@ -42,35 +44,6 @@ def _demo(args: argparse.Namespace) -> dict:
     if not isinstance(demo, dict):
         raise ValueError("--cfg must be a JSON object (the config's demo section)")
     return demo
-
-
-# Per source: the generator (module, function), which config `demo` keys feed which of its
-# parameters, and whether it takes worker processes.
-SOURCES = {
-    "tcga": (
-        ("mmlego.demo.tcga", "generate_tcga"),
-        {"patients": "tcga_patients", "slide_size": "slide_size", "genes": "genes"},
-        True,
-    ),
-    "mimic": (
-        ("mmlego.demo.mimic", "generate_mimic"),
-        {
-            "stays": "mimic_stays",
-            "chart_hours": "mimic_chart_hours",
-            "extra_items": "mimic_extra_items",
-        },
-        False,
-    ),
-    "isic": (
-        ("mmlego.demo.isic", "generate_isic"),
-        {
-            "patients": "isic_patients",
-            "image_size": "image_size",
-            "melanoma_rate": "isic_melanoma_rate",
-        },
-        True,
-    ),
-}
 
 
 def run_source(args: argparse.Namespace) -> None:
