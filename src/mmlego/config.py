@@ -104,8 +104,10 @@ def check_semantics(config: Mapping[str, Any]) -> None:
     """Rules the schema cannot express: split fractions, model/dataset fit, study references.
 
     Runs on a copy with the schema's defaults filled in, so that a key left out is checked
-    at its default value.
+    at its default value; only the models the config lists must each fit a dataset (the
+    default list is taken as far as it fits).
     """
+    listed = list(config.get("models") or [])
     config = fill_defaults(copy.deepcopy(dict(config)))
     problems: list[str] = []
     splits = config["splits"]
@@ -123,7 +125,7 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                     problems.append(
                         f"config key 'datasets.{name}.labels.{key}' is required for a {ds['task']} task"
                     )
-    problems += model_problems(config)
+    problems += model_problems(config, listed)
     unpaired = config["evaluate"]["unpaired"]
     if unpaired["enabled"]:
         target = unpaired["dataset"]
@@ -156,14 +158,14 @@ def unpaired_problems(ds: Mapping[str, Any], name: str, unpaired: Mapping[str, A
     return problems
 
 
-def model_problems(config: Mapping[str, Any]) -> list[str]:
-    """Listed models that fit none of the datasets, ensembles with fewer than 2 members, and
-    baseline sizes attention cannot take (``config`` has its defaults filled in)."""
+def model_problems(config: Mapping[str, Any], listed: list[str]) -> list[str]:
+    """The ``listed`` models that fit none of the datasets, ensembles with fewer than 2
+    members, and baseline sizes attention cannot take (``config`` has its defaults filled in)."""
     mods: dict[str, list[Modality]] = {
         name: dataset_modalities(ds) for name, ds in config["datasets"].items()
     }
     problems: list[str] = []
-    for model in config["models"]:
+    for model in listed:
         reasons = {name: model_misfit(model, m) for name, m in mods.items()}
         if reasons and all(reasons.values()):
             detail = "; ".join(f"dataset '{name}': {why}" for name, why in reasons.items())
