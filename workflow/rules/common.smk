@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mmlego import layout
 from mmlego.data.build import table_outputs
+from mmlego.data.splits import n_splits
 from mmlego.data.kinds import (
     bag_modalities,
     dataset_kind,
@@ -25,7 +26,7 @@ from mmlego.models.catalogue import (
 
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
-SPLITS = list(range(config["splits"]["repeats"]))
+SPLITS = list(range(n_splits(config["splits"])))
 DEMO = config["demo"]["enabled"]
 # The `demo` config keys each source's generator reads.
 DEMO_SOURCE_KEYS = {source: keys for source, (_, keys, _) in DEMO_GENERATORS.items()}
