@@ -12,6 +12,7 @@ import pytest
 
 from mmlego.cli import main
 from mmlego.evaluate.compare import compare_with_paper, paired_comparison, paper_table2
+from mmlego.evaluate.table_files import paper_markdown
 from mmlego.evaluate.tables import (
     DatasetInfo,
     build_table,
@@ -213,6 +214,29 @@ def test_paper_values_and_comparison():
     )
     frame = compare_with_paper(body)
     assert len(frame) == 1 and frame.iloc[0]["difference"] == pytest.approx(0.70 - 0.684)
+
+
+def _cell_counts(markdown: str) -> list[int]:
+    """The number of cells of every table line of a Markdown document."""
+    return [
+        len(line.strip().strip("|").split("|"))
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
+
+
+@pytest.mark.parametrize("datasets", [["icd9", "isic"], ["mine"]])
+def test_paper_comparison_markdown_is_a_valid_table(datasets):
+    # A study with no paper dataset used to get a header of two cells over a one-cell rule.
+    body = pd.DataFrame(
+        [{"row": "LegoMerge", "dataset": d, "mean": 0.7, "std": 0.01} for d in datasets]
+    )
+    frame = compare_with_paper(body)
+    counts = _cell_counts(paper_markdown(frame, "the paper"))
+    if frame.empty:
+        assert counts == []
+    else:
+        assert counts == [1 + len(datasets)] * (2 + frame["row"].nunique())
 
 
 def test_tables_cli_writes_every_format(tmp_path):

@@ -114,6 +114,9 @@ def write_paper_comparison(table2: str | Path, out_csv: str | Path, out_md: str 
 
 def paper_markdown(frame: pd.DataFrame, source: str) -> str:
     """Ours (mean ± std) / the paper's mean, per row and dataset."""
+    if frame.empty:
+        # No dataset or row of this study is in the paper: a sentence, not an empty table.
+        return f"No dataset or model of this study is in the paper's Table 2. Paper: {source}\n"
     cells = frame.assign(
         text=[
             f"{r.ours_mean:.3f} ± {r.ours_std:.3f} / {r.paper_mean:.3f} ({r.difference:+.3f})"
