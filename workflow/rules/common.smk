@@ -23,6 +23,10 @@ from mmlego.models.catalogue import (
     model_keys,
     parse_run,
 )
+from mmlego.utils.executables import ensure_mmlego_on_path
+
+# Every rule calls `mmlego`, also under an unactivated .venv/bin/snakemake.
+ensure_mmlego_on_path()
 
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
