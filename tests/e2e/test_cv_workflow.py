@@ -69,6 +69,7 @@ def test_a_cv_study_trains_and_scores_every_fold_of_every_repeat(tmp_path):
     targets = [
         *(f"out/toy/transforms/split{k}.json" for k in range(6)),
         str(last.relative_to(tmp_path)),
+        "out/tables/table2.md",
     ]
     done = run_snakemake(*common, *targets, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -83,3 +84,6 @@ def test_a_cv_study_trains_and_scores_every_fold_of_every_repeat(tmp_path):
         assert fitted["split"] == k
     metrics = json.loads(last.read_text())
     assert metrics["split"] == 5 and metrics["n"]["test"] == len(split5["test"]) == 15
+    # The table says how its cells average: over 6 splits, by 3-fold cv repeated twice.
+    table2 = (tmp_path / "out" / "tables" / "table2.md").read_text()
+    assert "mean ± std over 6 splits (3-fold cv × 2 repeats)" in table2, table2

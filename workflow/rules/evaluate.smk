@@ -83,7 +83,13 @@ rule tables:
     threads: 1
     params:
         labels=lambda wildcards, input: pair_args("labels", DATASETS, input.labels),
-        cfg=as_json({"datasets": config["datasets"], "evaluate": config["evaluate"]}),
+        cfg=as_json(
+            {
+                "datasets": config["datasets"],
+                "evaluate": config["evaluate"],
+                "splits": config["splits"],
+            }
+        ),
         seed=config["seed"],
         out_dir=output_folder("table2"),
     shell:
