@@ -21,9 +21,14 @@ def repo() -> Path:
     return REPO
 
 
-def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the venv's snakemake with the venv first on PATH (so rules find ``mmlego``)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def run_snakemake(
+    *args: str, cwd: Path = REPO, timeout: int = 600, path: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the venv's snakemake with the venv first on PATH (so rules find ``mmlego``), or
+    with exactly ``path`` as PATH when it is given."""
+    if path is None:
+        path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path}
     exe = shutil.which("snakemake", path=str(BIN)) or "snakemake"
     return subprocess.run(
         [exe, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import yaml
 
-from tests.conftest import BIN, REPO, demo_study
+from tests.conftest import demo_study, run_snakemake
 
 
 def test_rules_find_mmlego_beside_the_interpreter_running_snakemake(tmp_path):
@@ -19,24 +18,8 @@ def test_rules_find_mmlego_beside_the_interpreter_running_snakemake(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(demo_study(out)))
     target = out / "config.resolved.yaml"
-    done = subprocess.run(
-        [
-            str(BIN / "snakemake"),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(config),
-            "--cores",
-            "1",
-            str(target),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PATH": path},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_snakemake(
+        "--configfile", str(config), "--cores", "1", str(target), cwd=tmp_path, path=path
     )
     assert done.returncode == 0, done.stderr[-3000:]
     resolved = yaml.safe_load(target.read_text())
