@@ -31,6 +31,8 @@ ensure_mmlego_on_path()
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
 SPLITS = list(range(n_splits(config["splits"])))
+# One train job per (dataset, run) for all its splits (start-up paid once), or one per split.
+BATCH_SPLITS = config["batch_splits"]
 DEMO = config["demo"]["enabled"]
 # The `demo` config keys each source's generator reads.
 DEMO_SOURCE_KEYS = {source: keys for source, (_, keys, _) in DEMO_GENERATORS.items()}
@@ -109,6 +111,77 @@ def split_inputs(wildcards):
         "transforms": layout.transforms(root, wildcards.k),
         "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
     }
+
+
+def run_inputs(wildcards):
+    """The train job's split files (``split_inputs``): of its one split, or of every split
+    when ``batch_splits`` makes one job per (dataset, run)."""
+    if not BATCH_SPLITS:
+        return split_inputs(wildcards)
+    root = ds_dir(wildcards.ds)
+    return {
+        "labels": layout.labels(root),
+        "splits": layout.splits(root),
+        "transforms": [layout.transforms(root, k) for k in SPLITS],
+        "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
+    }
+
+
+def train_job(template):
+    """A train output (or log) template with ``{k}``: as it is for one job per split, or
+    expanded over every split for one job per (dataset, run)."""
+    if not BATCH_SPLITS:
+        return template
+    return expand(template, k=SPLITS, allow_missing=True)
+
+
+def train_job_name():
+    """The train job's name, for its benchmark file."""
+    return "train/{ds}/{run}/splits" if BATCH_SPLITS else "train/{ds}/{run}/split{k}"
+
+
+def step_command(steps):
+    """The ``mmlego`` arguments that run ``steps`` (each one run's argument list): the one
+    step itself, or ``batch`` with each step as a JSON list when the job batches splits.
+    """
+    if not BATCH_SPLITS:
+        (step,) = steps
+        return shlex.join(step)
+    return "batch " + " ".join(shlex.quote(json.dumps(step)) for step in steps)
+
+
+def train_command(wildcards, input, output, threads):
+    """A params function: the ``mmlego`` arguments of the train job, one ``mmlego train``
+    argument list per split (each with its own log, transforms and output folder)."""
+    splits = SPLITS if BATCH_SPLITS else [int(wildcards.k)]
+    transforms = input.transforms if BATCH_SPLITS else [input.transforms]
+    mods = modalities(wildcards.ds)
+    cfg = as_json(job_config(config, parse_run(wildcards.run)[0]))
+    steps = []
+    for i, k in enumerate(splits):
+        run_log = layout.log(OUT, f"train/{wildcards.ds}/{wildcards.run}/split{k}")
+        files = ["--labels", input.labels, "--splits", input.splits]
+        files += ["--transforms", transforms[i]]
+        for mod, store in zip(mods, input.stores, strict=True):
+            files += ["--store", f"{mod}={store}"]
+        steps.append(
+            ["--log", run_log, "train", *files, "--dataset", wildcards.ds]
+            + ["--split", str(k), "--run", wildcards.run]
+            + [
+                "--out-dir",
+                str(Path(output.model[i] if BATCH_SPLITS else output.model).parent),
+            ]
+            + [
+                "--cfg",
+                cfg,
+                "--seed",
+                str(config["seed"]),
+                "--device",
+                config["device"],
+            ]
+            + ["--threads", str(threads)]
+        )
+    return step_command(steps)
 
 
 def pair_args(option, names, paths):
