@@ -153,34 +153,24 @@ def step_command(steps):
 def train_command(wildcards, input, output, threads):
     """A params function: the ``mmlego`` arguments of the train job, one ``mmlego train``
     argument list per split (each with its own log, transforms and output folder)."""
-    splits = SPLITS if BATCH_SPLITS else [int(wildcards.k)]
-    transforms = input.transforms if BATCH_SPLITS else [input.transforms]
-    mods = modalities(wildcards.ds)
-    cfg = as_json(job_config(config, parse_run(wildcards.run)[0]))
+    if BATCH_SPLITS:
+        splits, transforms, models = SPLITS, input.transforms, output.model
+    else:
+        splits, transforms, models = [wildcards.k], [input.transforms], [output.model]
+    stores = zip(modalities(wildcards.ds), input.stores, strict=True)
+    shared = ["--labels", input.labels, "--splits", input.splits]
+    for mod, store in stores:
+        shared += ["--store", f"{mod}={store}"]
+    shared += ["--dataset", wildcards.ds, "--run", wildcards.run]
+    shared += ["--cfg", as_json(job_config(config, parse_run(wildcards.run)[0]))]
+    shared += ["--seed", str(config["seed"]), "--device", config["device"]]
+    shared += ["--threads", str(threads)]
     steps = []
-    for i, k in enumerate(splits):
+    for k, transform, model in zip(splits, transforms, models, strict=True):
         run_log = layout.log(OUT, f"train/{wildcards.ds}/{wildcards.run}/split{k}")
-        files = ["--labels", input.labels, "--splits", input.splits]
-        files += ["--transforms", transforms[i]]
-        for mod, store in zip(mods, input.stores, strict=True):
-            files += ["--store", f"{mod}={store}"]
-        steps.append(
-            ["--log", run_log, "train", *files, "--dataset", wildcards.ds]
-            + ["--split", str(k), "--run", wildcards.run]
-            + [
-                "--out-dir",
-                str(Path(output.model[i] if BATCH_SPLITS else output.model).parent),
-            ]
-            + [
-                "--cfg",
-                cfg,
-                "--seed",
-                str(config["seed"]),
-                "--device",
-                config["device"],
-            ]
-            + ["--threads", str(threads)]
-        )
+        own = ["--transforms", transform, "--split", str(k)]
+        own += ["--out-dir", str(Path(model).parent)]
+        steps.append(["--log", run_log, "train", *shared, *own])
     return step_command(steps)
 
 
