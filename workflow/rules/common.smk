@@ -65,7 +65,7 @@ def demo_writes(path):
 # Every raw input the generator does not write must exist, with the demo on or off: a study
 # with a missing file stops here, before any job.
 _missing = missing_raw_inputs_message(
-    missing_raw_inputs(config["datasets"], demo_writes)
+    missing_raw_inputs(config["datasets"], demo_writes), CONFIG_PATHS
 )
 if _missing:
     raise WorkflowError(_missing)

@@ -8,6 +8,7 @@ MIMIC-III has its own extraction (``data/mimic``), so it has no table or manifes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,13 +267,21 @@ def missing_raw_inputs(
     return missing
 
 
-def missing_raw_inputs_message(missing: list[tuple[str, str, str]]) -> str:
-    """One message listing the missing raw inputs, or an empty string when there are none."""
+def missing_raw_inputs_message(
+    missing: list[tuple[str, str, str]], origins: Mapping[str, Any] | None = None
+) -> str:
+    """One message listing the missing raw inputs (each as an absolute path, with how it was
+    written when it was relative: ``origins`` maps a config key to an object whose
+    ``describe()`` says so), or an empty string when there are none."""
     if not missing:
         return ""
+    origins = origins or {}
     lines = [f"{len(missing)} raw input(s) of this study do not exist:"]
     for key, path, source in missing:
-        lines.append(f"  - {key} = {path}\n      obtain: {source}")
+        lines.append(f"  - {key} = {os.path.abspath(path)}")
+        if key in origins:
+            lines.append(f"      {origins[key].describe()}")
+        lines.append(f"      obtain: {source}")
     lines.append(
         "Fill in the paths in your config (see config/README.md), or run the demo: make demo"
     )
