@@ -127,12 +127,14 @@ def _flaky_mmlego(folder: Path, marker: Path) -> Path:
     return folder
 
 
-def test_a_job_that_fails_once_is_retried_by_the_local_profile(base_study, study_copy, tmp_path):
+def test_a_job_that_fails_once_is_retried_with_retries(base_study, study_copy, tmp_path):
+    """`--retries 1` (the local profile has none: its failures are mostly bad input) reruns a
+    job that failed after writing half a model; the rerun starts clean."""
     root = study_copy
     shutil.rmtree(root / "out" / DATASET / "snn.clinical")
     marker = tmp_path / "failed_once"
     hook = _flaky_mmlego(tmp_path / "hook", marker)
-    result = run(root, targets=[target("snn.clinical")], path_first=hook)
+    result = run(root, "--retries", "1", targets=[target("snn.clinical")], path_first=hook)
     _assert_ok(result)
     assert marker.exists(), "the injected failure never happened"
     assert "Trying to restart job" in result.stdout + result.stderr
