@@ -111,3 +111,29 @@ def test_a_missing_file_is_named_with_its_resolved_path_and_origin(tmp_path):
         f"written '../data/absent.csv' in {config}, relative to that file's folder {root}/conf"
         in err
     )
+
+
+def test_two_config_files_and_a_command_line_value(tmp_path):
+    """`--configfile conf/study.yaml site/site.yaml --config output_dir=runs/x` from the study
+    folder: the site file's labels path from the site folder, the rest from conf/, and the
+    --config value from the working directory."""
+    root = tmp_path / "study"
+    _study(root)
+    (root / "site").mkdir()
+    (root / "data" / "labels.csv").rename(root / "site" / "labels.csv")
+    base = _write(root / "conf" / "study.yaml", _config())
+    site = _write(
+        root / "site" / "site.yaml", {"datasets": {"mine": {"labels": {"path": "labels.csv"}}}}
+    )
+    target = root / "runs" / "x" / "config.resolved.yaml"
+    done = run_snakemake(
+        "runs/x/config.resolved.yaml", "--cores", "1", "--configfile", str(base), str(site),
+        "--config", "output_dir=runs/x", cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    resolved = yaml.safe_load(target.read_text())
+    assert resolved["output_dir"] == "runs/x"
+    ds = resolved["datasets"]["mine"]
+    assert ds["labels"]["path"] == "site/labels.csv"
+    assert ds["modalities"]["clin"]["path"] == "data/clinical.csv"
+    assert resolved["provenance"]["paths"]["output_dir"] == str(root / "runs" / "x")
