@@ -18,6 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from mmlego.config_paths import file_source, rebase_paths
 from mmlego.data.kinds import Modality, dataset_modalities
 from mmlego.data.unpaired import colliding_tags
 from mmlego.models.catalogue import listing, member_runs, model_keys, model_misfit
@@ -221,8 +222,6 @@ def fill_defaults(
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read, check and default-fill a config file as the Snakefile does (for non-Snakemake
     use): its relative paths are taken from its folder, written from the working directory."""
-    from mmlego.config_paths import file_source, rebase_paths
-
     config = load_yaml(path) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the config must be a YAML mapping")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mmlego.data.kinds import dataset_kind
 
 # The paths of a config outside its datasets (the datasets' raw inputs come from their kind).
@@ -54,13 +56,9 @@ class PathOrigin:
 
 def file_source(path: str | Path) -> ConfigSource:
     """A config file (YAML, or JSON by its extension) as a source."""
-    from mmlego.config import load_yaml
-
     path = Path(path).absolute()
-    if path.suffix == ".json":
-        values = json.loads(path.read_text(encoding="utf-8"))
-    else:
-        values = load_yaml(path)
+    text = path.read_text(encoding="utf-8")
+    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     return ConfigSource(values if isinstance(values, dict) else {}, path.parent, str(path))
 
 
