@@ -29,7 +29,8 @@ def planned_jobs(workdir, *extra: str) -> dict[str, int]:
     """Jobs per rule of the demo study's dry run (snakemake's job stats table)."""
     if not (workdir / "config").exists():
         shutil.copytree(REPO / "config", workdir / "config")
-    result = run_snakemake("-n", "--cores", "1", *extra, cwd=workdir)
+    # The local profile is quiet about rules; --quiet host brings the job stats table back.
+    result = run_snakemake("-n", "--cores", "1", "--quiet", "host", *extra, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("Job stats:")[1].split("total")[0]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M)}
