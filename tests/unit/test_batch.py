@@ -114,6 +114,7 @@ def test_a_batch_of_two_splits_writes_what_two_single_runs_write(dataset, tmp_pa
         # The training log equal but for its wall-clock column.
         logs = [pd.read_csv(d / "train_log.csv").drop(columns="seconds") for d in (a, b)]
         pd.testing.assert_frame_equal(*logs, check_exact=True)
+        assert (a / "model.pt").read_bytes() == (b / "model.pt").read_bytes()
         ta, tb = _tensors(a / "model.pt"), _tensors(b / "model.pt")
         assert list(ta) == list(tb)
         for key in ta:
