@@ -15,6 +15,7 @@ from mmlego.data.kinds import (
     missing_raw_inputs_message,
 )
 from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
+from mmlego.evaluate.outputs import paper_outputs, toy_figures
 from mmlego.models.catalogue import (
     dataset_runs,
     job_config,
@@ -307,14 +308,15 @@ def get_final_output():
     targets += [
         layout.table(OUT, "table2.html"),
         layout.figure(OUT, "fig2_merge_vs_ensemble.png"),
-        layout.figure(OUT, "fig4_interference_latent.png"),
         layout.study_overview(OUT),
     ]
     if LATENT_DATASETS:
         targets.append(layout.figure(OUT, "latent_interference.png"))
-    # Our numbers next to the paper's only make sense on the real data.
-    if not DEMO:
+    # Only a study with a dataset of a kind the paper studied; Fig. 4/5 per evaluate.toy_figures.
+    if paper_outputs(config):
         targets.append(layout.table(OUT, "paper_comparison.csv"))
+    if toy_figures(config):
+        targets.append(layout.figure(OUT, "fig4_interference_latent.png"))
     if unpaired_enabled():
         targets += [
             layout.figure(OUT, "fig6_unpaired.png"),

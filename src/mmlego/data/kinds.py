@@ -66,6 +66,9 @@ class DatasetKind:
     read_manifest: ManifestReader | None = None
     # Whether the table reader also writes the downsampling QC table (ISIC).
     qc_downsampling: bool = False
+    # Whether the paper (arXiv 2405.19950) studied data of this kind: only then do its Table 2
+    # comparison and, by default, its toy figures belong in the study's outputs.
+    in_paper: bool = False
 
 
 NO_SKIPPED = pd.DataFrame(columns=["item", "reason"])
@@ -114,6 +117,7 @@ TCGA = DatasetKind(
     read_tables=_tcga_tables,
     manifest_sources=lambda ds, mod: [ds["slides"], ds["table"]],
     read_manifest=_tcga_manifest,
+    in_paper=True,
 )
 
 
@@ -129,6 +133,7 @@ MIMIC = DatasetKind(
             "training, sign the data use agreement), then download the CSV tables"
         ),
     },
+    in_paper=True,
 )
 
 
@@ -167,6 +172,7 @@ ISIC = DatasetKind(
     manifest_sources=lambda ds, mod: [ds["images"]],
     read_manifest=_isic_manifest,
     qc_downsampling=True,
+    in_paper=True,
 )
 
 
@@ -227,6 +233,12 @@ def dataset_kind(ds: Mapping[str, Any]) -> DatasetKind:
     if kind not in KINDS:
         raise KeyError(f"unknown dataset kind {kind!r}; choose one of: {', '.join(KINDS)}")
     return KINDS[kind]
+
+
+def has_paper_dataset(datasets: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether any of the study's datasets (name -> config section) is of a kind the paper
+    studied (tcga, mimic, isic)."""
+    return any(dataset_kind(ds).in_paper for ds in datasets.values())
 
 
 def dataset_modalities(ds: Mapping[str, Any]) -> list[Modality]:
