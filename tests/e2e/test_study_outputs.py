@@ -108,6 +108,9 @@ def test_a_generic_study_makes_no_paper_outputs_and_no_toy_figures(tmp_path):
     made = run_snakemake("--configfile", config, "--report", str(report), cwd=tmp_path)
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
     assert report.stat().st_size > 100_000
+    html = report.read_text()
+    assert "Table 2 (main results)" in html and "Kaplan-Meier risk groups" in html
+    assert "Comparison with the paper" not in html and "Fig. 4 (additive inverse)" not in html
 
     # Asked for, the toy figures join a generic study; the paper comparison still does not.
     config = _write({**_generic_study(tmp_path), "evaluate": {"toy_figures": True}},
