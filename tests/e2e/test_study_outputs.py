@@ -72,7 +72,8 @@ def _write(config: dict, path) -> str:
 
 def planned_rules(*args: str, cwd) -> set[str]:
     """The rules of the jobs a dry run of the default target plans."""
-    result = run_snakemake("-n", "--cores", "1", *args, cwd=cwd)
+    # The local profile is quiet about rules; --quiet host lists every job again.
+    result = run_snakemake("-n", "--cores", "1", "--quiet", "host", *args, cwd=cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return set(re.findall(r"^rule (\w+):", result.stdout, flags=re.M))
 
