@@ -200,6 +200,11 @@ def missing_modality(run: str) -> str:
     return f"{run}/missing_modality.json"
 
 
+def merge_weights(run: str) -> str:
+    """The adaptive merge's chosen weights λ and their validation curve."""
+    return f"{run}/lambda.json"
+
+
 # --------------------------------------------------------------------------- the unpaired study
 
 

@@ -79,7 +79,9 @@ def test_a_jobs_config_holds_only_its_models_keys(demo):
     }
     assert job_config(demo, "late_bilinear")["baselines"]["late"] == {"bilinear_dim": 16}
     assert job_config(demo, "lego_block") == {"train": demo["train"], "lego": demo["lego"]}
-    assert job_config(demo, "lego_merge") == {"merge": demo["merge"]}
+    merge_keys = {k: v for k, v in demo["merge"].items() if k != "adaptive"}
+    assert job_config(demo, "lego_merge") == {"merge": merge_keys}
+    assert job_config(demo, "lego_merge_adaptive") == {"merge": demo["merge"]}
     assert job_config(demo, "lego_fuse") == {
         "fuse": demo["fuse"],
         "merge": {"head": demo["merge"]["head"]},
@@ -89,6 +91,10 @@ def test_a_jobs_config_holds_only_its_models_keys(demo):
     edited["baselines"]["mcat"]["groups"] = 7
     changed = [m for m in model_keys() if job_config(edited, m) != job_config(demo, m)]
     assert changed == ["mcat"]
+    edited = copy.deepcopy(demo)
+    edited["merge"]["adaptive"]["step"] = 0.25
+    changed = [m for m in model_keys() if job_config(edited, m) != job_config(demo, m)]
+    assert changed == ["lego_merge_adaptive"]
 
 
 def test_every_entry_is_complete():

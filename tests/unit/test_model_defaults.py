@@ -9,7 +9,7 @@ import pytest
 from mmlego.config import load_schema
 from mmlego.models.fuse import LegoFuse
 from mmlego.models.lego import LegoBlock
-from mmlego.models.merge import LegoMerge
+from mmlego.models.merge import LegoMerge, LegoMergeAdaptive
 
 DATA_ARGUMENTS = {"self", "modality", "kind", "in_dim", "n_out", "blocks"}
 
@@ -27,7 +27,14 @@ def _schema_defaults(section: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(("cls", "section"), [(LegoBlock, "lego"), (LegoMerge, "merge")])
 def test_constructor_defaults_are_the_schema_section(cls, section):
-    assert _keyword_defaults(cls) == _schema_defaults(section)
+    # merge.adaptive configures lego_merge_adaptive's λ search, not the merge itself.
+    defaults = {k: v for k, v in _schema_defaults(section).items() if k != "adaptive"}
+    assert _keyword_defaults(cls) == defaults
+
+
+def test_adaptive_merge_defaults_are_the_merge_section_with_equal_weights():
+    merge = {k: v for k, v in _schema_defaults("merge").items() if k != "adaptive"}
+    assert _keyword_defaults(LegoMergeAdaptive) == {"weights": None, **merge}
 
 
 def test_fuse_defaults_are_the_schema_fuse_mode_and_merge_head():

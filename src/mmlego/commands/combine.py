@@ -1,4 +1,5 @@
-"""``mmlego merge`` and ``mmlego fuse``: combine one split's trained LegoBlocks."""
+"""``mmlego merge``, ``mmlego merge_adaptive`` and ``mmlego fuse``: combine one split's trained
+LegoBlocks."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``mmlego merge`` and ``mmlego fuse``."""
+    """Register ``mmlego merge``, ``mmlego merge_adaptive`` and ``mmlego fuse``."""
     for name, func, help_text in (
         ("merge", run_merge, "merge a split's LegoBlocks (no training)"),
+        (
+            "merge_adaptive",
+            run_merge_adaptive,
+            "merge a split's LegoBlocks with per-modality weights chosen on validation",
+        ),
         ("fuse", run_fuse, "fuse a split's LegoBlocks and fine-tune them on paired patients"),
     ):
         parser = sub.add_parser(name, help=help_text)
@@ -40,6 +46,19 @@ def run_merge(args: argparse.Namespace) -> None:
     merge_run(
         data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device,
+    )  # fmt: skip
+
+
+def run_merge_adaptive(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, choose λ on validation, merge, write outputs."""
+    from mmlego.data.transforms import load_split
+    from mmlego.train.combine import adaptive_merge_run
+
+    cfg, device, seed, record = prepare_step(args, "lego_merge_adaptive")
+    data = load_split(split_files(args), args.split)
+    adaptive_merge_run(
+        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
+        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
     )  # fmt: skip
 
 

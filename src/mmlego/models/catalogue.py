@@ -168,8 +168,18 @@ ENTRIES: tuple[ModelEntry, ...] = (
     ),
     ModelEntry(
         key="lego_merge", name="LegoMerge", group="lego", made_by="blocks", types=MODALITY_TYPES,
-        per_modality=False, config_keys=("merge",), builder="mmlego.models.merge:build_lego_merge",
+        per_modality=False,
+        # merge.adaptive is lego_merge_adaptive's alone: editing it must not rerun lego_merge.
+        config_keys=("merge.magnitude", "merge.phase", "merge.head", "merge.eps"),
+        builder="mmlego.models.merge:build_lego_merge",
         step="merge", outputs=("model", "predictions", "missing_modality"),
+        resources={"mem_mb": 4000, "runtime": 30}, ours=True,
+    ),
+    ModelEntry(
+        key="lego_merge_adaptive", name="LegoMerge (adaptive)", group="lego", made_by="blocks",
+        types=MODALITY_TYPES, per_modality=False, config_keys=("merge",),
+        builder="mmlego.models.merge:build_lego_merge_adaptive", step="merge_adaptive",
+        outputs=("model", "predictions", "merge_weights"),
         resources={"mem_mb": 4000, "runtime": 30}, ours=True,
     ),
     ModelEntry(

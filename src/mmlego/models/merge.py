@@ -23,6 +23,13 @@ each seeing an empty modality (the blocks' learned priors).
 
 Variants on the same blocks (an ablation): :meth:`LegoMerge.block_latents` once, then
 :func:`merged_logits` per (magnitude, phase, head) combination; no block is run twice.
+
+Adaptive weights (:class:`LegoMergeAdaptive`, DAMC-style): one weight λ_m ≥ 0 per modality,
+renormalised over the modalities a patient has. The aggregations take the weights where they
+take the presence mask (``present`` may be the (N, B) weights :func:`block_weights` makes), so
+the harmonic mean becomes Σλ / Σ λ_m/|Z_m|, the circular mean angle(Σ λ_m e^{iφ_m}) and the
+heads' spherical mean a weighted one. Equal weights are exactly the presence mask, so they go
+through LegoMerge's arithmetic bit for bit.
 """
 
 from __future__ import annotations
@@ -40,10 +47,12 @@ from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
 MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
 PHASES = ("circular", "weighted", "mean")
 HEAD_METHODS = ("slerp", "linear")
+# The magnitude aggregations a per-block weight applies to (the others ignore it).
+WEIGHTED_MAGNITUDES = ("harmonic", "mean")
 
 
 def _weights(values: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
-    """Presence (N, B) broadcast to ``values`` (N, B, ...), as a float mask; all ones if None."""
+    """Presence or weights (N, B) broadcast to ``values`` (N, B, ...) as floats; ones if None."""
     if present is None:
         return torch.ones_like(values)
     shape = present.shape + (1,) * (values.dim() - present.dim())
@@ -104,11 +113,21 @@ def merge_latents(
     phase: str = "circular",
     eps: float = 1e-8,
 ) -> torch.Tensor:
-    """Merge complex latents (N, B, ...) into (B, ...) by magnitude and phase aggregation."""
+    """Merge complex latents (N, B, ...) into (B, ...) by magnitude and phase aggregation.
+
+    A sample with one block of positive weight gets that block's latent as it is (every
+    aggregation of one value is that value; the polar round trip would move it by rounding).
+    """
     mags = latents.abs()
     mag = aggregate_magnitude(mags, present, mode=magnitude, eps=eps)
     ang = aggregate_phase(torch.angle(latents), present, mode=phase, magnitudes=mags)
-    return torch.polar(mag, ang)
+    merged = torch.polar(mag, ang)
+    if present is None:
+        return latents[0].clone() if len(latents) == 1 else merged
+    used = present > 0
+    single = (used.sum(0) == 1).reshape(used.shape[1:] + (1,) * (latents.dim() - used.dim()))
+    picked = latents[used.to(torch.int8).argmax(0), torch.arange(latents.shape[1])]
+    return torch.where(single, picked, merged)
 
 
 def _orthogonal_unit(u: torch.Tensor) -> torch.Tensor:
@@ -147,25 +166,41 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, *, eps: float = 1e-7) -> t
 
 
 def spherical_mean(
-    vectors: Sequence[torch.Tensor], *, iters: int = 100, tol: float = 1e-12
+    vectors: Sequence[torch.Tensor],
+    weights: Sequence[float] | None = None,
+    *,
+    iters: int = 100,
+    tol: float = 1e-12,
 ) -> torch.Tensor:
-    """Equal-weight spherical (Karcher) mean of the directions, with the mean of the norms.
+    """Spherical (Karcher) mean of the directions, with the mean of the norms.
 
-    Two vectors: the SLERP midpoint. More: fixed-point iteration of the Riemannian mean on the
-    unit sphere, started from the normalised arithmetic mean of the directions.
+    Two vectors: the SLERP point (the midpoint for equal weights). More: fixed-point
+    iteration of the Riemannian mean on the unit sphere, started from the normalised
+    arithmetic mean of the directions. ``weights`` (positive, one per vector) weigh both
+    means; None or equal weights take the unweighted arithmetic.
     """
+    if weights is not None and len(set(weights)) == 1:
+        weights = None
     if len(vectors) == 1:
         return vectors[0].clone()
     if len(vectors) == 2:
-        return slerp(vectors[0], vectors[1], 0.5)
+        t = 0.5 if weights is None else weights[1] / (weights[0] + weights[1])
+        return slerp(vectors[0], vectors[1], t)
     shape, dtype = vectors[0].shape, vectors[0].dtype
     flat = torch.stack([v.reshape(-1).double() for v in vectors])
+
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        if weights is None:
+            return x.mean(0)
+        w = torch.tensor(weights, dtype=x.dtype)
+        return (w.reshape(-1, *([1] * (x.dim() - 1))) * x).sum(0) / w.sum()
+
     norms = flat.norm(dim=1)
     if norms.min() < 1e-12 or flat.shape[1] == 1:
-        return flat.mean(0).reshape(shape).to(dtype)
+        return mean(flat).reshape(shape).to(dtype)
     units = flat / norms[:, None]
-    mean = units.mean(0)
-    m = mean / mean.norm() if mean.norm() > 1e-8 else units[0]
+    start = mean(units)
+    m = start / start.norm() if start.norm() > 1e-8 else units[0]
     for _ in range(iters):
         dots = torch.clamp(units @ m, -1.0, 1.0)
         theta = torch.arccos(dots)
@@ -176,27 +211,44 @@ def spherical_mean(
             tangent / tnorm.clamp_min(1e-300) * theta[:, None],
             torch.zeros_like(tangent),
         )
-        step = logs.mean(0)
+        step = mean(logs)
         size = step.norm()
         if size < tol:
             break
         m = torch.cos(size) * m + torch.sin(size) * step / size
         m = m / m.norm()
-    return (norms.mean() * m).reshape(shape).to(dtype)
+    return (mean(norms) * m).reshape(shape).to(dtype)
 
 
 def merge_heads(
-    heads: Sequence[dict[str, torch.Tensor]], *, method: str = "slerp"
+    heads: Sequence[dict[str, torch.Tensor]],
+    *,
+    method: str = "slerp",
+    weights: Sequence[float] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Merge head parameter dicts tensor by tensor (each tensor flattened)."""
+    """Merge head parameter dicts tensor by tensor (each tensor flattened).
+
+    ``weights`` (one per head, ≥ 0): a weighted spherical or linear mean; heads of weight 0
+    are left out, and None or equal weights give the unweighted merge.
+    """
     if method not in HEAD_METHODS:
         raise ValueError(f"unknown head merge {method!r}; choose one of {HEAD_METHODS}")
+    if weights is not None:
+        kept = [(h, float(w)) for h, w in zip(heads, weights, strict=True) if w > 0]
+        heads, weights = [h for h, _ in kept], [w for _, w in kept]
+        if len(set(weights)) <= 1:
+            weights = None
     merged = {}
     for key in heads[0]:
         tensors = [h[key] for h in heads]
-        merged[key] = (
-            torch.stack(tensors).mean(0) if method == "linear" else spherical_mean(tensors)
-        )
+        if method == "slerp":
+            merged[key] = spherical_mean(tensors, weights)
+        elif weights is None:
+            merged[key] = torch.stack(tensors).mean(0)
+        else:
+            w = torch.tensor(weights, dtype=tensors[0].dtype)
+            stacked = torch.stack(tensors)
+            merged[key] = (w.reshape(-1, *([1] * tensors[0].dim())) * stacked).sum(0) / w.sum()
     return merged
 
 
@@ -239,9 +291,9 @@ def merged_logits(
 ) -> torch.Tensor:
     """Logits (B, n_out) of the merge of the blocks' final latents (N, B, c, d).
 
-    ``present`` (N, B) as :func:`presence` gives it; ``heads`` maps each block, in the order
-    of ``latents``, to its head's parameters. Each presence pattern gets the head merged from
-    the blocks it has.
+    ``present`` (N, B) as :func:`presence` gives it, or the weights :func:`block_weights`
+    gives; ``heads`` maps each block, in the order of ``latents``, to its head's parameters.
+    Each presence (or weight) pattern gets the head merged from the blocks it has, weighted.
     """
     merged = merge_latents(latents, present, magnitude=magnitude, phase=phase, eps=eps)
     names = list(heads)
@@ -249,8 +301,9 @@ def merged_logits(
     out = merged.real.new_zeros(merged.shape[0], n_out)
     for pattern in torch.unique(present.T, dim=0):
         rows = (pattern == present.T).all(dim=1)
-        have = [heads[m] for m, p in zip(names, pattern.tolist(), strict=True) if p]
-        out[rows] = head_forward(merged[rows], merge_heads(have, method=head))
+        have = [(heads[m], p) for m, p in zip(names, pattern.tolist(), strict=True) if p]
+        params = merge_heads([h for h, _ in have], method=head, weights=[p for _, p in have])
+        out[rows] = head_forward(merged[rows], params)
     return out
 
 
@@ -321,6 +374,72 @@ class LegoMerge(MultimodalModel):
                              phase=self.phase, head=self.head_method, eps=self.eps)  # fmt: skip
 
 
+def block_weights(present: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    """(N, B) float weights: λ_m where block m is present, 0 where not.
+
+    λ is scaled so that its largest entry is 1 (the merge renormalises, so only the ratios
+    count): equal λ then give exactly the presence mask and LegoMerge's arithmetic. A patient
+    whose present blocks all have λ = 0 gets equal weights over them (LegoMerge).
+    """
+    lam = torch.as_tensor(list(weights), dtype=torch.float64)
+    lam = lam / lam.max()
+    w = present.to(torch.float64) * lam[:, None]
+    unweighted = w.sum(0, keepdim=True) == 0
+    return torch.where(unweighted, present.to(torch.float64), w)
+
+
+def check_weights(weights: dict[str, float], modalities: Sequence[str]) -> dict[str, float]:
+    """``weights`` as floats summing to 1, one ≥ 0 per modality; raises naming the problem."""
+    if sorted(weights) != sorted(modalities):
+        raise ValueError(
+            f"merge weights name {sorted(weights)}, the blocks are {sorted(modalities)}; "
+            "give one weight per block"
+        )
+    values = {m: float(weights[m]) for m in modalities}
+    if any(not math.isfinite(v) or v < 0 for v in values.values()) or sum(values.values()) <= 0:
+        raise ValueError(f"merge weights must be finite, ≥ 0 and not all 0; got {values}")
+    total = sum(values.values())
+    return {m: v / total for m, v in values.items()}
+
+
+class LegoMergeAdaptive(LegoMerge):
+    """LegoMerge with one weight λ_m per modality (DAMC-style adaptive adjustment).
+
+    The weighted harmonic mean of the magnitudes, the weighted circular mean of the phases
+    and the weighted spherical (or linear) mean of the heads, over the blocks a patient has
+    (see :func:`block_weights`). ``weights`` None means equal weights: LegoMerge exactly.
+    The weights are chosen on validation by :mod:`mmlego.train.merge_weights`.
+    """
+
+    def __init__(
+        self,
+        blocks: dict[str, LegoBlock],
+        *,
+        weights: dict[str, float] | None = None,
+        magnitude: str = "harmonic",
+        phase: str = "circular",
+        head: str = "slerp",
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(blocks, magnitude=magnitude, phase=phase, head=head, eps=eps)
+        if magnitude not in WEIGHTED_MAGNITUDES:
+            raise ValueError(
+                f"merge.magnitude: {magnitude!r} takes no weights; lego_merge_adaptive needs "
+                f"one of {WEIGHTED_MAGNITUDES}"
+            )
+        equal = {m: 1.0 / len(self.modalities) for m in self.modalities}
+        self.weights = equal if weights is None else check_weights(weights, self.modalities)
+
+    def options(self) -> dict[str, Any]:
+        """The merge's keyword arguments, with the weights."""
+        return {**super().options(), "weights": dict(self.weights)}
+
+    def block_latents(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every block's final latent (N, B, c, d) and its weight (N, B) per patient."""
+        latents, present = super().block_latents(batch)
+        return latents, block_weights(present, [self.weights[m] for m in self.modalities])
+
+
 def build_blocks(
     modalities: dict[str, InputSpec], n_out: int, task: str, block_cfgs: dict[str, Any]
 ) -> dict[str, LegoBlock]:
@@ -343,3 +462,11 @@ def build_lego_merge(
     """
     blocks = build_blocks(modalities, n_out, task, cfg["blocks"])
     return LegoMerge(blocks, **cfg["merge"])
+
+
+def build_lego_merge_adaptive(
+    *, modalities: dict[str, InputSpec], n_out: int, task: str, cfg: dict[str, Any]
+) -> LegoMergeAdaptive:
+    """Catalogue builder: ``cfg = {"blocks": {...}, "merge": {..., "weights": {modality: λ}}}``."""
+    blocks = build_blocks(modalities, n_out, task, cfg["blocks"])
+    return LegoMergeAdaptive(blocks, **cfg["merge"])

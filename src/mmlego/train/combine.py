@@ -1,4 +1,5 @@
-"""The LegoMerge and LegoFuse jobs: load a split's trained blocks, combine them, write outputs.
+"""The LegoMerge, adaptive LegoMerge and LegoFuse jobs: load a split's trained blocks, combine
+them, write outputs.
 
 Besides the usual outputs, the merge job writes ``missing_modality.json``: the test metric of
 the merge with all modalities, with each modality removed from every test patient, and of each
@@ -14,12 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from mmlego import layout
 from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel, input_specs
 from mmlego.models.fuse import FUSE_SELECT, LegoFuse
 from mmlego.models.lego import LegoBlock
-from mmlego.models.merge import LegoMerge
+from mmlego.models.merge import LegoMerge, LegoMergeAdaptive
 from mmlego.train.data import PatientDataset
 from mmlego.train.loop import fit
+from mmlego.train.merge_weights import (
+    GRID_MAX,
+    choose_weights,
+    grid_units,
+    validation_scorer,
+    weights_report,
+)
 from mmlego.train.monitor import metric_name, validation_metric
 from mmlego.train.outputs import build_from_checkpoint, read_checkpoint
 from mmlego.train.run import write_run_outputs
@@ -89,13 +98,18 @@ def missing_modality_report(merged: LegoMerge, data: SplitData) -> dict[str, Any
     }
 
 
+def merge_options(section: dict[str, Any]) -> dict[str, Any]:
+    """The ``merge`` section's LegoMerge arguments (its ``adaptive`` part is the λ search's)."""
+    return {k: v for k, v in section.items() if k != "adaptive"}
+
+
 def merge_run(
     data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
     out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu",
 ) -> LegoMerge:  # fmt: skip
     """Merge the split's blocks (``cfg`` = {"merge": {...}}) and write the merge's outputs."""
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
-    merged = LegoMerge(blocks, **cfg["merge"]).to(device).eval()
+    merged = LegoMerge(blocks, **merge_options(cfg["merge"])).to(device).eval()
     hparams = {"blocks": block_cfgs, "merge": merged.options()}
     write_run_outputs(
         out_dir, merged, data, name="lego_merge", run="lego_merge", dataset=dataset, split=split,
@@ -110,6 +124,43 @@ def merge_run(
         report["without"],
         report["blocks"],
     )
+    return merged
+
+
+def adaptive_merge_run(
+    data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
+    out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu", seed: int = 0,
+) -> LegoMergeAdaptive:  # fmt: skip
+    """Choose λ on the split's validation patients, merge with it, write the outputs.
+
+    ``cfg`` = {"merge": {...}} with ``merge.adaptive.step``. Writes ``lambda.json`` (the
+    chosen λ and the validation curve) besides the model and its predictions. ``seed`` seeds
+    the coordinate search (more than :data:`GRID_MAX` modalities).
+    """
+    step = float(cfg["merge"].get("adaptive", {}).get("step", 0.1))
+    grid_units(step)  # a bad step stops the job before anything is loaded or written
+    blocks, block_cfgs, spec = load_blocks(block_paths, data)
+    options = merge_options(cfg["merge"])
+    # Validation only: the scorer is given the val set; no test label is read before λ is fixed.
+    base = LegoMergeAdaptive(blocks, **options).eval()
+    chosen, curve = choose_weights(validation_scorer(base, data), len(blocks), step=step, seed=seed)
+    names = list(base.modalities)
+    merged = LegoMergeAdaptive(blocks, weights=dict(zip(names, chosen, strict=True)), **options)
+    merged = merged.to(device).eval()
+    hparams = {"blocks": block_cfgs, "merge": merged.options()}
+    write_run_outputs(
+        out_dir, merged, data, name="lego_merge_adaptive", run="lego_merge_adaptive",
+        dataset=dataset, split=split, hparams=hparams, modalities=spec, provenance=provenance,
+        device=device,
+    )  # fmt: skip
+    search = "grid" if len(names) <= GRID_MAX else "coordinate"
+    report = weights_report(names, chosen, curve, task=data.task, step=step, search=search)
+    write_json_atomic(layout.merge_weights(str(out_dir)), report, provenance=provenance)
+    log.info(
+        "adaptive merge: λ %s (val %s %s; equal weights %s) from %d candidates",
+        report["lambda"], report["metric"], report["val_metric"], report["equal_val_metric"],
+        len(curve),
+    )  # fmt: skip
     return merged
 
 

@@ -1,0 +1,176 @@
+"""Choosing the adaptive merge's weights λ on a split's validation patients.
+
+λ has one entry per modality, each ≥ 0, summing to 1. Up to :data:`GRID_MAX` modalities every
+point of the simplex grid of step ``merge.adaptive.step`` is scored; beyond, a coordinate
+search seeded by the job's seed moves one modality's weight at a time over the same grid
+values. Equal weights (LegoMerge) are always scored first and win ties, so the chosen λ
+scores at least LegoMerge's validation metric. Only validation labels are read: the score
+function gets the validation set and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from mmlego.models.merge import LegoMerge, block_weights, merged_logits
+from mmlego.train.data import PatientDataset
+from mmlego.train.monitor import metric_name, validation_metric
+
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
+
+GRID_MAX = 4
+SEARCH_ROUNDS = 10
+
+Weights = tuple[float, ...]
+Score = Callable[[Weights], float]
+
+
+def grid_units(step: float) -> int:
+    """The number of steps 1 / ``step``; raises unless ``step`` divides 1."""
+    if not 0 < step <= 1:
+        raise ValueError(f"merge.adaptive.step must be in (0, 1]; got {step}")
+    units = round(1 / step)
+    if abs(units * step - 1) > 1e-9:
+        raise ValueError(f"merge.adaptive.step must divide 1 (0.1, 0.05, 0.25, ...); got {step}")
+    return units
+
+
+def simplex_grid(n: int, step: float) -> list[Weights]:
+    """Every λ with ``n`` entries on multiples of ``step`` summing to 1, in lexicographic order."""
+    units = grid_units(step)
+    points = [c for c in itertools.product(range(units + 1), repeat=n - 1) if sum(c) <= units]
+    return [tuple(k / units for k in (*c, units - sum(c))) for c in points]
+
+
+def _rank(value: float) -> float:
+    """A score for comparing: an undefined metric (NaN) ranks below every defined one."""
+    return -math.inf if math.isnan(value) else value
+
+
+def _key(lam: Weights) -> Weights:
+    return tuple(round(v, 12) for v in lam)
+
+
+class _Scorer:
+    """Scores each λ once and records the validation curve in evaluation order."""
+
+    def __init__(self, score: Score) -> None:
+        self.score = score
+        self.curve: list[tuple[Weights, float]] = []
+        self.seen: dict[Weights, float] = {}
+        self.best: Weights = ()
+
+    def __call__(self, lam: Weights) -> float:
+        key = _key(lam)
+        if key not in self.seen:
+            value = float(self.score(lam))
+            self.seen[key] = value
+            self.curve.append((lam, value))
+            # Strictly better only: the earlier λ (equal weights first) wins a tie.
+            if not self.best or _rank(value) > _rank(self.seen[_key(self.best)]):
+                self.best = lam
+        return self.seen[key]
+
+
+def _coordinate_search(scorer: _Scorer, n: int, step: float, seed: int) -> None:
+    """Move one modality's weight at a time to the best grid value; the rest keep their ratios."""
+    units = grid_units(step)
+    rng = np.random.default_rng(seed)
+    for _ in range(SEARCH_ROUNDS):
+        start = scorer.best
+        for m in rng.permutation(n).tolist():
+            current = scorer.best
+            rest = sum(current) - current[m]
+            for k in range(units + 1):
+                lam = list(current)
+                lam[m] = k / units
+                others = [i for i in range(n) if i != m]
+                for i in others:  # the others share 1 - λ_m in their current ratios
+                    share = current[i] / rest if rest > 0 else 1 / len(others)
+                    lam[i] = (1 - lam[m]) * share
+                scorer(tuple(lam))
+        if scorer.best == start:
+            break
+
+
+def choose_weights(
+    score: Score, n: int, *, step: float, seed: int
+) -> tuple[Weights, list[tuple[Weights, float]]]:
+    """The λ of highest ``score`` and every (λ, score) evaluated, in order.
+
+    ``score`` maps λ to the validation metric (NaN when undefined). Equal weights come first,
+    so they win a tie (and the result when every score is NaN).
+    """
+    scorer = _Scorer(score)
+    scorer(tuple(1 / n for _ in range(n)))
+    if n <= GRID_MAX:
+        for lam in simplex_grid(n, step):
+            scorer(lam)
+    else:
+        _coordinate_search(scorer, n, step, seed)
+    return scorer.best, scorer.curve
+
+
+@torch.no_grad()
+def validation_scorer(merged: LegoMerge, data: SplitData, *, batch_size: int = 64) -> Score:
+    """λ → the task metric of the weighted merge on ``data``'s validation patients.
+
+    The blocks run once; each λ only re-merges their latents and heads. Reads the labels of
+    the validation set only.
+    """
+    merged.eval()
+    dataset = PatientDataset(data, data.sets["val"])
+    batches, targets = [], []
+    for batch, target, _ in dataset.loader(batch_size, shuffle=False):
+        batches.append(LegoMerge.block_latents(merged, batch))
+        targets.append(target)
+    merged_targets = {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
+    heads = merged.heads()
+    options = {"magnitude": merged.magnitude, "phase": merged.phase,
+               "head": merged.head_method, "eps": merged.eps}  # fmt: skip
+
+    def score(lam: Weights) -> float:
+        logits = [
+            merged_logits(latents, block_weights(present, lam), heads, **options)
+            for latents, present in batches
+        ]
+        return validation_metric(data.task, torch.cat(logits), merged_targets)
+
+    return score
+
+
+def weights_report(
+    modalities: Sequence[str],
+    chosen: Weights,
+    curve: list[tuple[Weights, float]],
+    *,
+    task: str,
+    step: float,
+    search: str,
+) -> dict[str, Any]:
+    """The ``lambda.json`` contents: the chosen λ and the validation curve."""
+
+    def named(lam: Weights) -> dict[str, float]:
+        return {m: float(v) for m, v in zip(modalities, lam, strict=True)}
+
+    def value(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    scores = {_key(lam): v for lam, v in curve}
+    return {
+        "set": "val",
+        "metric": metric_name(task),
+        "search": search,
+        "step": step,
+        "lambda": named(chosen),
+        "val_metric": value(scores[_key(chosen)]),
+        "equal_val_metric": value(curve[0][1]),
+        "curve": [{"lambda": named(lam), "val_metric": value(v)} for lam, v in curve],
+    }
