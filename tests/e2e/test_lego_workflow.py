@@ -1,4 +1,5 @@
-"""Real snakemake run of the model stages on a tiny generic study: blocks → merge and fuse.
+"""Real snakemake run of the model stages on a tiny generic study: blocks → merge, adaptive
+merge and fuse.
 
 The study is written by hand: two modalities (a table and a long-format time series) that each
 carry half of the signal, some patients without one of them. Then a merge option is changed and
@@ -65,7 +66,7 @@ def _write_study(root):
                 },
             }
         },
-        "models": ["lego_block", "lego_merge", "lego_fuse"],
+        "models": ["lego_block", "lego_merge", "lego_merge_adaptive", "lego_fuse"],
         "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
         "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "patience": 4},
         "fuse": {"epochs": 1},
@@ -79,6 +80,7 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         "out/toy/lego_merge/split0/predictions.parquet",
         "out/toy/lego_merge/split0/missing_modality.json",
         "out/toy/lego_fuse/split0/predictions.parquet",
+        "out/toy/lego_merge_adaptive/split0/lambda.json",
     ]
     common = ["--configfile", "study.yaml", "--cores", "2"]
     done = run_snakemake(*common, *targets, cwd=tmp_path)
@@ -102,7 +104,10 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     assert (
         set(report["without"]) == {"clinical", "labs"} and report["provenance"]["seed"] is not None
     )
-    # A merge option changes the merge job's params only: blocks and fuse stay cached.
+    weights = json.loads((out / "lego_merge_adaptive" / "split0" / "lambda.json").read_text())
+    assert set(weights["lambda"]) == {"clinical", "labs"}
+    assert weights["val_metric"] >= weights["equal_val_metric"] and len(weights["curve"]) == 11
+    # A merge option changes the merge jobs' params only: blocks and fuse stay cached.
     plan = run_snakemake(
         *common, *targets, "-n", "--config", "merge={'magnitude': 'mean'}", cwd=tmp_path
     )
@@ -111,3 +116,14 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     assert jobs.get("merge") == "1" and "train" not in jobs and "fuse" not in jobs, plan.stdout[
         -2000:
     ]
+    assert jobs.get("merge_adaptive") == "1", plan.stdout[-2000:]
+    # The λ search's step is the adaptive merge's alone (a file: --config passes 0.5 as text).
+    study = yaml.safe_load((tmp_path / "study.yaml").read_text())
+    study["merge"] = {"adaptive": {"step": 0.5}}
+    (tmp_path / "step.yaml").write_text(yaml.safe_dump(study))
+    plan = run_snakemake("--configfile", "step.yaml", "--cores", "2", *targets, "-n", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.M))
+    assert jobs.get("merge_adaptive") == "1" and set(jobs) <= {"merge_adaptive", "total"}, (
+        plan.stdout[-2000:]
+    )
