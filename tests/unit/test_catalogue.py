@@ -94,7 +94,7 @@ def test_a_jobs_config_holds_only_its_models_keys(demo):
     edited = copy.deepcopy(demo)
     edited["merge"]["adaptive"]["step"] = 0.25
     changed = [m for m in model_keys() if job_config(edited, m) != job_config(demo, m)]
-    assert changed == ["lego_merge_adaptive"]
+    assert changed == ["lego_merge_adaptive", "damc"]
 
 
 def test_every_entry_is_complete():

@@ -1,5 +1,5 @@
-"""``mmlego merge``, ``mmlego merge_adaptive`` and ``mmlego fuse``: combine one split's trained
-LegoBlocks."""
+"""``mmlego merge``, ``merge_adaptive``, ``naive_mc``, ``damc`` and ``fuse``: combine one split's
+trained LegoBlocks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``mmlego merge``, ``mmlego merge_adaptive`` and ``mmlego fuse``."""
+    """Register the subcommands of the blocks-made models."""
     for name, func, help_text in (
         ("merge", run_merge, "merge a split's LegoBlocks (no training)"),
         (
@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             run_merge_adaptive,
             "merge a split's LegoBlocks with per-modality weights chosen on validation",
         ),
+        ("naive_mc", run_naive_mc, "average a split's LegoBlocks' shared parameters (NaiveMC)"),
+        ("damc", run_damc, "NaiveMC with per-modality weights chosen on validation (DAMC)"),
         ("fuse", run_fuse, "fuse a split's LegoBlocks and fine-tune them on paired patients"),
     ):
         parser = sub.add_parser(name, help=help_text)
@@ -60,6 +62,29 @@ def run_merge_adaptive(args: argparse.Namespace) -> None:
         data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
     )  # fmt: skip
+
+
+def _compose(args: argparse.Namespace, adaptive: bool) -> None:
+    from mmlego.data.transforms import load_split
+    from mmlego.train.combine import compose_run
+
+    cfg, device, seed, record = prepare_step(args, "damc" if adaptive else "naive_mc")
+    data = load_split(split_files(args), args.split)
+    compose_run(
+        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
+        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
+        adaptive=adaptive,
+    )  # fmt: skip
+
+
+def run_naive_mc(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, average their shared parameters, write outputs."""
+    _compose(args, adaptive=False)
+
+
+def run_damc(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, choose λ on validation, average, write outputs."""
+    _compose(args, adaptive=True)
 
 
 def run_fuse(args: argparse.Namespace) -> None:

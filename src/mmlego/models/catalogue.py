@@ -183,6 +183,19 @@ ENTRIES: tuple[ModelEntry, ...] = (
         resources={"mem_mb": 4000, "runtime": 30}, ours=True,
     ),
     ModelEntry(
+        key="naive_mc", name="NaiveMC", group="lego", made_by="blocks", types=MODALITY_TYPES,
+        per_modality=False, config_keys=(), builder="mmlego.models.compose:build_naive_mc",
+        step="naive_mc", outputs=("model", "predictions"),
+        resources={"mem_mb": 4000, "runtime": 30}, ours=True,
+    ),
+    ModelEntry(
+        key="damc", name="DAMC", group="lego", made_by="blocks", types=MODALITY_TYPES,
+        per_modality=False, config_keys=("merge.adaptive",),
+        builder="mmlego.models.compose:build_naive_mc", step="damc",
+        outputs=("model", "predictions", "merge_weights"),
+        resources={"mem_mb": 4000, "runtime": 30}, ours=True,
+    ),
+    ModelEntry(
         key="lego_fuse", name="LegoFuse", group="lego", made_by="blocks", types=MODALITY_TYPES,
         per_modality=False, config_keys=("fuse", "merge.head", "train"),
         builder="mmlego.models.fuse:build_lego_fuse", step="fuse",

@@ -17,6 +17,7 @@ import torch
 
 from mmlego import layout
 from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel, input_specs
+from mmlego.models.compose import NaiveMC
 from mmlego.models.fuse import FUSE_SELECT, LegoFuse
 from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import LegoMerge, LegoMergeAdaptive
@@ -25,6 +26,7 @@ from mmlego.train.loop import fit
 from mmlego.train.merge_weights import (
     GRID_MAX,
     choose_weights,
+    composition_scorer,
     grid_units,
     validation_scorer,
     weights_report,
@@ -162,6 +164,46 @@ def adaptive_merge_run(
         len(curve),
     )  # fmt: skip
     return merged
+
+
+def compose_run(
+    data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
+    out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu", seed: int = 0,
+    adaptive: bool = False,
+) -> NaiveMC:  # fmt: skip
+    """NaiveMC (equal weights) or, with ``adaptive``, DAMC (λ chosen on validation, written to
+    ``lambda.json`` with ``cfg["merge"]["adaptive"]["step"]``); writes the model's outputs."""
+    name = "damc" if adaptive else "naive_mc"
+    step = float(cfg.get("merge", {}).get("adaptive", {}).get("step", 0.1))
+    grid_units(step)  # a bad step stops the job before anything is loaded or written
+    blocks, block_cfgs, spec = load_blocks(block_paths, data)
+    default_seed = LegoBlock.__init__.__kwdefaults__["init_seed"]
+    init_seeds = {m: c["lego"].get("init_seed", default_seed) for m, c in block_cfgs.items()}
+    if None in init_seeds.values() or len(set(init_seeds.values())) > 1:
+        log.warning(
+            "%s averages blocks that did not start from one draw (lego.init_seed %s): the "
+            "average of unrelated parameters is rarely a useful model",
+            name, init_seeds,
+        )  # fmt: skip
+    weights = None
+    if adaptive:
+        scorer = composition_scorer(blocks, data)
+        chosen, curve = choose_weights(scorer, len(blocks), step=step, seed=seed)
+        weights = dict(zip(blocks, chosen, strict=True))
+    composed = NaiveMC(blocks, weights=weights).to(device).eval()
+    hparams = {"blocks": block_cfgs, "compose": composed.options()}
+    write_run_outputs(
+        out_dir, composed, data, name=name, run=name, dataset=dataset, split=split,
+        hparams=hparams, modalities=spec, provenance=provenance, device=device,
+    )  # fmt: skip
+    if adaptive:
+        search = "grid" if len(blocks) <= GRID_MAX else "coordinate"
+        report = weights_report(list(blocks), chosen, curve, task=data.task, step=step,
+                                search=search)  # fmt: skip
+        write_json_atomic(layout.merge_weights(str(out_dir)), report, provenance=provenance)
+        log.info("damc: λ %s (val %s %s; equal weights %s)", report["lambda"], report["metric"],
+                 report["val_metric"], report["equal_val_metric"])  # fmt: skip
+    return composed
 
 
 def fuse_run(

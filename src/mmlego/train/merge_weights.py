@@ -1,4 +1,4 @@
-"""Choosing the adaptive merge's weights λ on a split's validation patients.
+"""Choosing the weights λ of the adaptive merge and of DAMC on a split's validation patients.
 
 λ has one entry per modality, each ≥ 0, summing to 1. Up to :data:`GRID_MAX` modalities every
 point of the simplex grid of step ``merge.adaptive.step`` is scored; beyond, a coordinate
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from mmlego.models.compose import NaiveMC, average_parameters
+from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
 from mmlego.train.data import PatientDataset
 from mmlego.train.monitor import metric_name, validation_metric
@@ -136,10 +138,41 @@ def validation_scorer(merged: LegoMerge, data: SplitData, *, batch_size: int = 6
     options = {"magnitude": merged.magnitude, "phase": merged.phase,
                "head": merged.head_method, "eps": merged.eps}  # fmt: skip
 
+    @torch.no_grad()
     def score(lam: Weights) -> float:
         logits = [
             merged_logits(latents, block_weights(present, lam), heads, **options)
             for latents, present in batches
+        ]
+        return validation_metric(data.task, torch.cat(logits), merged_targets)
+
+    return score
+
+
+@torch.no_grad()
+def composition_scorer(
+    blocks: dict[str, LegoBlock], data: SplitData, *, batch_size: int = 64
+) -> Score:
+    """λ → the task metric of the DAMC composition on ``data``'s validation patients.
+
+    The encoders do not change with λ: each modality's context is computed once, and each λ
+    only re-averages the shared parameters and reruns the steps and the head.
+    """
+    composed = NaiveMC(blocks).eval()
+    dataset = PatientDataset(data, data.sets["val"])
+    batches, targets = [], []
+    for batch, target, _ in dataset.loader(batch_size, shuffle=False):
+        present = torch.stack([batch[m].present.bool() for m in composed.modalities])
+        batches.append((composed.contexts(batch), present))
+        targets.append(target)
+    merged_targets = {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
+
+    @torch.no_grad()
+    def score(lam: Weights) -> float:
+        composed.load_shared(average_parameters(blocks, lam))
+        logits = [
+            composed.head_logits(composed.embed_contexts(contexts, present))
+            for contexts, present in batches
         ]
         return validation_metric(data.task, torch.cat(logits), merged_targets)
 
