@@ -172,6 +172,9 @@ def test_the_grid_and_the_coordinate_search():
     # Ties and undefined scores keep equal weights.
     assert choose_weights(lambda lam: math.nan, 2, step=0.5, seed=0)[0] == (0.5, 0.5)
     assert choose_weights(lambda lam: 1.0, 3, step=0.5, seed=0)[0] == (1 / 3,) * 3
+    # A last-bit difference (0.8055555555555556 vs ...555) is a tie, not an improvement.
+    assert choose_weights(lambda lam: 0.8055555555555555 + 1e-16 * (lam[0] != 0.5), 2,
+                          step=0.5, seed=0)[0] == (0.5, 0.5)  # fmt: skip
 
 
 def _trained_blocks(tmp_path, data):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 GRID_MAX = 4
 SEARCH_ROUNDS = 10
+TIE = 1e-12  # scores closer than this are a tie
 
 Weights = tuple[float, ...]
 Score = Callable[[Weights], float]
@@ -75,8 +76,9 @@ class _Scorer:
             value = float(self.score(lam))
             self.seen[key] = value
             self.curve.append((lam, value))
-            # Strictly better only: the earlier λ (equal weights first) wins a tie.
-            if not self.best or _rank(value) > _rank(self.seen[_key(self.best)]):
+            # Better by more than rounding only: the earlier λ (equal weights first) wins a tie
+            # (the same ranking scored through other arithmetic can differ in the last bit).
+            if not self.best or _rank(value) > _rank(self.seen[_key(self.best)]) + TIE:
                 self.best = lam
         return self.seen[key]
 
