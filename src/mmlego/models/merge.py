@@ -47,7 +47,7 @@ from mmlego.models.lego import LegoBlock, build_lego_block, head_forward
 MAGNITUDES = ("harmonic", "mean", "sum", "product", "max")
 PHASES = ("circular", "weighted", "mean")
 HEAD_METHODS = ("slerp", "linear")
-# The magnitude aggregations a per-block weight applies to (the others ignore it).
+# The magnitude aggregations with a weighted form (sum, product and max have none).
 WEIGHTED_MAGNITUDES = ("harmonic", "mean")
 
 
