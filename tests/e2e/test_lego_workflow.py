@@ -109,7 +109,14 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     assert weights["val_metric"] >= weights["equal_val_metric"] and len(weights["curve"]) == 11
     # A merge option changes the merge jobs' params only: blocks and fuse stay cached.
     plan = run_snakemake(
-        *common, *targets, "-n", "--config", "merge={'magnitude': 'mean'}", cwd=tmp_path
+        *common,
+        *targets,
+        "-n",
+        "--quiet",
+        "host",
+        "--config",
+        "merge={'magnitude': 'mean'}",
+        cwd=tmp_path,
     )
     assert plan.returncode == 0, plan.stderr[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.M))
@@ -121,7 +128,9 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     study = yaml.safe_load((tmp_path / "study.yaml").read_text())
     study["merge"] = {"adaptive": {"step": 0.5}}
     (tmp_path / "step.yaml").write_text(yaml.safe_dump(study))
-    plan = run_snakemake("--configfile", "step.yaml", "--cores", "2", *targets, "-n", cwd=tmp_path)
+    plan = run_snakemake(
+        "--configfile", "step.yaml", "--cores", "2", *targets, "-n", "--quiet", "host", cwd=tmp_path
+    )
     assert plan.returncode == 0, plan.stderr[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.M))
     assert jobs.get("merge_adaptive") == "1" and set(jobs) <= {"merge_adaptive", "total"}, (
