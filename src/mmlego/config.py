@@ -165,9 +165,10 @@ def model_problems(config: Mapping[str, Any], listed: list[str]) -> list[str]:
     mods: dict[str, list[Modality]] = {
         name: dataset_modalities(ds) for name, ds in config["datasets"].items()
     }
+    tasks = {name: ds["task"] for name, ds in config["datasets"].items()}
     problems: list[str] = []
     for model in listed:
-        reasons = {name: model_misfit(model, m) for name, m in mods.items()}
+        reasons = {name: model_misfit(model, m, tasks[name]) for name, m in mods.items()}
         if reasons and all(reasons.values()):
             detail = "; ".join(f"dataset '{name}': {why}" for name, why in reasons.items())
             problems.append(

@@ -195,6 +195,11 @@ def metrics(run: str) -> str:
     return f"{run}/metrics.json"
 
 
+def selection(run: str) -> str:
+    """A classical run's choice on validation: the setting kept and the whole grid's scores."""
+    return f"{run}/selection.json"
+
+
 def missing_modality(run: str) -> str:
     """The merge's test metric with each modality removed."""
     return f"{run}/missing_modality.json"

@@ -63,8 +63,8 @@ def test_row_labels_name_the_modalities_a_run_takes(run, modalities, row):
     assert run_row(run, DatasetInfo("d", "binary", 10, modalities)) == row
 
 
-def test_the_sections_keep_the_papers_order():
-    assert section_order() == ["Unimodal (tab)", "Unimodal (img/ts)", "Multimodal"]
+def test_the_sections_keep_the_papers_order_then_the_classical_references():
+    assert section_order() == ["Unimodal (tab)", "Unimodal (img/ts)", "Multimodal", "Classical"]
 
 
 def test_figure_labels_name_the_modality_of_a_unimodal_run():
@@ -99,7 +99,7 @@ def test_a_jobs_config_holds_only_its_models_keys(demo):
 
 def test_every_entry_is_complete():
     for key, entry in CATALOGUE.items():
-        assert entry.made_by in ("train", "blocks", "predictions"), key
+        assert entry.made_by in ("train", "blocks", "predictions", "classical"), key
         if entry.made_by == "predictions":
             assert entry.builder is None and entry.step and entry.members
         else:

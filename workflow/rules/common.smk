@@ -88,9 +88,10 @@ def modalities(ds):
 
 
 def runs(ds, made_by=None):
-    """The model runs on dataset ``ds`` (of the models made by ``made_by``)."""
+    """The model runs on dataset ``ds`` (of the models made by ``made_by``); a model of
+    another task is skipped (coxnet on a binary dataset)."""
     models = [m for m in config["models"] if made_by in (None, model_entry(m).made_by)]
-    return dataset_runs(dataset_modalities(spec(ds)), models)
+    return dataset_runs(dataset_modalities(spec(ds)), models, spec(ds)["task"])
 
 
 def as_json(value):

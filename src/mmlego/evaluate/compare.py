@@ -1,7 +1,9 @@
 """Paired comparison of LegoMerge/LegoFuse with the best baseline, and with the paper's Table 2.
 
-**Paired comparison.** Per dataset, the best baseline is the non-Lego run with the best mean
-**validation** primary metric (test numbers never choose it). The difference ours − baseline is
+**Paired comparison.** Per dataset, LegoMerge and LegoFuse are compared with two references:
+the best baseline (``versus`` = ``baseline``: the deep, non-Lego runs) and the best classical
+model (``versus`` = ``classical``: coxnet, logistic, gbm), each the run of its pool with the best
+mean **validation** primary metric (test numbers never choose it). The difference ours − reference is
 averaged over the splits; its 95% interval is a paired bootstrap: in every replicate the test
 patients of each split are resampled with replacement, the same patients for both models, both
 metrics are recomputed from the saved predictions, and the per-split differences are averaged.
@@ -25,8 +27,11 @@ from mmlego.evaluate.metrics import (
     macro_ovr_auc,
 )
 from mmlego.evaluate.tables import OURS, pick_on_validation
+from mmlego.models.catalogue import ENTRIES
 from mmlego.predictions import Predictions, read_predictions
 from mmlego.utils.seeding import derive_seed
+
+CLASSICAL = tuple(e.key for e in ENTRIES if e.group == "classical")
 
 
 def primary_score(preds: Predictions, rows: np.ndarray) -> float:
@@ -76,60 +81,104 @@ def bootstrap_difference(
     return float(low), float(high)
 
 
+def reference_pools(runs: set[str], models: Mapping[str, str]) -> dict[str, list[str]]:
+    """The runs each reference is chosen from: ``baseline`` (deep, non-Lego) and ``classical``
+    (``models`` maps a run to its model key)."""
+    pools: dict[str, list[str]] = {"baseline": [], "classical": []}
+    for run in sorted(runs):
+        model = models[run]
+        if model not in OURS:
+            pools["classical" if model in CLASSICAL else "baseline"].append(run)
+    return {versus: pool for versus, pool in pools.items() if pool}
+
+
 def paired_comparison(
     long: pd.DataFrame, n_boot: int, seed: int, tasks: Mapping[str, str]
 ) -> pd.DataFrame:
-    """One row per (dataset, Lego model): best baseline (on val), mean difference, bootstrap CI."""
+    """One row per (dataset, Lego model, reference): the reference run (chosen on val), the
+    mean difference and its bootstrap CI."""
     rows = []
     for ds, task in tasks.items():
         metric = PRIMARY_METRIC[task]
         here = long[(long["dataset"] == ds) & (long["metric"] == metric)]
-        baselines = sorted(set(here.loc[~here["model"].isin(OURS), "run"]))
-        if not baselines:
+        models = here.drop_duplicates("run").set_index("run")["model"].to_dict()
+        pools = reference_pools(set(models), models)
+        if not pools:
             continue
         val = here[here["set"] == "val"].groupby("run")["value"].mean().to_dict()
-        base = pick_on_validation(baselines, val, metric)
+        chosen = {versus: pick_on_validation(pool, val, metric) for versus, pool in pools.items()}
         test = here[here["set"] == "test"].pivot_table(index="split", columns="run", values="value")
         paths = here.drop_duplicates(["run", "split"]).set_index(["run", "split"])["predictions"]
         for ours in ("lego_merge", "lego_fuse"):
             if ours not in test.columns:
                 continue
-            both = test[[ours, base]].dropna()
-            diff = both[ours] - both[base]
-            pairs = []
-            for k in both.index:
-                mine = _test_only(read_predictions(paths[(ours, k)]))
-                theirs = read_predictions(paths[(base, k)])
-                pairs.append((mine, _test_only(theirs, pd.Index(mine.frame["patient_id"]))))
-            low, high = bootstrap_difference(pairs, n_boot, derive_seed(seed, ds, ours, base))
-            sign = -1 if metric in LOWER_IS_BETTER else 1
-            rows.append(
-                {
-                    "dataset": ds,
-                    "metric": metric,
-                    "model": ours,
-                    "baseline": base,
-                    "n_splits": len(both),
-                    "mean_model": both[ours].mean(),
-                    "mean_baseline": both[base].mean(),
-                    "mean_difference": diff.mean(),
-                    "ci_low": low,
-                    "ci_high": high,
-                    "splits_won": int((sign * diff > 0).sum()),
-                }
-            )
-    return pd.DataFrame(rows)
+            for versus, base in chosen.items():
+                rows.append(_paired_row(test, paths, ds, metric, ours, versus, base, n_boot, seed))
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+PAIRED_COLUMNS = [
+    "dataset",
+    "metric",
+    "model",
+    "versus",
+    "baseline",
+    "n_splits",
+    "mean_model",
+    "mean_baseline",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "splits_won",
+]
+
+
+def _paired_row(
+    test: pd.DataFrame,
+    paths: pd.Series,
+    ds: str,
+    metric: str,
+    ours: str,
+    versus: str,
+    base: str,
+    n_boot: int,
+    seed: int,
+) -> dict:
+    """The paired comparison of run ``ours`` with reference run ``base`` on dataset ``ds``."""
+    both = test[[ours, base]].dropna()
+    diff = both[ours] - both[base]
+    pairs = []
+    for k in both.index:
+        mine = _test_only(read_predictions(paths[(ours, k)]))
+        theirs = read_predictions(paths[(base, k)])
+        pairs.append((mine, _test_only(theirs, pd.Index(mine.frame["patient_id"]))))
+    low, high = bootstrap_difference(pairs, n_boot, derive_seed(seed, ds, ours, base))
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return {
+        "dataset": ds,
+        "metric": metric,
+        "model": ours,
+        "versus": versus,
+        "baseline": base,
+        "n_splits": len(both),
+        "mean_model": both[ours].mean(),
+        "mean_baseline": both[base].mean(),
+        "mean_difference": diff.mean(),
+        "ci_low": low,
+        "ci_high": high,
+        "splits_won": int((sign * diff > 0).sum()),
+    }
 
 
 def paired_markdown(frame: pd.DataFrame) -> str:
     """The paired comparison as a Markdown table."""
     lines = [
-        "| dataset | model | best baseline (val) | model | baseline | difference [95% CI] | splits won |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| dataset | model | versus | best reference (val) | model | reference | difference [95% CI] | splits won |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in frame.itertuples():
         lines.append(
-            f"| {r.dataset} | {r.model} | {r.baseline} | {r.mean_model:.3f} | {r.mean_baseline:.3f} | "
+            f"| {r.dataset} | {r.model} | {r.versus} | {r.baseline} | {r.mean_model:.3f} | {r.mean_baseline:.3f} | "
             f"{r.mean_difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.splits_won}/{r.n_splits} |"
         )
     return "\n".join(lines) + "\n"
@@ -140,14 +189,15 @@ def paired_latex(frame: pd.DataFrame) -> str:
     from mmlego.evaluate.tables import tex_escape
 
     lines = [
-        r"\begin{tabular}{lllcccc}",
+        r"\begin{tabular}{llllcccc}",
         r"\toprule",
-        r"Dataset & Model & Best baseline (val) & Model & Baseline & Difference [95\% CI] & Splits won \\",
+        r"Dataset & Model & Versus & Best reference (val) & Model & Reference & Difference [95\% CI] & Splits won \\",
         r"\midrule",
     ]
     for r in frame.itertuples():
         lines.append(
-            f"{tex_escape(r.dataset)} & {tex_escape(r.model)} & {tex_escape(r.baseline)} & "
+            f"{tex_escape(r.dataset)} & {tex_escape(r.model)} & {tex_escape(r.versus)} & "
+            f"{tex_escape(r.baseline)} & "
             f"{r.mean_model:.3f} & {r.mean_baseline:.3f} & "
             f"${r.mean_difference:+.3f}$ [${r.ci_low:+.3f}$, ${r.ci_high:+.3f}$] & {r.splits_won}/{r.n_splits} \\\\"
         )

@@ -10,7 +10,10 @@ How a model is made (``made_by``):
 
 - ``train``: fitted by the shared train rule, one job per (dataset, run, split);
 - ``blocks``: composed from the split's trained LegoBlocks by its own rule (``step``);
-- ``predictions``: averaged from other runs' predictions by its own rule (``step``).
+- ``predictions``: averaged from other runs' predictions by its own rule (``step``);
+- ``classical``: a classical reference (scikit-learn, scikit-survival) fitted by its own rule
+  (``step``) on the features of every modality, its setting chosen on validation; the
+  ``builder`` is its ``fit_<family>`` function (:mod:`mmlego.models.classical`).
 
 A *run* is a model on the modalities it takes: ``snn.omics`` for a model that runs once per
 modality (``per_modality``), ``healnet`` for one that takes every modality of the dataset.
@@ -25,7 +28,8 @@ from typing import Any
 
 from mmlego.data.kinds import MODALITY_TYPES, Modality
 
-MADE_BY = ("train", "blocks", "predictions")
+MADE_BY = ("train", "blocks", "predictions", "classical")
+TASKS = ("survival", "binary", "multiclass")
 INSTANCE_TYPES = ("timeseries", "wsi", "image")
 # The kind a unimodal row names, and the late-fusion encoder of a modality type.
 TYPE_KIND = {"tabular": "tab", "timeseries": "img/ts", "wsi": "img/ts", "image": "img/ts"}
@@ -39,6 +43,7 @@ SECTIONS: dict[str, str] = {
     "ensemble": "Multimodal",
     "intermediate": "Multimodal",
     "lego": "Multimodal",
+    "classical": "Classical",
 }
 
 
@@ -56,7 +61,9 @@ class ModelEntry:
     A model with its own rule (made from blocks or predictions) names it ``step`` (the rule
     and its ``mmlego`` subcommand), the files of its run folder it writes (``outputs``:
     names of ``mmlego.layout`` functions) and the job's ``resources``. ``members`` is the
-    dotted config key listing the models a predictions-made model averages.
+    dotted config key listing the models a predictions-made model averages. ``tasks`` are
+    the tasks the model fits and ``min_modalities`` the fewest modalities a model that is not
+    ``per_modality`` takes (a fusion needs 2; a classical model also runs on one table).
     """
 
     key: str
@@ -74,6 +81,8 @@ class ModelEntry:
     members: str | None = None
     ours: bool = False
     misfit: Callable[[Sequence[Modality]], str | None] | None = None
+    tasks: tuple[str, ...] = TASKS
+    min_modalities: int = 2
 
     def row_label(self, types: Sequence[str]) -> str:
         """The table row label of a run taking modalities of ``types``."""
@@ -102,6 +111,7 @@ def _mcat_misfit(mods: Sequence[Modality]) -> str | None:
 
 
 BASELINES = "mmlego.models.baselines"
+CLASSICAL = "mmlego.models.classical"
 ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry(
         key="snn", name="SNN", group="unimodal", made_by="train", types=("tabular",),
@@ -201,6 +211,27 @@ ENTRIES: tuple[ModelEntry, ...] = (
         builder="mmlego.models.fuse:build_lego_fuse", step="fuse",
         resources={"gpu": 1, "mem_mb": 8000, "runtime": 60}, ours=True,
     ),
+    ModelEntry(
+        key="coxnet", name="Cox (elastic net)", group="classical", made_by="classical",
+        types=MODALITY_TYPES, per_modality=False,
+        config_keys=("classical.select_on", "classical.coxnet"),
+        builder=f"{CLASSICAL}:fit_coxnet", step="classical",
+        outputs=("predictions", "selection"), tasks=("survival",), min_modalities=1,
+    ),
+    ModelEntry(
+        key="logistic", name="Logistic regression", group="classical", made_by="classical",
+        types=MODALITY_TYPES, per_modality=False,
+        config_keys=("classical.select_on", "classical.logistic"),
+        builder=f"{CLASSICAL}:fit_logistic", step="classical",
+        outputs=("predictions", "selection"), tasks=("binary", "multiclass"), min_modalities=1,
+    ),
+    ModelEntry(
+        key="gbm", name="Gradient boosting", group="classical", made_by="classical",
+        types=MODALITY_TYPES, per_modality=False,
+        config_keys=("classical.select_on", "classical.gbm"),
+        builder=f"{CLASSICAL}:fit_gbm", step="classical",
+        outputs=("predictions", "selection"), min_modalities=1,
+    ),
 )  # fmt: skip
 CATALOGUE: dict[str, ModelEntry] = {entry.key: entry for entry in ENTRIES}
 
@@ -223,7 +254,8 @@ def model_keys(made_by: str | None = None, *, per_modality: bool | None = None) 
 
 
 def get_builder(key: str) -> Callable[..., Any]:
-    """The function that builds model ``key``: ``builder(modalities=, n_out=, task=, cfg=)``."""
+    """The function that builds model ``key``: ``builder(modalities=, n_out=, task=, cfg=)``
+    (a classical model's fits it: ``builder(split_data, split=, **grid)``)."""
     entry = model_entry(key)
     if entry.builder is None:
         raise KeyError(f"model {key!r} is {entry.made_by}-made and has no network to build")
@@ -260,25 +292,34 @@ def listing(mods: Sequence[Modality]) -> str:
     return ", ".join(f"{m.name} ({m.type})" for m in mods)
 
 
-def model_misfit(key: str, mods: Sequence[Modality]) -> str | None:
-    """Why model ``key`` cannot run on a dataset with modalities ``mods``; None when it can."""
+def model_misfit(key: str, mods: Sequence[Modality], task: str | None = None) -> str | None:
+    """Why model ``key`` cannot run on a dataset with modalities ``mods`` (and ``task``, when
+    given); None when it can."""
     entry = model_entry(key)
+    if task is not None and task not in entry.tasks:
+        return f"{key} fits {' or '.join(entry.tasks)} tasks, not {task}"
     if entry.per_modality:
         if not any(m.type in entry.types for m in mods):
             return (
                 f"{key} needs a modality of type {' or '.join(entry.types)}; it has {listing(mods)}"
             )
         return None
-    if len(mods) < 2:
-        return f"{key} fuses modalities and needs at least 2; it has {listing(mods)}"
+    if len(mods) < entry.min_modalities:
+        return (
+            f"{key} fuses modalities and needs at least {entry.min_modalities}; "
+            f"it has {listing(mods)}"
+        )
     return entry.misfit(mods) if entry.misfit else None
 
 
-def dataset_runs(mods: Sequence[Modality], models: Sequence[str]) -> list[str]:
-    """Every run of ``models`` that applies to a dataset with modalities ``mods``."""
+def dataset_runs(
+    mods: Sequence[Modality], models: Sequence[str], task: str | None = None
+) -> list[str]:
+    """Every run of ``models`` that applies to a dataset with modalities ``mods`` (and
+    ``task``, when given: a model of other tasks is skipped)."""
     runs: list[str] = []
     for key in models:
-        if model_misfit(key, mods) is not None:
+        if model_misfit(key, mods, task) is not None:
             continue
         entry = model_entry(key)
         if entry.per_modality:
