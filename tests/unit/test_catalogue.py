@@ -11,9 +11,11 @@ from mmlego.data.kinds import Modality
 from mmlego.evaluate.tables import DatasetInfo, run_row, section_order
 from mmlego.models.catalogue import (
     CATALOGUE,
+    dataset_runs,
     get_builder,
     job_config,
     model_keys,
+    model_misfit,
     run_label,
 )
 
@@ -116,3 +118,75 @@ def test_modality_order_decides_nothing_in_a_label():
     entry = CATALOGUE["late_concat"]
     assert entry.row_label(["wsi", "tabular"]) == entry.row_label(["tabular", "wsi"])
     assert Modality("x", "image").kind == "bag"
+
+
+ONE_TABLE = [Modality("clinical", "tabular")]
+TABLE_AND_LABS = [Modality("clinical", "tabular"), Modality("labs", "timeseries")]
+CLASSICAL = ["coxnet", "logistic", "gbm"]
+
+
+@pytest.mark.parametrize(
+    ("task", "runs"),
+    [
+        ("survival", ["coxnet", "gbm"]),
+        ("binary", ["logistic", "gbm"]),
+        ("multiclass", ["logistic", "gbm"]),
+    ],
+)
+def test_a_classical_model_of_another_task_is_skipped(task, runs):
+    assert dataset_runs(TABLE_AND_LABS, CLASSICAL, task) == runs
+    # One table is enough for a classical model (nothing to fuse), not for LegoMerge.
+    assert dataset_runs(ONE_TABLE, [*CLASSICAL, "lego_merge"], task) == runs
+
+
+def test_the_task_misfit_names_the_tasks_the_model_fits():
+    assert model_misfit("coxnet", TABLE_AND_LABS, "binary") == (
+        "coxnet fits survival tasks, not binary"
+    )
+    assert model_misfit("logistic", ONE_TABLE, "survival") == (
+        "logistic fits binary or multiclass tasks, not survival"
+    )
+    assert model_misfit("coxnet", TABLE_AND_LABS) is None  # no task given: modalities only
+
+
+def _study(tasks: dict[str, str], models: list[str]) -> dict:
+    table = {"type": "tabular", "path": "t.csv"}
+    return {
+        "models": models,
+        "datasets": {
+            name: {
+                "kind": "generic",
+                "task": task,
+                "labels": {
+                    "path": "l.csv",
+                    **({"time": "t", "event": "e"} if task == "survival" else {"label": "y"}),
+                },
+                "modalities": {"clinical": table},
+            }
+            for name, task in tasks.items()
+        },
+    }
+
+
+def test_a_classical_model_must_fit_one_dataset_of_the_study():
+    check_config(_study({"os": "survival", "flags": "binary"}, CLASSICAL))
+    with pytest.raises(
+        ConfigError, match=r"'coxnet' applies to no dataset .*'flags': coxnet fits survival"
+    ):
+        check_config(_study({"flags": "binary"}, ["coxnet", "logistic"]))
+
+
+def test_classical_rows_and_config_keys(demo):
+    info = DatasetInfo("d", "survival", 10, {"clinical": "tabular", "labs": "timeseries"})
+    assert run_row("coxnet", info) == ("Classical", "Cox (elastic net)")
+    assert run_row("gbm", info) == ("Classical", "Gradient boosting")
+    assert job_config(demo, "coxnet") == {
+        "classical": {"select_on": "loss", "coxnet": demo["classical"]["coxnet"]}
+    }
+    edited = copy.deepcopy(demo)
+    edited["classical"]["gbm"]["max_depth"] = [4]
+    changed = [m for m in model_keys() if job_config(edited, m) != job_config(demo, m)]
+    assert changed == ["gbm"]
+    edited["classical"]["select_on"] = "metric"
+    changed = [m for m in model_keys() if job_config(edited, m) != job_config(demo, m)]
+    assert changed == CLASSICAL

@@ -13,7 +13,12 @@ import pytest
 
 from mmlego.cli import main
 from mmlego.config import fill_defaults
-from mmlego.evaluate.compare import compare_with_paper, paired_comparison, paper_table2
+from mmlego.evaluate.compare import (
+    compare_with_paper,
+    paired_comparison,
+    paired_markdown,
+    paper_table2,
+)
 from mmlego.evaluate.table_files import paper_markdown
 from mmlego.evaluate.tables import (
     DatasetInfo,
@@ -27,6 +32,8 @@ from mmlego.evaluate.tables import (
     to_latex,
     to_markdown,
 )
+from mmlego.predictions import read_predictions
+from mmlego.predictions import write_predictions as write_package_predictions
 from tests.evaluate_fixtures import classification_study, survival_study, write_metrics
 
 INFOS = {
@@ -203,6 +210,59 @@ def test_paired_comparison_picks_the_baseline_on_validation(tmp_path):
     assert row["ci_low"] > 0  # a strong model against weak baselines
     again = paired_comparison(long, 200, 0, {"tcga": "survival"})
     pd.testing.assert_frame_equal(frame, again)  # seeded bootstrap
+
+
+def _scored(root: Path, runs: list[str], repeats: int) -> pd.DataFrame:
+    """The long metrics of ``runs`` scored by ``mmlego metrics``, with their predictions paths."""
+    files = []
+    for run in runs:
+        for k in range(repeats):
+            out = root / run / f"split{k}" / "metrics.json"
+            argv = ["metrics", "--predictions", str(out.with_name("predictions.parquet"))]
+            argv += [
+                "--labels",
+                str(root / "labels.parquet"),
+                "--splits",
+                str(root / "splits.json"),
+            ]
+            assert main([*argv, "--split", str(k), "--out", str(out)]) == 0
+            files.append(out)
+    long = load_metrics(files)
+    long["predictions"] = long["path"].map(
+        {str(f): f.with_name("predictions.parquet") for f in files}
+    )
+    return long
+
+
+def test_paired_comparison_with_the_classical_run_best_on_validation_not_on_test(tmp_path):
+    root = tmp_path / "tcga"
+    runs = {"lego_merge": 3.0, "snn.omics": 0.3, "coxnet": 3.0, "gbm": 1.0}
+    survival_study(root, n=90, runs=runs, repeats=3)
+    # coxnet ranks the test patients backwards: best on validation, worst on test.
+    for k in range(3):
+        path = root / "coxnet" / f"split{k}" / "predictions.parquet"
+        preds = read_predictions(path)
+        test = preds.subset("test")
+        preds.frame.loc[test, "risk"] = -preds.frame.loc[test, "risk"]
+        write_package_predictions(path, preds.frame, preds.meta)
+    long = _scored(root, list(runs), 3)
+    c_index = long[long["metric"] == "c_index"].groupby(["set", "run"])["value"].mean()
+    assert c_index["val"]["coxnet"] > max(c_index["val"]["gbm"], c_index["val"]["snn.omics"])
+    assert c_index["test"]["gbm"] > c_index["test"]["coxnet"]  # the test would pick gbm
+
+    frame = paired_comparison(long, 50, 0, {"tcga": "survival"})
+    assert frame[["model", "versus", "baseline"]].values.tolist() == [
+        ["lego_merge", "baseline", "snn.omics"],  # the deep baselines' pool holds no coxnet
+        ["lego_merge", "classical", "coxnet"],
+    ]
+    row = frame.set_index("versus").loc["classical"]
+    test = long[(long["set"] == "test") & (long["metric"] == "c_index")].pivot(
+        index="split", columns="run", values="value"
+    )
+    assert row["mean_difference"] == pytest.approx((test["lego_merge"] - test["coxnet"]).mean())
+    assert row["splits_won"] == 3 and row["ci_low"] > 0
+    md = paired_markdown(frame)
+    assert "| tcga | lego_merge | classical | coxnet |" in md
 
 
 def test_paper_values_and_comparison():
