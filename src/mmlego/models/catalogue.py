@@ -255,7 +255,7 @@ def model_keys(made_by: str | None = None, *, per_modality: bool | None = None) 
 
 def get_builder(key: str) -> Callable[..., Any]:
     """The function that builds model ``key``: ``builder(modalities=, n_out=, task=, cfg=)``
-    (a classical model's fits it: ``builder(split_data, split=, **grid)``)."""
+    (a classical model's is its fit function: ``builder(split_data, split=, select_on=, **grid)``)."""
     entry = model_entry(key)
     if entry.builder is None:
         raise KeyError(f"model {key!r} is {entry.made_by}-made and has no network to build")
