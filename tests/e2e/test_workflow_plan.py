@@ -92,6 +92,8 @@ def test_missing_files_of_a_generic_dataset_stop_the_demo_study(tmp_path):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["datasets"] = {"icd9": config["datasets"]["icd9"]}
     config["evaluate"]["unpaired"]["enabled"] = False
+    # Binary tasks only: the survival model of the list would fit no dataset (an error of its own).
+    config["models"].remove("coxnet")
     missing = {
         name: str(tmp_path / "absent" / f"{name}.csv") for name in ("labels", "clin", "labs")
     }
