@@ -195,6 +195,14 @@ def member_inputs(wildcards):
     }
 
 
+def dataset_stores(wildcards):
+    """Every modality store of the job's dataset (the presence flags that choose whom a run is
+    scored on)."""
+    return [
+        layout.modality_store(ds_dir(wildcards.ds), m) for m in modalities(wildcards.ds)
+    ]
+
+
 def train_log_of(wildcards):
     """The run's training log, for the runs whose jobs write one (none otherwise)."""
     if "train_log" not in model_entry(parse_run(wildcards.run)[0]).outputs:
