@@ -13,7 +13,6 @@ import pytest
 
 from mmlego.cli import main
 from mmlego.data.labels import write_labels
-from mmlego.evaluate.cases import scored_mask
 from mmlego.utils.provenance import provenance
 from tests.evaluate_fixtures import store_args, write_predictions, write_stores
 
@@ -110,6 +109,8 @@ def test_survival_c_index_on_complete_cases_by_hand(tmp_path):
 
 
 def test_a_unimodal_run_is_never_scored_without_its_modality(tmp_path, capsys):
+    from mmlego.evaluate.cases import scored_mask
+
     _binary_study(tmp_path)
     ids = TRAIN + VAL + TEST
     presence = {m: {i: i not in MISSING[m] for i in ids} for m in MISSING}

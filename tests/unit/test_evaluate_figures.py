@@ -146,3 +146,18 @@ def test_risk_groups_split_test_patients_at_the_validation_median(study):
 def test_km_prefers_lego_merge():
     assert km_run(["ensemble", "lego_fuse", "lego_merge"]) == "lego_merge"
     assert km_run(["snn.omics"]) == "snn.omics" and km_run([]) is None
+
+
+def test_fig2_compares_merge_and_fuse_with_the_ensemble_of_their_blocks():
+    from mmlego.evaluate.result_figures import fig2_merge_vs_ensemble
+
+    long = pd.DataFrame(
+        [
+            {"dataset": "icd9", "run": run, "set": "test", "metric": "auc", "value": v}
+            for run in ("ensemble", "lego_ensemble", "lego_merge", "lego_fuse", "snn.static")
+            for v in (0.7, 0.8)
+        ]
+    )
+    fig = fig2_merge_vs_ensemble(long, {"icd9": "binary"}, {"icd9": "mimic"})
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["LegoBlock ensemble", "LegoMerge", "LegoFuse"]
