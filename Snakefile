@@ -36,6 +36,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/combine.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/merge_ablation.smk"
 include: "workflow/rules/unpaired.smk"
 include: "workflow/rules/report.smk"
 

@@ -81,6 +81,7 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         "out/toy/lego_merge/split0/missing_modality.json",
         "out/toy/lego_fuse/split0/predictions.parquet",
         "out/toy/lego_ensemble/split0/predictions.parquet",
+        "out/tables/merge_ablation.md",
     ]
     common = ["--configfile", "study.yaml", "--cores", "2"]
     done = run_snakemake(*common, *targets, cwd=tmp_path)
@@ -117,6 +118,8 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         have = [m for m in blocks if present[m][row.patient_id]] or list(blocks)
         expected = np.mean([blocks[m][(row.patient_id, row.set)] for m in have])
         assert row.prob_1 == pytest.approx(expected), row.patient_id
+    ablation = pd.read_csv(tmp_path / "out" / "tables" / "merge_ablation.csv")
+    assert len(ablation) == 18 and ablation["default"].sum() == 1
     # A merge option changes the merge job's params only: blocks and fuse stay cached.
     plan = run_snakemake(
         *common, *targets, "-n", "--config", "merge={'magnitude': 'mean'}", cwd=tmp_path

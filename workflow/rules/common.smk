@@ -257,6 +257,8 @@ def get_final_output():
     ]
     if LATENT_DATASETS:
         targets.append(layout.figure(OUT, "latent_interference.png"))
+    if ABLATION_FILES:
+        targets.append(layout.table(OUT, "merge_ablation.csv"))
     # Our numbers next to the paper's only make sense on the real data.
     if not DEMO:
         targets.append(layout.table(OUT, "paper_comparison.csv"))
