@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,14 @@ def read_dataset_presence(stores: Mapping[str, str | Path]) -> dict[str, dict[st
     from mmlego.data.store import read_presence
 
     return {modality: read_presence(path) for modality, path in stores.items()}
+
+
+def split_presence(modalities: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
+    """The presence flags of a loaded split's modalities (``SplitData.modalities``)."""
+    return {
+        name: dict(zip(mod.ids.tolist(), mod.present.tolist(), strict=True))
+        for name, mod in modalities.items()
+    }
 
 
 def _flags(presence: Presence, modality: str, ids: list[str]) -> np.ndarray:
