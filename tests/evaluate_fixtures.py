@@ -78,13 +78,14 @@ def survival_study(
     runs: dict[str, float] | None = None,
     repeats: int = 1,
     missing: dict[str, list[str]] | None = None,
+    stores: bool = True,
 ) -> dict:
     """A survival dataset of ``n`` patients, ``repeats`` splits and predictions of ``runs``.
 
     ``runs`` maps a run name to its signal: the risk is the true log-hazard plus standard
     normal noise divided by the signal. Survival per bin is exp(-cumulative hazard) at the
     bins' right edges, so risk and survival agree. The modality stores (``paths["stores"]``)
-    are those of :func:`write_stores`.
+    are those of :func:`write_stores` (none without ``stores``).
     """
     runs = runs or {"lego_merge": 3.0}
     rng = np.random.default_rng(seed)
@@ -99,7 +100,7 @@ def survival_study(
     splits = _splits(root, ids, rng, repeats)
     edges = [0.0, *np.quantile(time[event == 1], [0.25, 0.5, 0.75]).tolist(), float("inf")]
     paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
-    paths["stores"] = write_stores(root, ids, runs, missing)
+    paths["stores"] = write_stores(root, ids, runs, missing) if stores else {}
     for run, signal in runs.items():
         for k, sets in enumerate(splits):
             risk = log_hazard + rng.normal(size=n) / max(signal, 1e-9)
@@ -144,11 +145,12 @@ def classification_study(
     runs: dict[str, float] | None = None,
     repeats: int = 1,
     missing: dict[str, list[str]] | None = None,
+    stores: bool = True,
 ) -> dict:
     """A classification dataset with ``repeats`` splits and softmax predictions of ``runs``.
 
     ``runs`` maps a run name to the logit margin of the true class (its signal); the modality
-    stores (``paths["stores"]``) are those of :func:`write_stores`.
+    stores (``paths["stores"]``) are those of :func:`write_stores` (none without ``stores``).
     """
     runs = runs or {"lego_merge": 1.5}
     rng = np.random.default_rng(seed)
@@ -162,7 +164,7 @@ def classification_study(
     )
     splits = _splits(root, ids, rng, repeats)
     paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
-    paths["stores"] = write_stores(root, ids, runs, missing)
+    paths["stores"] = write_stores(root, ids, runs, missing) if stores else {}
     for run, signal in runs.items():
         for k, sets in enumerate(splits):
             logits = rng.normal(size=(n, n_classes))
