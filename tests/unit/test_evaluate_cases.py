@@ -13,6 +13,7 @@ import pytest
 
 from mmlego.cli import main
 from mmlego.data.labels import write_labels
+from mmlego.predictions import read_predictions
 from mmlego.utils.provenance import provenance
 from tests.evaluate_fixtures import store_args, write_predictions, write_stores
 
@@ -126,6 +127,9 @@ def test_a_unimodal_run_is_never_scored_without_its_modality(tmp_path, capsys):
 
 
 def test_table2_states_the_complete_case_n_and_missing_modality_scores_every_patient(tmp_path):
+    from mmlego.evaluate.cases import read_dataset_presence
+    from mmlego.evaluate.compare import complete_test
+
     root = tmp_path / "icd9"
     root.mkdir()
     _binary_study(root)
@@ -169,3 +173,10 @@ def test_table2_states_the_complete_case_n_and_missing_modality_scores_every_pat
         "| icd9 (AUC) | LegoMerge without vitals | every test patient | 6 | 0.750 | – |"
         in (tables / "missing_modality.md").read_text()
     )
+    # The paired comparison resamples the same complete cases: LegoMerge − SNN = 1/2 − 1.
+    paired = pd.read_csv(tables / "paired.csv").iloc[0]
+    assert paired["baseline"] == "snn.static"
+    assert paired["mean_difference"] == pytest.approx(-1 / 2)
+    presence = read_dataset_presence({m: root / "modalities" / f"{m}.h5" for m in MISSING})
+    merge = read_predictions(root / "lego_merge" / "split0" / "predictions.parquet")
+    assert complete_test(merge, presence).frame["patient_id"].tolist() == ["t1", "t2", "t3"]
