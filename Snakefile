@@ -3,6 +3,7 @@
 from snakemake.utils import min_version, validate
 
 from mmlego.config import ConfigError, check_config
+from mmlego.config_paths import rebase_paths, snakemake_sources
 
 min_version("9.0")
 
@@ -19,6 +20,16 @@ try:
     check_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+# A config file's relative paths are taken from its folder; --config values and defaults from
+# the working directory (DESIGN §5). CONFIG_PATHS says where each one came from, for messages.
+CONFIG_PATHS = rebase_paths(
+    config,
+    snakemake_sources(
+        workflow.configfiles,
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
+    ),
+)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -4,7 +4,8 @@ Every heavy rule writes one snakemake benchmark TSV per job under `{output_dir}/
 (wall seconds, peak RSS, CPU seconds, mean load). This groups them by rule (and by dataset
 for the per-dataset rules) and prints a Markdown table: jobs, median and max wall seconds,
 median and total CPU seconds, max peak RSS. CPU seconds are the figure to scale from on a
-shared machine: wall time stretches with the load, CPU time much less.
+shared machine: wall time stretches with the load, CPU time much less. A train job that runs
+every split of a run (`batch_splits: true`) is counted apart, as `train, all splits (ds)`.
 
     python benchmarks/job_costs.py results/demo/benchmarks [--json costs.json]
 """
@@ -26,6 +27,8 @@ PATTERNS = [
     (re.compile(r"^tables\.tsv$"), lambda m: "tables"),
     (re.compile(r"^latent_interference\.tsv$"), lambda m: "latent_interference"),
     (re.compile(r"^train/(\w+)/[^/]+/split\d+\.tsv$"), lambda m: f"train ({m[1]})"),
+    # batch_splits: one job trains every split of a (dataset, run).
+    (re.compile(r"^train/(\w+)/[^/]+/splits\.tsv$"), lambda m: f"train, all splits ({m[1]})"),
     (re.compile(r"^lego_merge/(\w+)/split\d+\.tsv$"), lambda m: f"merge ({m[1]})"),
     (re.compile(r"^lego_fuse/(\w+)/split\d+\.tsv$"), lambda m: f"fuse ({m[1]})"),
     (re.compile(r"^(\w+)/features/\w+/shard\d+\.tsv$"), lambda m: f"encode_shard ({m[1]})"),

@@ -44,4 +44,4 @@ def demo_study(out: Path) -> dict:
     """The shipped demo config with its output folder, and so the raw files its generator
     writes there, moved to ``out``."""
     text = (REPO / "config" / "config.yaml").read_text()
-    return yaml.safe_load(text.replace("results/demo", str(out)))
+    return yaml.safe_load(text.replace("../results/demo", str(out)))

@@ -45,13 +45,12 @@ def expected_failure(err: Exception) -> bool:
     return isinstance(err, OSError) and err.errno in STORAGE_ERRNOS
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run one parsed step with its log (``--log``); returns the exit code.
+
+    ``mmlego batch`` calls it once per step, so a step's log and failure message are those
+    its own ``mmlego`` call would give.
+    """
     log = setup_logging(args.log)
     try:
         args.func(args)
@@ -64,9 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A bug: keep the traceback, and put it in the rule's log too.
             log.exception("%s failed with an unexpected error", args.command)
         return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return run_parsed(args)
     finally:
         logging.shutdown()
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from mmlego.config_paths import file_source, rebase_paths
 from mmlego.data.kinds import Modality, dataset_modalities
 from mmlego.data.unpaired import colliding_tags
 from mmlego.models.catalogue import listing, member_runs, model_keys, model_misfit
@@ -219,9 +220,11 @@ def fill_defaults(
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read, check and default-fill a config file (the Snakefile's path, for non-Snakemake use)."""
+    """Read, check and default-fill a config file as the Snakefile does (for non-Snakemake
+    use): its relative paths are taken from its folder, written from the working directory."""
     config = load_yaml(path) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: the config must be a YAML mapping")
     check_config(config)
+    rebase_paths(config, [file_source(path)])
     return fill_defaults(config)

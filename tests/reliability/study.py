@@ -128,10 +128,11 @@ def run(
 
 def planned(root: Path, *args: str, targets: list[str] | None = None) -> list[str]:
     """``rule[:run]`` of every job a dry run would run, sorted (e.g. ``train:mcat``)."""
-    result = run(root, "-n", *args, targets=targets)
+    # `--quiet host`: the local profile's quiet list hides the job blocks this parses.
+    result = run(root, "-n", "--quiet", "host", *args, targets=targets)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = []
-    for block in result.stdout.split("\n\n"):
+    for block in re.split(r"^\[.*\]$", result.stdout, flags=re.M):  # a job's block: [time]
         rule = re.search(r"^(?:local)?rule (\w+):", block, flags=re.M)
         if rule:
             wildcard = re.search(r"wildcards: .*?run=([\w.]+)", block)

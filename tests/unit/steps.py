@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import torch
+
 
 def record_steps(monkeypatch, blocks):
-    """Wrap each block's ``step``; returns the list of (latent in, latent out) per call."""
+    """Wrap each block's ``step_parts`` (which ``step`` and the block's own forward both go
+    through); returns the list of (latent in, latent out) per call, as complex tensors."""
     calls = []
     for block in blocks:
-        original = block.step
+        original = block.step_parts
 
-        def recorded(i, freq, *args, _original=original):
-            out = _original(i, freq, *args)
-            calls.append((freq, out))
+        def recorded(i, real, imag, *args, _original=original):
+            out = _original(i, real, imag, *args)
+            calls.append((torch.complex(real, imag), torch.complex(*out)))
             return out
 
-        monkeypatch.setattr(block, "step", recorded)
+        monkeypatch.setattr(block, "step_parts", recorded)
     return calls

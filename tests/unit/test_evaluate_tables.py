@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from mmlego.cli import main
+from mmlego.config import fill_defaults
 from mmlego.evaluate.compare import compare_with_paper, paired_comparison, paper_table2
 from mmlego.evaluate.table_files import paper_markdown
 from mmlego.evaluate.tables import (
@@ -313,6 +315,7 @@ def test_tables_cli_writes_every_format(tmp_path):
         r"over 2 splits (holdout train/val/test 0.7/0.15/0.15 $\times$ 2 repeats)"
         in (tmp_path / "tables" / "table2.tex").read_text()
     )
+    study = fill_defaults(copy.deepcopy(config))
     csv = pd.read_csv(tmp_path / "tables" / "table2.csv")
     assert set(csv["n_splits"]) == {2} and set(csv["scheme"]) == {note[note.index("(") + 1 : -1]}
     out = tmp_path / "tables" / "paper_comparison.csv"
@@ -324,11 +327,14 @@ def test_tables_cli_writes_every_format(tmp_path):
         str(out),
         "--out-md",
         str(out.with_suffix(".md")),
+        "--cfg",
+        json.dumps({key: study[key] for key in ("lego", "encoder", "tune", "train", "splits")}),
     ]
     assert main(argv) == 0
     compared = pd.read_csv(out)
     assert set(compared["row"]) == {"LegoMerge", "LegoFuse", "SNN (tab)"}
     assert "2405.19950" in out.with_suffix(".md").read_text()
+    assert "- Attention head width dim_head = 16;" in out.with_suffix(".md").read_text()
     md = (tmp_path / "tables" / "table2.md").read_text()
     assert re.search(r"\| LegoFuse \| \*\*[01]\.\d{3} ± 0\.\d{3}\*\* \|", md)
     paired = pd.read_csv(tmp_path / "tables" / "paired.csv")

@@ -30,6 +30,8 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
     _bench(tmp_path / "tcga/features/slides/TCGA-AB-0001.tsv", 5.0, 800, 1.0, 4.5)
     _bench(tmp_path / "_mimic/mimic-iii-0123.tsv", 7.0, 200, 1.0, 6.5)
     _bench(tmp_path / "tcga/tables.tsv", 1.0, 100, 1.0, 0.5)
+    # A batch_splits job: every split of one run.
+    _bench(tmp_path / "train/icd9/lego_block.vitals/splits.tsv", 12.0, 650, 1.0, 9.0)
     summary = job_costs.summarise(tmp_path)
     assert set(summary) == {
         "train (icd9)",
@@ -37,12 +39,15 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
         "encode_slide (tcga)",
         "mimic_extract",
         "read_tables_tcga",
+        "train, all splits (icd9)",
     }
     train = summary["train (icd9)"]
     assert train["jobs"] == 3
     assert (train["wall_s_median"], train["wall_s_max"]) == (20.0, 30.0)
     assert (train["cpu_s_median"], train["cpu_s_total"]) == (6.0, 21.0)
     assert train["max_rss_mb"] == 700 and train["mean_load"] == pytest.approx(3.0)
+    batched = summary["train, all splits (icd9)"]
+    assert (batched["jobs"], batched["cpu_s_total"], batched["max_rss_mb"]) == (1, 9.0, 650)
     table = job_costs.format_table(summary)
     assert "| `train (icd9)` | 3 | 20.0 / 30.0 | 6.0 / 21 | 700 |" in table
 

@@ -144,7 +144,8 @@ def test_vector_tokens_give_different_latents_different_updates(encoder):
     for k in (1, 4):
         block = _block(kind="vector", in_dim=10, encoder=encoder, vector_tokens=k)
         tokens, mask = block.encoder(inputs)
-        assert tokens.shape[:2] == (2, k) and mask.shape == (2, k) and mask.all()
+        # Every token valid: no mask, so the attention takes its unmasked path.
+        assert tokens.shape[:2] == (2, k) and mask is None
         with torch.no_grad():
             update = block.steps[0].attn(queries, tokens, mask)
         same = torch.allclose(update, update[:, :1].expand_as(update), atol=1e-6)
@@ -263,3 +264,35 @@ def test_without_init_seed_each_block_draws_its_own_start():
     torch.manual_seed(2)
     second = _merged_parts(LegoBlock(modality="tab", kind="vector", in_dim=5, n_out=2, **options))
     assert not torch.equal(first["latent"], second["latent"])
+
+
+@pytest.mark.parametrize("l2_normalise", [False, True])
+def test_the_shared_first_step_equals_the_per_sample_step(l2_normalise):
+    # The first step projects the one latent every sample starts from once; the result must
+    # be the per-sample computation's, for every sample.
+    block = _block(l2_normalise=l2_normalise)
+    bag = _bag()
+    with torch.no_grad():
+        context, mask = block.encoder(bag)
+        start = block.start_frequency(3)
+        assert start.stride(0) == 0
+        shared = block.step_parts(0, start.real, start.imag, context, mask)
+        apart = block.step_parts(0, start.real.contiguous(), start.imag.contiguous(), context, mask)
+    for fast, slow in zip(shared, apart, strict=True):
+        assert torch.allclose(fast, slow, atol=1e-6)
+    assert not torch.allclose(shared[0][0], shared[0][1])  # the update is per sample
+
+
+def test_a_full_mask_is_dropped_and_changes_nothing():
+    block = _block(kind="series")
+    bag = _bag()
+    full = ModalityBatch(x=bag.x, present=bag.present, mask=torch.ones_like(bag.mask))
+    torch.manual_seed(1)
+    queries = torch.randn(3, 4, block.latent.shape[1])
+    with torch.no_grad():
+        context, mask = block.encoder(full)
+        assert mask is None
+        every = torch.ones(context.shape[:2], dtype=torch.bool)
+        with_mask = block.steps[0](queries, context, every)
+        without = block.steps[0](queries, context, None)
+    assert torch.allclose(with_mask, without, atol=1e-6)

@@ -15,6 +15,7 @@ from mmlego.data.kinds import (
     missing_raw_inputs_message,
 )
 from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
+from mmlego.evaluate.outputs import paper_outputs, toy_figures
 from mmlego.models.catalogue import (
     dataset_runs,
     job_config,
@@ -31,6 +32,8 @@ ensure_mmlego_on_path()
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
 SPLITS = list(range(n_splits(config["splits"])))
+# One train job per (dataset, run) for all its splits (start-up paid once), or one per split.
+BATCH_SPLITS = config["batch_splits"]
 DEMO = config["demo"]["enabled"]
 # The `demo` config keys each source's generator reads.
 DEMO_SOURCE_KEYS = {source: keys for source, (_, keys, _) in DEMO_GENERATORS.items()}
@@ -63,7 +66,7 @@ def demo_writes(path):
 # Every raw input the generator does not write must exist, with the demo on or off: a study
 # with a missing file stops here, before any job.
 _missing = missing_raw_inputs_message(
-    missing_raw_inputs(config["datasets"], demo_writes)
+    missing_raw_inputs(config["datasets"], demo_writes), CONFIG_PATHS
 )
 if _missing:
     raise WorkflowError(_missing)
@@ -109,6 +112,67 @@ def split_inputs(wildcards):
         "transforms": layout.transforms(root, wildcards.k),
         "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
     }
+
+
+def run_inputs(wildcards):
+    """The train job's split files (``split_inputs``): of its one split, or of every split
+    when ``batch_splits`` makes one job per (dataset, run)."""
+    if not BATCH_SPLITS:
+        return split_inputs(wildcards)
+    root = ds_dir(wildcards.ds)
+    return {
+        "labels": layout.labels(root),
+        "splits": layout.splits(root),
+        "transforms": [layout.transforms(root, k) for k in SPLITS],
+        "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
+    }
+
+
+def train_job(template):
+    """A train output (or log) template with ``{k}``: as it is for one job per split, or
+    expanded over every split for one job per (dataset, run)."""
+    if not BATCH_SPLITS:
+        return template
+    return expand(template, k=SPLITS, allow_missing=True)
+
+
+def train_job_name():
+    """The train job's name, for its benchmark file."""
+    return "train/{ds}/{run}/splits" if BATCH_SPLITS else "train/{ds}/{run}/split{k}"
+
+
+def step_command(steps):
+    """The ``mmlego`` arguments that run ``steps`` (each one run's argument list): the one
+    step itself, or ``batch`` with each step as a JSON list when the job batches splits.
+    """
+    if not BATCH_SPLITS:
+        (step,) = steps
+        return shlex.join(step)
+    return "batch " + " ".join(shlex.quote(json.dumps(step)) for step in steps)
+
+
+def train_command(wildcards, input, output, threads):
+    """A params function: the ``mmlego`` arguments of the train job, one ``mmlego train``
+    argument list per split (each with its own log, transforms and output folder)."""
+    if BATCH_SPLITS:
+        splits, transforms, models = SPLITS, input.transforms, output.model
+    else:
+        splits, transforms, models = [wildcards.k], [input.transforms], [output.model]
+    stores = zip(modalities(wildcards.ds), input.stores, strict=True)
+    shared = ["--labels", input.labels, "--splits", input.splits]
+    for mod, store in stores:
+        shared += ["--store", f"{mod}={store}"]
+    shared += ["--dataset", wildcards.ds, "--run", wildcards.run]
+    shared += ["--cfg", as_json(job_config(config, parse_run(wildcards.run)[0]))]
+    shared += ["--seed", str(config["seed"]), "--device", config["device"]]
+    shared += ["--threads", str(threads)]
+    steps = []
+    for k, transform, model in zip(splits, transforms, models, strict=True):
+        run_log = layout.log(OUT, f"train/{wildcards.ds}/{wildcards.run}/split{k}")
+        own = ["--transforms", transform, "--split", str(k)]
+        own += ["--out-dir", str(Path(model).parent)]
+        steps.append(["--log", run_log, "train", *shared, *own])
+    return step_command(steps)
 
 
 def pair_args(option, names, paths):
@@ -252,16 +316,17 @@ def get_final_output():
     targets += [
         layout.table(OUT, "table2.html"),
         layout.figure(OUT, "fig2_merge_vs_ensemble.png"),
-        layout.figure(OUT, "fig4_interference_latent.png"),
         layout.study_overview(OUT),
     ]
     if LATENT_DATASETS:
         targets.append(layout.figure(OUT, "latent_interference.png"))
     if ABLATION_FILES:
         targets.append(layout.table(OUT, "merge_ablation.csv"))
-    # Our numbers next to the paper's only make sense on the real data.
-    if not DEMO:
+    # Only a study with a dataset of a kind the paper studied; Fig. 4/5 per evaluate.toy_figures.
+    if paper_outputs(config):
         targets.append(layout.table(OUT, "paper_comparison.csv"))
+    if toy_figures(config):
+        targets.append(layout.figure(OUT, "fig4_interference_latent.png"))
     if unpaired_enabled():
         targets += [
             layout.figure(OUT, "fig6_unpaired.png"),

@@ -11,6 +11,8 @@ TRAIN_LOGS = [
     for k in SPLITS
 ]
 LABEL_FILES = [layout.labels(ds_dir(ds)) for ds in DATASETS]
+# The config sections whose values paper_comparison.md lists as setup differences.
+PAPER_SETUP_KEYS = ("lego", "encoder", "tune", "train", "splits")
 # (dataset.modality, store) of every modality: the presence flags define the complete cases.
 STORE_FILES = [
     (f"{ds}.{mod}", layout.modality_store(ds_dir(ds), mod))
@@ -148,9 +150,11 @@ rule paper_comparison:
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
+    params:
+        cfg=as_json({key: config[key] for key in PAPER_SETUP_KEYS}),
     shell:
         "mmlego --log {log:q} paper-comparison --table2 {input:q} --out-csv {output.csv:q}"
-        " --out-md {output.md:q}"
+        " --out-md {output.md:q} --cfg {params.cfg:q}"
 
 
 rule interference_toy:

@@ -1,4 +1,7 @@
-"""Training: one job per (dataset, run, split) for LegoBlocks and every trained baseline.
+"""Training of LegoBlocks and every trained baseline: one job per (dataset, run) that trains
+every split in one process (``batch_splits``, the local default: Python, torch and the stores
+load once), or one job per (dataset, run, split) (profiles/slurm, where a job per GPU-hour is
+right). Either way each split has its own log, seed and outputs, bit-identical between the two.
 
 The runs are those of the catalogue's models made by ``train``; the others have their own
 rules (combine.smk, ensemble.smk).
@@ -7,15 +10,15 @@ rules (combine.smk, ensemble.smk).
 
 rule train:
     input:
-        unpack(split_inputs),
+        unpack(run_inputs),
     output:
-        model=layout.model(RUN),
-        log_csv=layout.train_log(RUN),
-        predictions=layout.predictions(RUN),
+        model=train_job(layout.model(RUN)),
+        log_csv=train_job(layout.train_log(RUN)),
+        predictions=train_job(layout.predictions(RUN)),
     log:
-        layout.log(OUT, "train/{ds}/{run}/split{k}"),
+        train_job(layout.log(OUT, "train/{ds}/{run}/split{k}")),
     benchmark:
-        layout.benchmark(OUT, "train/{ds}/{run}/split{k}")
+        layout.benchmark(OUT, train_job_name())
     wildcard_constraints:
         run=run_pattern("train"),
     conda:
@@ -26,12 +29,8 @@ rule train:
         mem_mb=8000,
         runtime=120,
     params:
-        cfg=lambda wc: as_json(job_config(config, parse_run(wc.run)[0])),
-        files=split_args,
-        out_dir=output_folder("model"),
-        seed=config["seed"],
-        device=config["device"],
+        # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched); it
+        # holds the run's config, so editing one model's config reruns only its runs.
+        command=train_command,
     shell:
-        "mmlego --log {log:q} train {params.files} --dataset {wildcards.ds:q}"
-        " --split {wildcards.k} --run {wildcards.run:q} --out-dir {params.out_dir:q}"
-        " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q} --threads {threads}"
+        "mmlego {params.command}"

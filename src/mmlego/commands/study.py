@@ -39,6 +39,7 @@ def run_resolve(args: argparse.Namespace) -> None:
     import yaml
 
     from mmlego.config import check_config, fill_defaults, load_config
+    from mmlego.config_paths import absolute_paths
     from mmlego.utils.atomic import write_text_atomic
     from mmlego.utils.provenance import provenance
 
@@ -47,7 +48,10 @@ def run_resolve(args: argparse.Namespace) -> None:
         check_config(config)
     else:
         config = load_config(args.configfile)
-    record = provenance(config, seed=config["seed"], device=config["device"])
+    # The paths as the rules use them (from the working directory) and, for the reader, absolute.
+    record = provenance(
+        config, seed=config["seed"], device=config["device"], paths=absolute_paths(config)
+    )
     text = yaml.safe_dump({**config, "provenance": record}, sort_keys=False)
     write_text_atomic(args.out, text)
     log.info("wrote %s (config hash %s)", args.out, record["config_hash"][:12])

@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     paper.add_argument("--table2", required=True, help="tables/table2.csv")
     paper.add_argument("--out-csv", required=True, help="paper_comparison.csv to write")
     paper.add_argument("--out-md", required=True, help="paper_comparison.md to write")
+    paper.add_argument(
+        "--cfg", required=True,
+        help="the lego, encoder, tune, train and splits sections as JSON (the setup differences)",
+    )  # fmt: skip
     paper.set_defaults(func=run_paper)
 
 
@@ -62,4 +66,4 @@ def run_paper(args: argparse.Namespace) -> None:
     """Compare our Table 2 with the paper's."""
     from mmlego.evaluate.table_files import write_paper_comparison
 
-    write_paper_comparison(args.table2, args.out_csv, args.out_md)
+    write_paper_comparison(args.table2, args.out_csv, args.out_md, json.loads(args.cfg))

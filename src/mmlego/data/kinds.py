@@ -8,6 +8,7 @@ MIMIC-III has its own extraction (``data/mimic``), so it has no table or manifes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,9 @@ class DatasetKind:
     read_manifest: ManifestReader | None = None
     # Whether the table reader also writes the downsampling QC table (ISIC).
     qc_downsampling: bool = False
+    # Whether the paper (arXiv 2405.19950) studied data of this kind: only then do its Table 2
+    # comparison and, by default, its toy figures belong in the study's outputs.
+    in_paper: bool = False
 
 
 NO_SKIPPED = pd.DataFrame(columns=["item", "reason"])
@@ -113,6 +117,7 @@ TCGA = DatasetKind(
     read_tables=_tcga_tables,
     manifest_sources=lambda ds, mod: [ds["slides"], ds["table"]],
     read_manifest=_tcga_manifest,
+    in_paper=True,
 )
 
 
@@ -128,6 +133,7 @@ MIMIC = DatasetKind(
             "training, sign the data use agreement), then download the CSV tables"
         ),
     },
+    in_paper=True,
 )
 
 
@@ -166,6 +172,7 @@ ISIC = DatasetKind(
     manifest_sources=lambda ds, mod: [ds["images"]],
     read_manifest=_isic_manifest,
     qc_downsampling=True,
+    in_paper=True,
 )
 
 
@@ -228,6 +235,12 @@ def dataset_kind(ds: Mapping[str, Any]) -> DatasetKind:
     return KINDS[kind]
 
 
+def has_paper_dataset(datasets: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether any of the study's datasets (name -> config section) is of a kind the paper
+    studied (tcga, mimic, isic)."""
+    return any(dataset_kind(ds).in_paper for ds in datasets.values())
+
+
 def dataset_modalities(ds: Mapping[str, Any]) -> list[Modality]:
     """The modalities a dataset's raw data turns into, in a fixed order."""
     return dataset_kind(ds).modalities(ds)
@@ -266,13 +279,21 @@ def missing_raw_inputs(
     return missing
 
 
-def missing_raw_inputs_message(missing: list[tuple[str, str, str]]) -> str:
-    """One message listing the missing raw inputs, or an empty string when there are none."""
+def missing_raw_inputs_message(
+    missing: list[tuple[str, str, str]], origins: Mapping[str, Any] | None = None
+) -> str:
+    """One message listing the missing raw inputs (each as an absolute path, with how it was
+    written when it was relative: ``origins`` maps a config key to an object whose
+    ``describe()`` says so), or an empty string when there are none."""
     if not missing:
         return ""
+    origins = origins or {}
     lines = [f"{len(missing)} raw input(s) of this study do not exist:"]
     for key, path, source in missing:
-        lines.append(f"  - {key} = {path}\n      obtain: {source}")
+        lines.append(f"  - {key} = {os.path.abspath(path)}")
+        if key in origins:
+            lines.append(f"      {origins[key].describe()}")
+        lines.append(f"      obtain: {source}")
     lines.append(
         "Fill in the paths in your config (see config/README.md), or run the demo: make demo"
     )

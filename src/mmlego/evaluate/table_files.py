@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ from mmlego.evaluate.missing_modality import (
     missing_modality_table,
     read_reports,
 )
+from mmlego.evaluate.paper_setup import differences_markdown, setup_differences
 from mmlego.evaluate.tables import (
     DatasetInfo,
     ResultTable,
@@ -122,14 +124,18 @@ def write_tables(
     log.info("wrote tables for %d datasets, %d runs to %s", len(infos), long["run"].nunique(), out)
 
 
-def write_paper_comparison(table2: str | Path, out_csv: str | Path, out_md: str | Path) -> None:
-    """Compare table2.csv with the paper's numbers (CSV, and Markdown)."""
+def write_paper_comparison(
+    table2: str | Path, out_csv: str | Path, out_md: str | Path, config: Mapping[str, Any]
+) -> None:
+    """Compare table2.csv with the paper's numbers (CSV, and Markdown with the setup
+    differences of ``config`` listed under the table)."""
     frame = compare_with_paper(pd.read_csv(table2))
     if frame.empty:
         log.warning("no dataset or row of %s is in the paper's Table 2", table2)
     _, source = paper_table2()
     _write_frame(frame, Path(out_csv))
-    write_text_atomic(out_md, paper_markdown(frame, source))
+    notes = differences_markdown(setup_differences(config))
+    write_text_atomic(out_md, paper_markdown(frame, source) + notes)
 
 
 def paper_markdown(frame: pd.DataFrame, source: str) -> str:

@@ -10,7 +10,9 @@ Paper Eq. 2, with context h = g_m(x) (B, M, e) and the learned spatial latent L_
 
 The spatial latent stays complex between steps, as in the paper and the released code, so the
 next step's FFT returns exactly Z_t+1: F(F⁻¹(Z)) = Z. Neither transform is therefore computed
-between steps; the steps chain on the frequency latent itself. (Taking the real part of
+between steps; the steps chain on the frequency latent itself, carried as its real and
+imaginary parts (two real tensors: no complex autograd on the hot path). Z_0 is the same for
+every sample, so the first step's latent norm and query projection run once per batch. (Taking the real part of
 L_t+1 instead, as this package once did, keeps only the Hermitian part of Z_t+1; with
 ``fft: 2d`` the update breaks that symmetry, so part of every update was lost. On the demo's
 validation sets the two did not differ measurably: config/README.md, "lego".)
@@ -83,11 +85,19 @@ class CrossAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
 
     def forward(
-        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor | None,
+        *,
+        shared_queries: bool = False,
     ) -> torch.Tensor:
+        """``shared_queries``: every sample's queries ``x`` are the same (the first step's
+        latent), so they are projected once and broadcast over the batch."""
         b, n, _ = x.shape
         m = context.shape[1]
-        q = self.to_q(x).view(b, n, self.heads, -1).transpose(1, 2)  # b h n k
+        q = self.to_q(x[:1] if shared_queries else x).expand(b, -1, -1)
+        q = q.reshape(b, n, self.heads, -1).transpose(1, 2)  # b h n k
         k, v = self.to_kv(context).view(b, m, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v)
@@ -126,9 +136,19 @@ class UpdateStep(nn.Module):
         self.ff = FeedForward(dim, mult=ff_mult, dropout=dropout)
 
     def forward(
-        self, real: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
+        self,
+        real: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor | None,
+        *,
+        shared_latent: bool = False,
     ) -> torch.Tensor:
-        real = real + self.attn(self.norm_latent(real), self.norm_context(context), mask)
+        """``shared_latent``: ``real`` is one latent broadcast over the batch (the first
+        step), so its norm and query projection are computed once, not once per sample."""
+        queries = self.norm_latent(real[:1] if shared_latent else real)
+        queries = queries.expand(real.shape[0], -1, -1)
+        update = self.attn(queries, self.norm_context(context), mask, shared_queries=shared_latent)
+        real = real + update
         return real + self.ff(self.norm_ff(real))
 
 
@@ -190,24 +210,33 @@ class ModalityEncoder(nn.Module):
             raise ValueError(f"unknown encoder {encoder!r}; choose auto, snn, abmil or none")
         self.out_dim = math.ceil(in_dim / self.tokens) if encoder == "none" else out_dim
 
-    def forward(self, inputs: ModalityBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, inputs: ModalityBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Context tokens and their mask; the mask is None when every token is valid, so the
+        attention takes its unmasked path (a full batch of complete series or vectors)."""
         present = inputs.present.bool()
         if self.kind == "vector":
             features = self.net(inputs.x)
             pad = self.tokens * self.out_dim - features.shape[-1]  # only for encoder "none"
             tokens = F.pad(features, (0, pad)).view(len(features), self.tokens, self.out_dim)
-            return tokens, present[:, None].expand(-1, self.tokens)
+            return tokens, _unless_full(present[:, None].expand(-1, self.tokens))
         mask = (
             inputs.mask
             if inputs.mask is not None
             else torch.ones(inputs.x.shape[:2], dtype=torch.bool, device=inputs.x.device)
         )
-        mask = mask & present[:, None]
+        mask = _unless_full(mask & present[:, None])
         if self.name == "none":
             return inputs.x, mask
         pooled, instances, _ = self.net(inputs.x, mask, return_instances=True)
         tokens = torch.cat([pooled.unsqueeze(1), instances], dim=1)
+        if mask is None:
+            return tokens, None
         return tokens, torch.cat([mask.any(dim=1, keepdim=True), mask], dim=1)
+
+
+def _unless_full(mask: torch.Tensor) -> torch.Tensor | None:
+    """``mask``, or None when it is all True (which masks nothing)."""
+    return None if bool(mask.all()) else mask
 
 
 class LegoBlock(MultimodalModel):
@@ -310,32 +339,65 @@ class LegoBlock(MultimodalModel):
         return torch.fft.fftn(z, dim=self._dims(), norm=self.fft_norm)
 
     def start_frequency(self, batch_size: int) -> torch.Tensor:
-        """Z_0: the FFT of the learned latent, repeated over the batch (B, c, d)."""
-        return self.to_frequency(self.latent.unsqueeze(0).expand(batch_size, -1, -1))
+        """Z_0: the FFT of the learned latent, broadcast over the batch (B, c, d)."""
+        return self.to_frequency(self.latent).expand(batch_size, -1, -1)
 
     def step(
         self, i: int, freq: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """Update step ``i`` (0-based) on the complex frequency latent; returns Z_{i+1}."""
+        real, imag = self.step_parts(i, freq.real, freq.imag, context, mask)
+        return torch.complex(real, imag)
+
+    def step_parts(
+        self,
+        i: int,
+        real: torch.Tensor,
+        imag: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` on the real and imaginary parts of Z_i, kept as two real tensors.
+
+        The steps update only the real part, so carrying the parts apart spares the complex
+        tensors (and their autograd) that :meth:`step` builds; the values are the same.
+        """
         if self.l2_normalise:
-            freq = F.normalize(freq, dim=-2)
+            # F.normalize of the complex latent over the latent axis: one scale per column.
+            norm = (real.square() + imag.square()).sum(dim=-2, keepdim=True).sqrt()
+            scale = norm.clamp_min(1e-12)
+            real, imag = real / scale, imag / scale
         update = self.steps[0 if len(self.steps) == 1 else i]
-        return torch.complex(update(freq.real, context, mask), freq.imag)
+        # A latent not yet updated is the same for every sample (a stride-0 batch view).
+        shared = real.dim() == 3 and real.shape[0] > 1 and real.stride(0) == 0
+        return update(real, context, mask, shared_latent=shared), imag
+
+    def embed_parts(self, inputs: ModalityBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real and imaginary parts of the final frequency latent (each B, c, d)."""
+        start = self.start_frequency(inputs.x.shape[0])
+        real, imag = start.real, start.imag
+        context, mask = self.encoder(inputs)
+        for i in range(self.depth):
+            real, imag = self.step_parts(i, real, imag, context, mask)
+        return real, imag
 
     def run_steps(self, freq: torch.Tensor, inputs: ModalityBatch) -> torch.Tensor:
         """All ``depth`` steps from the frequency latent ``freq``; returns the final one."""
         context, mask = self.encoder(inputs)
+        real, imag = freq.real, freq.imag
         for i in range(self.depth):
-            freq = self.step(i, freq, context, mask)
-        return freq
+            real, imag = self.step_parts(i, real, imag, context, mask)
+        return torch.complex(real, imag)
 
     def embed(self, batch: Batch | ModalityBatch) -> torch.Tensor:
         """The final complex frequency-domain latent (B, c, d) that the head reads."""
         inputs = batch[self.modality] if isinstance(batch, dict) else batch
-        return self.run_steps(self.start_frequency(inputs.x.shape[0]), inputs)
+        return torch.complex(*self.embed_parts(inputs))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.head(self.embed(batch))
+        # The head reads only the real part, so no complex latent is built.
+        real, _ = self.embed_parts(batch[self.modality])
+        return self.head(real)
 
 
 def build_lego_block(

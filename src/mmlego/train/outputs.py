@@ -46,8 +46,10 @@ def save_checkpoint(
         "n_out": int(n_out),
         "task": task,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through a handle: given a path, torch names the archive's folder after the (random)
+    # temporary file, so two equal models would differ byte for byte.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from mmlego.predictions import write_predictions
 from mmlego.train.data import PatientDataset, modality_spec
 from mmlego.train.loop import FitResult, fit, predict
 from mmlego.train.outputs import predictions_frame, save_checkpoint
-from mmlego.utils.atomic import atomic_path
+from mmlego.utils.atomic import all_or_none, atomic_path
 
 if TYPE_CHECKING:
     from mmlego.data.transforms import SplitData
@@ -67,10 +67,6 @@ def write_run_outputs(
     """Write ``model.pt``, ``predictions.parquet`` and (when given) ``train_log.csv``."""
     out = Path(out_dir)
     model.eval()
-    save_checkpoint(
-        out / "model.pt", model, name=name, hparams=hparams, modalities=modalities,
-        n_out=data.n_out, task=data.task,
-    )  # fmt: skip
     meta = {
         "task": data.task,
         "bins": list(data.bins) if data.bins is not None else None,
@@ -79,11 +75,22 @@ def write_run_outputs(
         "dataset": dataset,
         "provenance": provenance,
     }
-    frame = split_predictions(model, data, split=split, device=device)
-    write_predictions(out / "predictions.parquet", frame, meta)
-    if train_log is not None:
-        with atomic_path(out / "train_log.csv") as tmp:
-            train_log.to_csv(tmp, index=False)
+    checkpoint, predictions, log_csv = (
+        out / "model.pt",
+        out / "predictions.parquet",
+        out / "train_log.csv",
+    )
+    written = [checkpoint, predictions] + ([log_csv] if train_log is not None else [])
+    with all_or_none(*written):
+        save_checkpoint(
+            checkpoint, model, name=name, hparams=hparams, modalities=modalities,
+            n_out=data.n_out, task=data.task,
+        )  # fmt: skip
+        frame = split_predictions(model, data, split=split, device=device)
+        write_predictions(predictions, frame, meta)
+        if train_log is not None:
+            with atomic_path(log_csv) as tmp:
+                train_log.to_csv(tmp, index=False)
 
 
 def fit_run(

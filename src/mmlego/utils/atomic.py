@@ -135,6 +135,21 @@ def _json_default(value: Any) -> Any:
 
 
 @contextlib.contextmanager
+def all_or_none(*paths: str | os.PathLike[str]) -> Iterator[None]:
+    """Outputs written together: if the block fails, none of ``paths`` is left behind.
+
+    Each file is still written atomically; this removes the ones already renamed into place
+    when a later one fails (a step of ``mmlego batch`` leaves no half of its outputs).
+    """
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; it replaces ``path`` only on success.
 

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -81,6 +82,23 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def created_utc() -> str:
+    """The time outputs are stamped with: now, or ``SOURCE_DATE_EPOCH`` when it is set (the
+    reproducible-builds convention), so that two runs can be compared byte for byte."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        moment = dt.datetime.now(dt.UTC)
+    else:
+        try:
+            moment = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in whole seconds; "
+                "set it to an integer (e.g. `date +%s`) or unset it"
+            ) from None
+    return moment.isoformat(timespec="seconds")
+
+
 def provenance(
     config: Any = None, *, seed: int | None = None, device: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -91,7 +109,7 @@ def provenance(
         "packages": package_versions(),
         "seed": seed,
         "device": device,
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_utc": created_utc(),
         "host_platform": platform.platform(),
     }
     record.update(extra)

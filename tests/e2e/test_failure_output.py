@@ -1,0 +1,51 @@
+"""What a user sees when one value of their label file is bad (issue 20 item 4): the step's
+one-line message once, near the end, in fewer than 30 lines, and no retry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tests.conftest import run_snakemake
+
+N = 12
+MESSAGE = (
+    "read-tables failed: label file labels.csv: event must be 0 (censored) or 1 (event); "
+    "other values for patients p02"
+)
+
+
+def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path):
+    ids = [f"p{i:02d}" for i in range(N)]
+    events = [0, 1, 2] + [1] * (N - 3)  # p02's event is 2
+    pd.DataFrame({"patient_id": ids, "months": np.linspace(1, 30, N), "dead": events}).to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    pd.DataFrame({"patient_id": ids, "age": np.arange(N, dtype=float)}).to_csv(
+        tmp_path / "clinical.csv", index=False
+    )
+    study = {
+        "output_dir": "out",
+        "models": ["lego_block"],
+        "datasets": {
+            "mine": {
+                "kind": "generic",
+                "task": "survival",
+                "labels": {"path": "labels.csv", "time": "months", "event": "dead"},
+                "modalities": {"clin": {"type": "tabular", "path": "clinical.csv"}},
+            }
+        },
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    # The whole study, as a user runs it, under the default (local) profile.
+    done = run_snakemake("--cores", "1", "--configfile", "study.yaml", cwd=tmp_path)
+    output = done.stdout + done.stderr
+    lines = output.splitlines()
+    assert done.returncode != 0
+    assert output.count(MESSAGE) == 1, output
+    assert len(lines) < 30, output
+    assert any(MESSAGE in line for line in lines[-10:]), output  # near the end
+    assert "Trying to restart job" not in output
+    # The job's log holds the message once too: one attempt.
+    assert (tmp_path / "out/logs/mine/tables.log").read_text().count(MESSAGE) == 1
