@@ -48,6 +48,7 @@ include: "workflow/rules/combine.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/classical.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/merge_ablation.smk"
 include: "workflow/rules/unpaired.smk"
 include: "workflow/rules/report.smk"
 

@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmlego import layout
 from mmlego.data.labels import write_labels
+from mmlego.data.store import ModalityData, write_modality
+from mmlego.models.catalogue import parse_run
 from mmlego.predictions import write_predictions as write_package_predictions
 from mmlego.utils.provenance import provenance
+
+# The stores of a fixture study whose runs name no modality (they are all multimodal).
+MODALITIES = ("static", "vitals")
 
 
 def write_predictions(path: Path, frame: pd.DataFrame, **meta) -> Path:
@@ -18,6 +24,33 @@ def write_predictions(path: Path, frame: pd.DataFrame, **meta) -> Path:
     writer, with a provenance record)."""
     write_package_predictions(path, frame, {"provenance": provenance(None, seed=0), **meta})
     return path
+
+
+def write_stores(
+    root: Path, ids: list[str], runs, missing: dict[str, list[str]] | None = None
+) -> dict[str, Path]:
+    """One vector store per modality that the ``runs`` name (``snn.static``: static), else per
+    modality of :data:`MODALITIES`, plus those of ``missing``, under ``root/modalities``; the
+    patients ``missing[modality]`` lack that modality, every other patient has it."""
+    missing = missing or {}
+    named = [m for m in (parse_run(run)[1] for run in runs) if m] or list(MODALITIES)
+    paths = {}
+    for modality in dict.fromkeys([*named, *missing]):
+        absent = set(missing.get(modality, []))
+        present = np.array([i not in absent for i in ids])
+        values = np.where(present, 1.0, np.nan).astype(np.float32)[:, None]
+        data = ModalityData(modality, "vector", ids, present, values, ["x"], type="tabular")
+        paths[modality] = Path(layout.modality_store(str(root), modality))
+        write_modality(paths[modality], data, provenance=provenance(None))
+    return paths
+
+
+def store_args(root: Path, dataset: str | None = None) -> list[str]:
+    """``--store modality=path`` arguments of every store of the dataset folder ``root``
+    (``--store dataset.modality=path`` given the ``dataset``, as ``mmlego tables`` takes them)."""
+    stores = sorted((Path(root) / "modalities").glob("*.h5"))
+    prefix = f"{dataset}." if dataset else ""
+    return [arg for path in stores for arg in ("--store", f"{prefix}{path.stem}={path}")]
 
 
 def _splits(root: Path, ids: list[str], rng: np.random.Generator, repeats: int) -> list[dict]:
@@ -44,12 +77,15 @@ def survival_study(
     *,
     runs: dict[str, float] | None = None,
     repeats: int = 1,
-) -> dict[str, Path]:
+    missing: dict[str, list[str]] | None = None,
+    stores: bool = True,
+) -> dict:
     """A survival dataset of ``n`` patients, ``repeats`` splits and predictions of ``runs``.
 
     ``runs`` maps a run name to its signal: the risk is the true log-hazard plus standard
     normal noise divided by the signal. Survival per bin is exp(-cumulative hazard) at the
-    bins' right edges, so risk and survival agree.
+    bins' right edges, so risk and survival agree. The modality stores (``paths["stores"]``)
+    are those of :func:`write_stores` (none without ``stores``).
     """
     runs = runs or {"lego_merge": 3.0}
     rng = np.random.default_rng(seed)
@@ -64,6 +100,7 @@ def survival_study(
     splits = _splits(root, ids, rng, repeats)
     edges = [0.0, *np.quantile(time[event == 1], [0.25, 0.5, 0.75]).tolist(), float("inf")]
     paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
+    paths["stores"] = write_stores(root, ids, runs, missing) if stores else {}
     for run, signal in runs.items():
         for k, sets in enumerate(splits):
             risk = log_hazard + rng.normal(size=n) / max(signal, 1e-9)
@@ -107,10 +144,13 @@ def classification_study(
     *,
     runs: dict[str, float] | None = None,
     repeats: int = 1,
-) -> dict[str, Path]:
+    missing: dict[str, list[str]] | None = None,
+    stores: bool = True,
+) -> dict:
     """A classification dataset with ``repeats`` splits and softmax predictions of ``runs``.
 
-    ``runs`` maps a run name to the logit margin of the true class (its signal).
+    ``runs`` maps a run name to the logit margin of the true class (its signal); the modality
+    stores (``paths["stores"]``) are those of :func:`write_stores` (none without ``stores``).
     """
     runs = runs or {"lego_merge": 1.5}
     rng = np.random.default_rng(seed)
@@ -124,6 +164,7 @@ def classification_study(
     )
     splits = _splits(root, ids, rng, repeats)
     paths = {"labels": root / "labels.parquet", "splits": root / "splits.json"}
+    paths["stores"] = write_stores(root, ids, runs, missing) if stores else {}
     for run, signal in runs.items():
         for k, sets in enumerate(splits):
             logits = rng.normal(size=(n, n_classes))

@@ -210,6 +210,11 @@ def merge_weights(run: str) -> str:
     return f"{run}/lambda.json"
 
 
+def merge_ablation(ds_dir: str, k: int | str) -> str:
+    """Every LegoMerge aggregation variant's val and test metric on split ``k``."""
+    return f"{ds_dir}/merge_ablation/split{k}.json"
+
+
 # --------------------------------------------------------------------------- the unpaired study
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import yaml
 
 from tests.conftest import demo_study, run_snakemake
@@ -26,6 +27,12 @@ def _study(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     classification_study(tmp_path / "out" / "icd9", n_classes=2, n=80, runs=RUNS, repeats=2)
+    # The merge jobs' missing-modality reports (the merge without each modality).
+    for k in range(2):
+        report = {"dataset": "icd9", "split": k, "set": "test", "metric": "auc", "merge": 0.8,
+                  "without": {"static": 0.7 + k / 10, "vitals": 0.6}, "blocks": {}}  # fmt: skip
+        merge_dir = tmp_path / "out" / "icd9" / "lego_merge" / f"split{k}"
+        (merge_dir / "missing_modality.json").write_text(json.dumps(report))
     # The trained runs' logs, which the train jobs write beside their predictions.
     log = pd.DataFrame({"epoch": [1, 2], "val_metric": [0.6, 0.7], "seconds": [0.5, 0.5]})
     for run in RUNS:
@@ -64,6 +71,8 @@ def test_metrics_and_tables_rules_on_saved_predictions(tmp_path):
     ]
     assert abs(merge["mean"] - values["value"].mean()) < 1e-9
     assert "LegoMerge" in (out / "tables" / "table2.md").read_text()
+    missing = pd.read_csv(out / "tables" / "missing_modality.csv").set_index("row")
+    assert missing.at["LegoMerge without static", "mean"] == pytest.approx(0.75)
     assert (out / "figures" / "km_risk_groups.pdf").exists()
     log = (out / "logs" / "metrics" / "icd9" / "lego_merge" / "split1.log").read_text()
     assert "lego_merge split 1" in log

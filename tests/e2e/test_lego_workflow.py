@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mmlego.data.store import read_presence
 from tests.conftest import REPO, run_snakemake
 
 # The model rules activate once the stages that make their inputs are in the workflow.
@@ -66,7 +67,7 @@ def _write_study(root):
                 },
             }
         },
-        "models": ["lego_block", "lego_merge", "lego_merge_adaptive", "lego_fuse"],
+        "models": ["lego_block", "lego_merge", "lego_merge_adaptive", "lego_fuse", "lego_ensemble"],
         "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
         "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "patience": 4},
         "fuse": {"epochs": 1},
@@ -81,6 +82,8 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         "out/toy/lego_merge/split0/missing_modality.json",
         "out/toy/lego_fuse/split0/predictions.parquet",
         "out/toy/lego_merge_adaptive/split0/lambda.json",
+        "out/toy/lego_ensemble/split0/predictions.parquet",
+        "out/tables/merge_ablation.md",
     ]
     common = ["--configfile", "study.yaml", "--cores", "2"]
     done = run_snakemake(*common, *targets, cwd=tmp_path)
@@ -107,7 +110,22 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     weights = json.loads((out / "lego_merge_adaptive" / "split0" / "lambda.json").read_text())
     assert set(weights["lambda"]) == {"clinical", "labs"}
     assert weights["val_metric"] >= weights["equal_val_metric"] and len(weights["curve"]) == 11
-    # A merge option changes the merge jobs' params only: blocks and fuse stay cached.
+    # lego_ensemble: per patient, the mean of the probabilities of the blocks it has inputs for.
+    blocks = {
+        m: pd.read_parquet(out / f"lego_block.{m}" / "split0" / "predictions.parquet").set_index(
+            ["patient_id", "set"]
+        )["prob_1"]
+        for m in ("clinical", "labs")
+    }
+    present = {m: read_presence(out / "modalities" / f"{m}.h5") for m in blocks}
+    ensemble = pd.read_parquet(out / "lego_ensemble" / "split0" / "predictions.parquet")
+    for row in ensemble.itertuples():
+        have = [m for m in blocks if present[m][row.patient_id]] or list(blocks)
+        expected = np.mean([blocks[m][(row.patient_id, row.set)] for m in have])
+        assert row.prob_1 == pytest.approx(expected), row.patient_id
+    ablation = pd.read_csv(tmp_path / "out" / "tables" / "merge_ablation.csv")
+    assert len(ablation) == 18 and ablation["default"].sum() == 1
+    # A merge option changes the merge job's params only: blocks and fuse stay cached.
     plan = run_snakemake(
         *common,
         *targets,

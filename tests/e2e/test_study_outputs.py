@@ -98,10 +98,12 @@ def test_a_generic_study_makes_no_paper_outputs_and_no_toy_figures(tmp_path):
     assert "paper_comparison" not in result.stderr and "interference_toy" not in result.stderr
     for name in (*PAPER_FILES, *TOY_FILES):
         assert not (out / name).exists(), name
-    # The study's own tables: Table 2, the secondary metrics and the paired comparison (with no
-    # baseline in this study, a header alone; the demo-like test below has rows).
-    assert assert_markdown_tables_parse(out / "tables") == ["paired.md", "secondary.md",
-                                                            "table2.md"]  # fmt: skip
+    # The study's own tables: Table 2, the secondary metrics, the paired comparison (with no
+    # baseline in this study, a header alone; the demo-like test below has rows), the
+    # missing-modality table and the merge ablation.
+    assert assert_markdown_tables_parse(out / "tables") == [
+        "merge_ablation.md", "missing_modality.md", "paired.md", "secondary.md", "table2.md",
+    ]  # fmt: skip
     assert "LegoMerge" in (out / "tables" / "table2.md").read_text()
 
     # The report collects what the study made, and nothing it did not make.
@@ -137,7 +139,8 @@ def test_the_demo_config_makes_the_paper_outputs_and_the_toy_figures(tmp_path):
 
     runs = {"lego_block.static": 1.0, "lego_block.vitals": 0.8, "lego_merge": 1.6,
             "snn.static": 0.9}  # fmt: skip
-    classification_study(out / "icd9", n_classes=2, n=80, runs=runs, repeats=1)
+    # No fixture stores: the workflow's own (real) stores are the ones its jobs read.
+    classification_study(out / "icd9", n_classes=2, n=80, runs=runs, repeats=1, stores=False)
     result = run_snakemake(
         *(str(out / name) for name in (*PAPER_FILES, *TOY_FILES)),
         "--cores", "2", "--configfile", path,
@@ -146,7 +149,9 @@ def test_the_demo_config_makes_the_paper_outputs_and_the_toy_figures(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     names = assert_markdown_tables_parse(out / "tables")
-    assert names == ["paired.md", "paper_comparison.md", "secondary.md", "table2.md"]
+    assert names == [
+        "missing_modality.md", "paired.md", "paper_comparison.md", "secondary.md", "table2.md",
+    ]  # fmt: skip
     paper = pd.read_csv(out / "tables" / "paper_comparison.csv")
     # The paper's ICD9 column has LegoBlock, LegoMerge and SNN rows: each is compared.
     assert set(paper["dataset"]) == {"icd9"} and {"LegoMerge", "SNN (tab)"} <= set(paper["row"])

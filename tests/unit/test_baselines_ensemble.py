@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmlego.data.kinds import Modality
 from mmlego.models.baselines.ensemble import average_predictions, hazards_from_survival
 
 
@@ -178,3 +179,61 @@ def test_ensemble_command_writes_checked_predictions_with_metadata(tmp_path):
     wrong = [*args[:-1], str(out)]
     wrong[wrong.index("--split") + 1] = "1"
     assert main(wrong) == 1 and not out.exists()
+
+
+def test_lego_ensemble_is_the_hand_computed_mean_of_two_blocks(tmp_path):
+    """lego_ensemble through its command: the mean of the blocks' probabilities (binary) and
+    of their hazards (survival), never of the SNN/ABMIL runs."""
+    from mmlego.cli import main
+    from mmlego.data.store import ModalityData, write_modality
+    from mmlego.models.catalogue import CATALOGUE, member_runs
+    from mmlego.predictions import read_predictions, write_predictions
+
+    mods = [Modality("static", "tabular"), Modality("vitals", "timeseries")]
+    config = {"baselines": {"ensemble": {"members": ["snn", "abmil"]}}}
+    assert member_runs(config, "lego_ensemble", mods) == ["lego_block.static", "lego_block.vitals"]
+    assert CATALOGUE["lego_ensemble"].survival_mean == "hazards"
+    assert CATALOGUE["ensemble"].survival_mean == "survival"
+
+    def run(task, frames, meta):
+        args = []
+        for block, frame in frames.items():
+            modality = block.split(".")[1]
+            store = tmp_path / task / "modalities" / f"{modality}.h5"
+            data = ModalityData(modality, "vector", list(frame["patient_id"]), [True] * len(frame),
+                                np.zeros((len(frame), 1), np.float32), ["f"])  # fmt: skip
+            write_modality(store, data, provenance={})
+            path = tmp_path / task / block / "split0" / "predictions.parquet"
+            path.parent.mkdir(parents=True)
+            write_predictions(path, frame, {**meta, "run": block})
+            args += ["--member", f"{block}={path}", "--store", f"{block}={store}"]
+        out = tmp_path / task / "lego_ensemble" / "split0" / "predictions.parquet"
+        argv = ["ensemble", *args, "--run", "lego_ensemble", "--survival-mean", "hazards",
+                "--dataset", task, "--split", "0", "--cfg", "{}", "--seed", "0", "--out", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        return read_predictions(out).frame.set_index("patient_id")
+
+    ids = {"patient_id": ["x", "y"], "set": ["val", "test"], "split": 0, "label": [1, 0]}
+    binary = run(
+        "binary",
+        {"lego_block.static": pd.DataFrame({**ids, "prob_0": [0.2, 0.9], "prob_1": [0.8, 0.1]}),
+         "lego_block.vitals": pd.DataFrame({**ids, "prob_0": [0.6, 0.5], "prob_1": [0.4, 0.5]})},
+        {"task": "binary", "classes": ["a", "b"], "dataset": "binary", "provenance": {}},
+    )  # fmt: skip
+    assert binary.loc["x", ["prob_0", "prob_1"]].tolist() == pytest.approx([0.4, 0.6])
+    assert binary.loc["y", ["prob_0", "prob_1"]].tolist() == pytest.approx([0.7, 0.3])
+    blocks = {
+        "lego_block.static": survival_member([[0.1, 0.2], [0.5, 0.5], [0.0, 0.3]]),
+        "lego_block.vitals": survival_member([[0.3, 0.4], [0.2, 0.1], [0.6, 0.6]]),
+    }
+    surv = run("survival", blocks, {"task": "survival", "bins": [0.0, 2.0, float("inf")],
+                                    "classes": None, "dataset": "survival", "provenance": {}})  # fmt: skip
+    # p1: hazards (0.1 + 0.3) / 2 = 0.2 and (0.2 + 0.4) / 2 = 0.3; S = 0.8, 0.8 * 0.7 = 0.56.
+    assert surv.loc["p1", ["hazard_0", "hazard_1"]].tolist() == pytest.approx([0.2, 0.3])
+    assert surv.loc["p1", ["surv_0", "surv_1"]].tolist() == pytest.approx([0.8, 0.56])
+    assert surv.loc["p1", "risk"] == pytest.approx(-1.36)
+    # p3: hazards 0.3 and 0.45; S = 0.7, 0.385; the SNN/ABMIL ensemble's mean of the curves
+    # (1, 0.7) and (0.4, 0.16) would give 0.7, 0.43.
+    assert surv.loc["p3", ["surv_0", "surv_1"]].tolist() == pytest.approx([0.7, 0.385])
+    curves = average_predictions(blocks, "survival").set_index("patient_id")
+    assert curves.loc["p3", ["surv_0", "surv_1"]].tolist() == pytest.approx([0.7, 0.43])

@@ -51,11 +51,9 @@ def _broken(demo, edit):
 
 
 def test_unknown_model_is_rejected(demo):
-    position = len(demo["models"])  # the appended entry's index
+    index = len(demo["models"])  # the appended entry's position
     message = _broken(demo, lambda c: c["models"].append("transformer_xl"))
-    assert (
-        f"models.{position}" in message and "transformer_xl" in message and "lego_merge" in message
-    )
+    assert f"models.{index}" in message and "transformer_xl" in message and "lego_merge" in message
 
 
 def test_wrong_task_is_rejected(demo):

@@ -11,7 +11,7 @@ import pytest
 from mmlego.cli import main
 from mmlego.evaluate.result_figures import km_run, risk_groups
 from mmlego.predictions import read_predictions
-from tests.evaluate_fixtures import classification_study, survival_study
+from tests.evaluate_fixtures import classification_study, store_args, survival_study
 
 SURV_RUNS = {"lego_block.slides": 1.0, "lego_block.omics": 2.0, "lego_merge": 3.0, "ensemble": 1.5}
 CLS_RUNS = {"ensemble": 1.0, "lego_merge": 1.5, "lego_fuse": 2.0, "lego_block.static": 0.8}
@@ -33,6 +33,7 @@ def _score_all(root, runs, repeats):
                 str(root / "labels.parquet"),
                 "--splits",
                 str(root / "splits.json"),
+                *store_args(root),
                 "--split",
                 str(k),
                 "--out",
@@ -88,6 +89,8 @@ def study(tmp_path_factory):
         f"tcga={root / 'tcga' / 'labels.parquet'}",
         "--labels",
         f"icd9={root / 'icd9' / 'labels.parquet'}",
+        *store_args(root / "tcga", "tcga"),
+        *store_args(root / "icd9", "icd9"),
         "--cfg",
         json.dumps(config),
         "--seed",
@@ -143,3 +146,18 @@ def test_risk_groups_split_test_patients_at_the_validation_median(study):
 def test_km_prefers_lego_merge():
     assert km_run(["ensemble", "lego_fuse", "lego_merge"]) == "lego_merge"
     assert km_run(["snn.omics"]) == "snn.omics" and km_run([]) is None
+
+
+def test_fig2_compares_merge_and_fuse_with_the_ensemble_of_their_blocks():
+    from mmlego.evaluate.result_figures import fig2_merge_vs_ensemble
+
+    long = pd.DataFrame(
+        [
+            {"dataset": "icd9", "run": run, "set": "test", "metric": "auc", "value": v}
+            for run in ("ensemble", "lego_ensemble", "lego_merge", "lego_fuse", "snn.static")
+            for v in (0.7, 0.8)
+        ]
+    )
+    fig = fig2_merge_vs_ensemble(long, {"icd9": "binary"}, {"icd9": "mimic"})
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["LegoBlock ensemble", "LegoMerge", "LegoFuse"]

@@ -24,7 +24,12 @@ from mmlego.evaluate.metrics import (
     uno_c,
 )
 from mmlego.predictions import read_predictions
-from tests.evaluate_fixtures import classification_study, survival_study, write_predictions
+from tests.evaluate_fixtures import (
+    classification_study,
+    store_args,
+    survival_study,
+    write_predictions,
+)
 
 TIME = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 EVENT = np.array([1, 0, 1, 1, 0])
@@ -184,6 +189,7 @@ def test_metrics_cli_writes_metrics_json_for_survival(tmp_path):
         str(paths["labels"]),
         "--splits",
         str(paths["splits"]),
+        *store_args(paths["labels"].parent),
         "--split",
         "0",
         "--out",
@@ -217,6 +223,7 @@ def test_metrics_cli_classification(tmp_path, n_classes, metric):
         str(paths["labels"]),
         "--splits",
         str(paths["splits"]),
+        *store_args(paths["labels"].parent),
         "--split",
         "0",
         "--out",
@@ -258,6 +265,7 @@ def test_undefined_val_metric_is_null_in_json(tmp_path):
         str(paths["labels"]),
         "--splits",
         str(paths["splits"]),
+        *store_args(paths["labels"].parent),
         "--split",
         "0",
         "--out",
@@ -298,6 +306,7 @@ def test_bad_predictions_fail_with_one_clear_message(tmp_path, capsys, mutate, m
         str(paths["labels"]),
         "--splits",
         str(paths["splits"]),
+        *store_args(paths["labels"].parent),
         "--split",
         "0",
         "--out",
@@ -341,6 +350,7 @@ def test_metrics_read_what_the_training_stage_writes(tmp_path, task):
         str(paths["labels"]),
         "--splits",
         str(paths["splits"]),
+        *store_args(paths["labels"].parent),
         "--split",
         "0",
         "--out",

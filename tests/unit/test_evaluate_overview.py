@@ -30,7 +30,7 @@ def test_weights_warning_only_for_image_modalities_without_weights():
 
 def test_overview_page_shows_cohort_qc_config_and_provenance(tmp_path, capsys):
     out = tmp_path / "out"
-    paths = survival_study(out / "tcga", n=30)
+    paths = survival_study(out / "tcga", n=30, stores=False)  # the test writes its own
     ids = pd.read_parquet(paths["labels"])["patient_id"].to_numpy()
     present = np.arange(len(ids)) % 3 != 0
     store = out / "tcga" / "modalities" / "omics.h5"

@@ -34,7 +34,12 @@ from mmlego.evaluate.tables import (
 )
 from mmlego.predictions import read_predictions
 from mmlego.predictions import write_predictions as write_package_predictions
-from tests.evaluate_fixtures import classification_study, survival_study, write_metrics
+from tests.evaluate_fixtures import (
+    classification_study,
+    store_args,
+    survival_study,
+    write_metrics,
+)
 
 INFOS = {
     "blca": DatasetInfo(
@@ -183,6 +188,7 @@ def test_paired_comparison_picks_the_baseline_on_validation(tmp_path):
                 str(tmp_path / "tcga" / "labels.parquet"),
                 "--splits",
                 str(tmp_path / "tcga" / "splits.json"),
+                *store_args(tmp_path / "tcga"),
                 "--split",
                 str(k),
                 "--out",
@@ -225,6 +231,7 @@ def _scored(root: Path, runs: list[str], repeats: int) -> pd.DataFrame:
                 "--splits",
                 str(root / "splits.json"),
             ]
+            argv += store_args(root)
             assert main([*argv, "--split", str(k), "--out", str(out)]) == 0
             files.append(out)
     long = load_metrics(files)
@@ -323,6 +330,7 @@ def test_tables_cli_writes_every_format(tmp_path):
                         str(tmp_path / "icd9" / "labels.parquet"),
                         "--splits",
                         str(tmp_path / "icd9" / "splits.json"),
+                        *store_args(tmp_path / "icd9"),
                         "--split",
                         str(k),
                         "--out",
@@ -347,6 +355,7 @@ def test_tables_cli_writes_every_format(tmp_path):
         *(str(Path(f).with_name("predictions.parquet")) for f in files),
         "--labels",
         f"icd9={tmp_path / 'icd9' / 'labels.parquet'}",
+        *store_args(tmp_path / "icd9", "icd9"),
         "--cfg",
         json.dumps(config),
         "--seed",
@@ -357,7 +366,8 @@ def test_tables_cli_writes_every_format(tmp_path):
     assert main(argv) == 0
     names = sorted(p.name for p in (tmp_path / "tables").iterdir())
     expected = [f"{s}.{e}" for s in ("table2", "secondary", "paired") for e in ("csv", "md", "tex")]
-    assert names == sorted([*expected, "metrics_long.csv", "table2.html"])
+    extra = ["metrics_long.csv", "table2.html", "missing_modality.csv", "missing_modality.md"]
+    assert names == sorted([*expected, *extra])
     assert "<b>" in (tmp_path / "tables" / "table2.html").read_text()
     note = "mean ± std over 2 splits (holdout train/val/test 0.7/0.15/0.15 × 2 repeats)"
     for name in ("table2.md", "table2.html", "secondary.md"):

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from mmlego.models.base import ModalityBatch
 from mmlego.models.fuse import LegoFuse
@@ -156,6 +157,15 @@ def test_merge_and_fuse_jobs_write_outputs_and_handle_missing_modalities(tmp_pat
     assert report["metric"] == "auc" and set(report["without"]) == {"tab", "img"}
     # The signal is planted in both modalities: every variant is far better than chance.
     assert report["merge"] > 0.7 and min(report["without"].values()) > 0.7
+    assert report["dataset"] == "toy" and report["split"] == 0
+    # Each block is scored on the test patients with its modality only (P050-P052 lack img,
+    # P053-P054 tab): the AUC of its saved predictions on those patients.
+    for modality, lacking in (("img", {"P050", "P051", "P052"}), ("tab", {"P053", "P054"})):
+        block = read_predictions(paths[modality].with_name("predictions.parquet"))
+        test = block.frame[block.subset("test") & ~block.frame["patient_id"].isin(lacking)]
+        assert len(test) == 12 - len(lacking)
+        expected = roc_auc_score(test["label"], test["prob_1"])
+        assert report["blocks"][modality] == pytest.approx(expected, abs=1e-6), modality
     preds = read_predictions(tmp_path / "merge" / "predictions.parquet")
     frame, meta = preds.frame, preds.meta
     assert meta["run"] == "lego_merge" and len(frame) == 24

@@ -260,6 +260,14 @@ def member_inputs(wildcards):
     }
 
 
+def dataset_stores(wildcards):
+    """Every modality store of the job's dataset (the presence flags that choose whom a run is
+    scored on)."""
+    return [
+        layout.modality_store(ds_dir(wildcards.ds), m) for m in modalities(wildcards.ds)
+    ]
+
+
 def train_log_of(wildcards):
     """The run's training log, for the runs whose jobs write one (none otherwise)."""
     if "train_log" not in model_entry(parse_run(wildcards.run)[0]).outputs:
@@ -313,6 +321,8 @@ def get_final_output():
     ]
     if LATENT_DATASETS:
         targets.append(layout.figure(OUT, "latent_interference.png"))
+    if ABLATION_FILES:
+        targets.append(layout.table(OUT, "merge_ablation.csv"))
     # Only a study with a dataset of a kind the paper studied; Fig. 4/5 per evaluate.toy_figures.
     if paper_outputs(config):
         targets.append(layout.table(OUT, "paper_comparison.csv"))

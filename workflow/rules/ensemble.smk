@@ -1,4 +1,5 @@
-"""Models averaged from other runs' predictions (the ensemble): one job per (dataset, split).
+"""Models averaged from other runs' predictions (ensemble, lego_ensemble): one job per
+(dataset, split).
 
 The trained baselines (snn, abmil, perceiver, perceiver_early, late_*, multimodn, mcat,
 healnet) are jobs of the shared train rule (train.smk), one per (dataset, run, split).
@@ -26,8 +27,10 @@ rule ensemble:
             "store", members_of(wildcards), input.stores
         ),
         cfg=lambda wildcards: as_json(job_config(config, wildcards.model)),
+        survival_mean=lambda wildcards: model_entry(wildcards.model).survival_mean,
         seed=config["seed"],
     shell:
         "mmlego --log {log:q} ensemble {params.members} {params.stores} --run {wildcards.model}"
-        " --dataset {wildcards.ds:q} --split {wildcards.k} --cfg {params.cfg:q}"
+        " --survival-mean {params.survival_mean} --dataset {wildcards.ds:q} --split {wildcards.k}"
+        " --cfg {params.cfg:q}"
         " --seed {params.seed} --out {output:q}"

@@ -13,6 +13,18 @@ TRAIN_LOGS = [
 LABEL_FILES = [layout.labels(ds_dir(ds)) for ds in DATASETS]
 # The config sections whose values paper_comparison.md lists as setup differences.
 PAPER_SETUP_KEYS = ("lego", "encoder", "tune", "train", "splits")
+# (dataset.modality, store) of every modality: the presence flags define the complete cases.
+STORE_FILES = [
+    (f"{ds}.{mod}", layout.modality_store(ds_dir(ds), mod))
+    for ds in DATASETS
+    for mod in modalities(ds)
+]
+MISSING_MODALITY_FILES = [
+    layout.missing_modality(layout.run_dir(ds_dir(ds), "lego_merge", k))
+    for ds in DATASETS
+    if "lego_merge" in runs(ds)
+    for k in SPLITS
+]
 
 
 rule metrics:
@@ -21,6 +33,7 @@ rule metrics:
         labels=layout.labels(DS),
         splits=layout.splits(DS),
         train_log=train_log_of,
+        stores=dataset_stores,
     output:
         layout.metrics(RUN),
     log:
@@ -33,10 +46,13 @@ rule metrics:
         train_log=lambda wildcards, input: " ".join(
             f"--train-log {shlex.quote(path)}" for path in input.train_log
         ),
+        stores=lambda wildcards, input: pair_args(
+            "store", modalities(wildcards.ds), input.stores
+        ),
     shell:
         "mmlego --log {log:q} metrics --predictions {input.predictions:q} "
         "--labels {input.labels:q} --splits {input.splits:q} --split {wildcards.k} "
-        "{params.train_log} --out {output:q}"
+        "{params.train_log} {params.stores} --out {output:q}"
 
 
 rule tables:
@@ -44,6 +60,8 @@ rule tables:
         metrics=METRICS_FILES,
         predictions=PREDICTION_FILES,
         labels=LABEL_FILES,
+        stores=[path for _, path in STORE_FILES],
+        missing=MISSING_MODALITY_FILES,
     output:
         table2=report(
             layout.table(OUT, "table2.html"),
@@ -76,6 +94,15 @@ rule tables:
             category="Tables",
             labels={"table": "Every metric (long format)"},
         ),
+        missing=report(
+            layout.table(OUT, "missing_modality.csv"),
+            caption="../report/table_missing_modality.rst",
+            category="Tables",
+            labels={
+                "table": "Every test patient, and LegoMerge without each modality"
+            },
+        ),
+        missing_md=layout.table(OUT, "missing_modality.md"),
     log:
         layout.log(OUT, "tables"),
     benchmark:
@@ -85,6 +112,12 @@ rule tables:
     threads: 1
     params:
         labels=lambda wildcards, input: pair_args("labels", DATASETS, input.labels),
+        stores=lambda wildcards, input: pair_args(
+            "store", [name for name, _ in STORE_FILES], input.stores
+        ),
+        missing=lambda wildcards, input: " ".join(
+            f"--missing-modality {shlex.quote(path)}" for path in input.missing
+        ),
         cfg=as_json(
             {
                 "datasets": config["datasets"],
@@ -96,7 +129,8 @@ rule tables:
         out_dir=output_folder("table2"),
     shell:
         "mmlego --log {log:q} tables --metrics {input.metrics:q}"
-        " --predictions {input.predictions:q} {params.labels} --cfg {params.cfg:q}"
+        " --predictions {input.predictions:q} {params.labels} {params.stores}"
+        " {params.missing} --cfg {params.cfg:q}"
         " --seed {params.seed} --out-dir {params.out_dir:q}"
 
 

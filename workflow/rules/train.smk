@@ -29,8 +29,13 @@ rule train:
         mem_mb=8000,
         runtime=120,
     params:
-        # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched); it
-        # holds the run's config, so editing one model's config reruns only its runs.
+        # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched).
         command=train_command,
+        # Snakemake's params trigger skips params derived from input or output (the command),
+        # so the run's own config sections stand here too: editing one model's config reruns
+        # only its runs.
+        cfg=lambda wc: as_json(job_config(config, parse_run(wc.run)[0])),
+        seed=config["seed"],
+        device=config["device"],
     shell:
         "mmlego {params.command}"

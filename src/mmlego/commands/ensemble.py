@@ -1,4 +1,5 @@
-"""``mmlego ensemble``: average unimodal runs' predictions of one split (no training)."""
+"""``mmlego ensemble``: average unimodal runs' predictions of one split (no training); the
+step of ``ensemble`` and ``lego_ensemble``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--store", action="append", required=True, metavar="RUN=STORE_H5",
         help="the modality store of a member run (its presence flags); one per member",
     )  # fmt: skip
-    parser.add_argument("--run", required=True, help="the averaged model's run name (ensemble)")
+    parser.add_argument(
+        "--survival-mean", choices=("survival", "hazards"), default="survival",
+        help="what a survival task averages: the members' survival curves or their hazards",
+    )  # fmt: skip
+    parser.add_argument(
+        "--run", required=True, help="the averaged model's run name (ensemble, lego_ensemble)"
+    )
     parser.add_argument("--dataset", required=True, help="dataset key")
     parser.add_argument("--split", type=int, required=True, help="split index")
     parser.add_argument("--cfg", required=True, help="the model's config keys as JSON")
@@ -62,7 +69,9 @@ def run_ensemble(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"{preds.source}: rows of split(s) {sorted(splits)}, expected {args.split}"
             )
-    frame = average_predictions({n: p.frame for n, p in members.items()}, first.task, present)
+    frame = average_predictions(
+        {n: p.frame for n, p in members.items()}, first.task, present, args.survival_mean
+    )
     meta = {
         "task": first.task,
         "bins": first.meta.get("bins"),

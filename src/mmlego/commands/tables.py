@@ -20,6 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--labels", action="append", required=True, metavar="DATASET=LABELS",
         help="a dataset's labels.parquet; one per dataset",
     )  # fmt: skip
+    parser.add_argument(
+        "--store", action="append", required=True, metavar="DATASET.MODALITY=STORE_H5",
+        help="a modality store (its presence flags choose the complete cases); one per modality",
+    )  # fmt: skip
+    parser.add_argument(
+        "--missing-modality", action="append", default=[],
+        help="a missing_modality.json of LegoMerge; repeat for every dataset and split",
+    )  # fmt: skip
     parser.add_argument("--cfg", required=True, help="the datasets and evaluate sections as JSON")
     parser.add_argument("--seed", type=int, required=True, help="the study's master seed")
     parser.add_argument("--out-dir", required=True, help="tables/ directory")
@@ -41,9 +49,16 @@ def run(args: argparse.Namespace) -> None:
     from mmlego.commands.train import name_path_pairs
     from mmlego.evaluate.table_files import write_tables
 
+    stores: dict[str, dict[str, str]] = {}
+    for name, path in name_path_pairs(args.store, "--store").items():
+        ds, dot, modality = name.partition(".")
+        if not dot:
+            raise ValueError(f"--store {name}={path}: name it DATASET.MODALITY")
+        stores.setdefault(ds, {})[modality] = path
     write_tables(
         args.metrics, args.predictions, name_path_pairs(args.labels, "--labels"),
-        json.loads(args.cfg), seed=args.seed, out_dir=args.out_dir,
+        json.loads(args.cfg), seed=args.seed, out_dir=args.out_dir, stores=stores,
+        missing_modality=args.missing_modality,
     )  # fmt: skip
 
 

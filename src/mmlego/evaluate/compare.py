@@ -7,6 +7,8 @@ mean **validation** primary metric (test numbers never choose it). The differenc
 averaged over the splits; its 95% interval is a paired bootstrap: in every replicate the test
 patients of each split are resampled with replacement, the same patients for both models, both
 metrics are recomputed from the saved predictions, and the per-split differences are averaged.
+Like Table 2, it is scored on the complete cases (test patients with every modality of the
+dataset) when the presence flags are given.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from mmlego.evaluate.cases import Presence, scored_mask
 from mmlego.evaluate.metrics import (
     LOWER_IS_BETTER,
     PRIMARY_METRIC,
@@ -92,11 +95,29 @@ def reference_pools(runs: set[str], models: Mapping[str, str]) -> dict[str, list
     return {versus: pool for versus, pool in pools.items() if pool}
 
 
+def complete_test(preds: Predictions, presence: Presence | None) -> Predictions:
+    """The test rows of ``preds`` (sorted by patient), only the complete cases when
+    ``presence`` (the dataset's flags, :mod:`mmlego.evaluate.cases`) is given."""
+    test = _test_only(preds)
+    if presence is None:
+        return test
+    keep = scored_mask(test.frame["patient_id"], presence, preds.meta["run"], "complete")
+    return _test_only(test, pd.Index(test.frame.loc[keep, "patient_id"]))
+
+
 def paired_comparison(
-    long: pd.DataFrame, n_boot: int, seed: int, tasks: Mapping[str, str]
+    long: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    tasks: Mapping[str, str],
+    presence: Mapping[str, Presence] | None = None,
 ) -> pd.DataFrame:
     """One row per (dataset, Lego model, reference): the reference run (chosen on val), the
-    mean difference and its bootstrap CI."""
+    mean difference and its bootstrap CI.
+
+    ``presence``: per dataset, its modalities' presence flags (then the bootstrap resamples
+    the complete cases, the patients ``long`` was scored on)."""
+    presence = presence or {}
     rows = []
     for ds, task in tasks.items():
         metric = PRIMARY_METRIC[task]
@@ -113,7 +134,20 @@ def paired_comparison(
             if ours not in test.columns:
                 continue
             for versus, base in chosen.items():
-                rows.append(_paired_row(test, paths, ds, metric, ours, versus, base, n_boot, seed))
+                rows.append(
+                    _paired_row(
+                        test,
+                        paths,
+                        ds,
+                        metric,
+                        ours,
+                        versus,
+                        base,
+                        n_boot,
+                        seed,
+                        presence.get(ds),
+                    )
+                )
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
@@ -143,13 +177,14 @@ def _paired_row(
     base: str,
     n_boot: int,
     seed: int,
+    presence: Presence | None,
 ) -> dict:
     """The paired comparison of run ``ours`` with reference run ``base`` on dataset ``ds``."""
     both = test[[ours, base]].dropna()
     diff = both[ours] - both[base]
     pairs = []
     for k in both.index:
-        mine = _test_only(read_predictions(paths[(ours, k)]))
+        mine = complete_test(read_predictions(paths[(ours, k)]), presence)
         theirs = read_predictions(paths[(base, k)])
         pairs.append((mine, _test_only(theirs, pd.Index(mine.frame["patient_id"]))))
     low, high = bootstrap_difference(pairs, n_boot, derive_seed(seed, ds, ours, base))

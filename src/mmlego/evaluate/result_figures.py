@@ -77,25 +77,27 @@ def _empty(ax, text: str) -> None:
     ax.set_axis_off()
 
 
+# Fig. 2's runs: the mean of the LegoBlocks' predictions, and the two ways to combine them.
+FIG2_RUNS = ("lego_ensemble", "lego_merge", "lego_fuse")
+
+
 def fig2_merge_vs_ensemble(long: pd.DataFrame, tasks: Mapping[str, str], kinds: Mapping[str, str]):
-    """Fig. 2: LegoMerge and LegoFuse against the ensemble, on the MIMIC-like datasets.
+    """Fig. 2: LegoMerge and LegoFuse against ``lego_ensemble``, the ensemble of the same
+    LegoBlocks (not the SNN/ABMIL ``ensemble`` baseline), on the MIMIC-like datasets.
 
     Falls back to every dataset when the study has no MIMIC dataset.
     """
     chosen = [ds for ds, kind in kinds.items() if kind == "mimic"] or list(tasks)
     fig, axes = _panel_grid(len(chosen))
     for ax, ds in zip(axes, chosen, strict=False):
-        runs = [
-            r
-            for r in ("ensemble", "lego_merge", "lego_fuse")
-            if r in set(long["run"][long["dataset"] == ds])
-        ]
+        runs = [r for r in FIG2_RUNS if r in set(long["run"][long["dataset"] == ds])]
         if runs:
             _bars(ax, long, runs, ds, tasks[ds])
         else:
-            _empty(ax, f"{ds}: no ensemble or Lego runs")
+            _empty(ax, f"{ds}: no LegoBlock ensemble or Lego runs")
     fig.suptitle(
-        "Fig. 2 — LegoMerge and LegoFuse against the ensemble of the same encoders (test, over splits)"
+        "Fig. 2 — LegoMerge and LegoFuse against the ensemble of their LegoBlocks "
+        "(test, complete cases, over splits)"
     )
     return fig
 
@@ -111,7 +113,9 @@ def fig3_blocks_vs_merge(long: pd.DataFrame, tasks: Mapping[str, str]):
             _bars(ax, long, runs, ds, tasks[ds])
         else:
             _empty(ax, f"{ds}: no LegoBlock runs")
-    fig.suptitle("Fig. 3 — LegoBlock per modality against LegoMerge (test, over splits)")
+    fig.suptitle(
+        "Fig. 3 — LegoBlock per modality against LegoMerge (test, complete cases, over splits)"
+    )
     return fig
 
 

@@ -3,17 +3,27 @@
 The ground truth comes from ``labels.parquet`` (the predictions' copies of time, event and
 label must agree with it) and the censoring reference of the survival metrics is the train
 set of the same split in ``splits.json``.
+
+``val``, ``test``, ``n`` and ``events`` are scored on the complete cases (patients with every
+modality of the dataset; :mod:`mmlego.evaluate.cases`), the patients Table 2 and the figures
+compare every model on. ``available`` holds the same keys scored on every patient who has the
+run's modalities (all patients for a multimodal run), for ``tables/missing_modality.*``, and
+``patients`` the size of each set before either choice.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mmlego.evaluate.cases import Presence, scored_mask
 from mmlego.evaluate.metrics import (
+    METRICS,
+    UndefinedMetricWarning,
     binary_auc,
     binary_average_precision,
     harrell_c,
@@ -52,6 +62,13 @@ def set_metrics(
 ) -> dict[str, float]:
     """The task's metrics on the rows ``rows`` of ``frame`` (the joined predictions)."""
     part = frame.loc[rows.to_numpy()]
+    if part.empty:
+        warnings.warn(
+            f"{preds.source}: no patient to score in this set; every metric is NaN",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return {name: float("nan") for name in METRICS[preds.task]}
     if preds.task == "survival":
         time = part["time_truth"].to_numpy(float)
         event = part["event_truth"].to_numpy(int)
@@ -73,10 +90,35 @@ def set_metrics(
     return {"auc_macro_ovr": macro_ovr_auc(label, probs)}
 
 
-def score_predictions(
-    preds: Predictions, labels: pd.DataFrame, sets: dict[str, list[str]], k: int
+def score_sets(
+    preds: Predictions, frame: pd.DataFrame, keep: np.ndarray, train: pd.DataFrame | None
 ) -> dict[str, Any]:
-    """The ``metrics.json`` payload (without provenance) for one run and split."""
+    """``val``, ``test``, ``n`` (and ``events``) on the rows of ``frame`` where ``keep``."""
+    out: dict[str, Any] = {"n": {}}
+    if preds.task == "survival":
+        out["events"] = {}
+    for name in SETS:
+        rows = (frame["set"] == name) & keep
+        out[name] = set_metrics(preds, frame, rows, train)
+        out["n"][name] = int(rows.sum())
+        if preds.task == "survival":
+            out["events"][name] = int(frame.loc[rows, "event_truth"].sum())
+    return out
+
+
+def score_predictions(
+    preds: Predictions,
+    labels: pd.DataFrame,
+    sets: dict[str, list[str]],
+    k: int,
+    presence: Presence | None = None,
+) -> dict[str, Any]:
+    """The ``metrics.json`` payload (without provenance) for one run and split.
+
+    ``presence``: ``{modality: {patient_id: present}}`` of every modality of the dataset; the
+    scopes are those of :mod:`mmlego.evaluate.cases`. None: every patient counts as having
+    every modality (a study whose sets hold complete cases only, such as the unpaired one).
+    """
     check_against_split(preds, sets, k)
     frame = _truth(preds, labels)
     train = None
@@ -84,22 +126,25 @@ def score_predictions(
         train = labels[labels["patient_id"].isin(set(sets["train"]))]
         if train.empty:
             raise ValueError(f"split {k}: no train patient is in labels.parquet")
-    out: dict[str, Any] = {
+    run = preds.meta.get("run")
+    complete = available = np.ones(len(frame), dtype=bool)
+    if presence is not None:
+        if not run:
+            raise ValueError(
+                f"{preds.source}: metadata has no 'run', so its modalities are unknown"
+            )
+        ids = frame["patient_id"].astype(str)
+        complete = scored_mask(ids, presence, run, "complete")
+        available = scored_mask(ids, presence, run, "available")
+    return {
         "dataset": preds.meta.get("dataset"),
-        "run": preds.meta.get("run"),
+        "run": run,
         "split": k,
         "task": preds.task,
-        "n": {},
+        "patients": {name: int((frame["set"] == name).sum()) for name in SETS},
+        **score_sets(preds, frame, complete, train),
+        "available": score_sets(preds, frame, available, train),
     }
-    if preds.task == "survival":
-        out["events"] = {}
-    for name in SETS:
-        rows = frame["set"] == name
-        out[name] = set_metrics(preds, frame, rows, train)
-        out["n"][name] = int(rows.sum())
-        if preds.task == "survival":
-            out["events"][name] = int(frame.loc[rows, "event_truth"].sum())
-    return out
 
 
 def train_seconds(train_log: str | Path | None) -> float | None:
@@ -133,14 +178,16 @@ def write_metrics(
     *,
     inputs: list[str | Path],
     train_log: str | Path | None = None,
+    presence: Presence | None = None,
 ) -> dict[str, Any]:
     """Score a ``predictions.parquet`` against split ``k``'s sets and write ``metrics.json``.
 
     ``inputs`` (the files read) go into the provenance; ``train_log`` is the run's training
-    log, for its training time (None for runs without training). Returns the payload written.
+    log, for its training time (None for runs without training); ``presence`` as in
+    :func:`score_predictions`. Returns the payload written.
     """
     preds = read_predictions(predictions)
-    payload = score_predictions(preds, labels, sets, k)
+    payload = score_predictions(preds, labels, sets, k, presence)
     payload["train_seconds"] = train_seconds(train_log)
     source = preds.meta.get("provenance") or {}
     record = provenance(

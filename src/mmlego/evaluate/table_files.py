@@ -11,6 +11,7 @@ import pandas as pd
 
 from mmlego.data.kinds import dataset_modalities
 from mmlego.data.labels import read_labels
+from mmlego.evaluate.cases import read_dataset_presence
 from mmlego.evaluate.compare import (
     compare_with_paper,
     paired_comparison,
@@ -18,11 +19,17 @@ from mmlego.evaluate.compare import (
     paired_markdown,
     paper_table2,
 )
+from mmlego.evaluate.missing_modality import (
+    missing_modality_markdown,
+    missing_modality_table,
+    read_reports,
+)
 from mmlego.evaluate.paper_setup import differences_markdown, setup_differences
 from mmlego.evaluate.tables import (
     DatasetInfo,
     ResultTable,
     build_table,
+    complete_test_n,
     load_metrics,
     primary_columns,
     secondary_columns,
@@ -68,11 +75,15 @@ def write_tables(
     *,
     seed: int,
     out_dir: str | Path,
+    stores: Mapping[str, Mapping[str, str | Path]] | None = None,
+    missing_modality: Sequence[str | Path] = (),
 ) -> None:
     """Read every metrics.json and write the tables (CSV, Markdown, LaTeX, HTML) to ``out_dir``.
 
     ``predictions[i]`` is the predictions file ``metrics[i]`` was scored from (the paired
-    comparison resamples them).
+    comparison resamples them, on the complete cases that ``stores``, per dataset its
+    modality stores, define). ``missing_modality``: LegoMerge's ``missing_modality.json`` of
+    every dataset and split, for ``missing_modality.{csv,md}``.
     """
     if len(predictions) != len(metrics):
         raise ValueError(
@@ -82,6 +93,8 @@ def write_tables(
     out = Path(out_dir)
     infos = dataset_infos(config, labels)
     long = load_metrics(metrics)
+    for ds, info in infos.items():
+        info.complete_test_n = complete_test_n(long, ds)
     long["predictions"] = long["path"].map(dict(zip(map(str, metrics), predictions, strict=True)))
     summary = summarise(long)
     _write_frame(long.drop(columns=["path", "predictions"]), out / "metrics_long.csv")
@@ -94,13 +107,20 @@ def write_tables(
         out / "secondary",
         "Secondary metrics, mean ± std over the splits",
     )
+    presence = {ds: read_dataset_presence(files) for ds, files in (stores or {}).items()}
     paired = paired_comparison(
-        long, config["evaluate"]["bootstrap"], seed, {d: i.task for d, i in infos.items()}
-    )
+        long, config["evaluate"]["bootstrap"], seed, {d: i.task for d, i in infos.items()},
+        presence,
+    )  # fmt: skip
     _write_frame(paired, out / "paired.csv")
     write_text_atomic(out / "paired.md", paired_markdown(paired))
     write_text_atomic(out / "paired.tex", paired_latex(paired))
     write_text_atomic(out / "table2.html", to_html(main))
+    missing = missing_modality_table(
+        load_metrics(metrics, scope="available"), long, read_reports(missing_modality), infos
+    )
+    _write_frame(missing, out / "missing_modality.csv")
+    write_text_atomic(out / "missing_modality.md", missing_modality_markdown(missing))
     log.info("wrote tables for %d datasets, %d runs to %s", len(infos), long["run"].nunique(), out)
 
 

@@ -3,7 +3,8 @@
 Layout of Table 2: rows are models grouped as in the paper (unimodal tabular, unimodal
 image/time series, multimodal), in the model catalogue's order and with its labels, which
 name the modalities a run takes (a late fusion of two tables is "SNN+SNN"); columns are datasets, and a cell is the mean ± sample standard
-deviation (ddof = 1) of the test metric over the splits. Per column the best mean is bold and the
+deviation (ddof = 1) of the test metric over the splits, scored on the complete cases (test
+patients with every modality of the dataset, whose count per split the header states). Per column the best mean is bold and the
 second best underlined (ranked on the printed 3-decimal values, so printed ties share a mark).
 A unimodal row such as "SNN (tab)" stands for one run per dataset; when a dataset has several
 modalities of that kind (TCGA with separate mut/cnv/rna tables), the run with the best mean
@@ -44,10 +45,24 @@ class DatasetInfo:
     task: str
     n: int
     modalities: dict[str, str] = field(default_factory=dict)  # name -> type
+    # Test patients with every modality (the complete cases scored), over the splits: "55",
+    # or "52–55" when the splits differ; "" when unknown.
+    complete_test_n: str = ""
 
 
-def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Long table ``dataset, run, model, modality, split, set, metric, value`` (NaN = undefined)."""
+def complete_test_n(long: pd.DataFrame, ds: str) -> str:
+    """The complete-case test n of dataset ``ds`` in a :func:`load_metrics` table, over splits."""
+    n = long.loc[(long["dataset"] == ds) & (long["set"] == "test"), "n"].dropna()
+    if n.empty:
+        return ""
+    low, high = int(n.min()), int(n.max())
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def load_metrics(paths: Iterable[str | Path], scope: str = "complete") -> pd.DataFrame:
+    """Long table ``dataset, run, model, modality, split, set, metric, value, n`` (NaN =
+    undefined; ``n``: the patients scored) in one scope of :mod:`mmlego.evaluate.cases`:
+    ``complete`` (the top-level metrics) or ``available``."""
     rows = []
     for path in paths:
         try:
@@ -59,9 +74,12 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
         for key in ("dataset", "run", "split", "task", "val", "test"):
             if key not in doc:
                 raise KeyError(f"{path}: key '{key}' is missing (see docs/contracts.md)")
+        scored = doc if scope == "complete" else doc.get(scope)
+        if scored is None:
+            raise KeyError(f"{path}: key '{scope}' is missing; rerun its metrics job")
         model, modality = parse_run(doc["run"])
         for name in ("val", "test"):
-            for metric, value in doc[name].items():
+            for metric, value in scored[name].items():
                 rows.append(
                     {
                         "dataset": doc["dataset"],
@@ -73,6 +91,7 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
                         "set": name,
                         "metric": metric,
                         "value": float("nan") if value is None else float(value),
+                        "n": scored.get("n", {}).get(name),
                         "path": str(path),
                     }
                 )
@@ -274,8 +293,17 @@ def build_table(
                 )
         marks = mark_best([c["mean"] for c in cells], metric in LOWER_IS_BETTER)
         records += [{**c, "mark": m} for c, m in zip(cells, marks, strict=True)]
-    header = [
-        ("n", [str(infos[ds].n) for _, ds, _ in columns]),
+    header = [("n", [str(infos[ds].n) for _, ds, _ in columns])]
+    cases = []
+    if any(infos[ds].complete_test_n for _, ds, _ in columns):
+        header.append(
+            ("test n (complete cases)", [infos[ds].complete_test_n or "–" for _, ds, _ in columns])
+        )
+        cases.append(
+            "scored on the test patients who have every modality of the dataset (complete "
+            "cases; 'test n' per split); on every test patient: tables/missing_modality.md"
+        )
+    header += [
         ("modalities", [", ".join(infos[ds].modalities) for _, ds, _ in columns]),
         ("metric", [METRIC_NAMES[m] for _, _, m in columns]),
     ]
@@ -287,7 +315,7 @@ def build_table(
         if 0 < r.n_splits < n
     ]
     over = f"mean ± std over {n} splits" + (f" ({scheme})" if scheme else "")
-    return ResultTable([c[0] for c in columns], header, body, [over, *footnotes, *fewer])
+    return ResultTable([c[0] for c in columns], header, body, [over, *cases, *footnotes, *fewer])
 
 
 # --------------------------------------------------------------------------- renderers

@@ -60,10 +60,12 @@ class ModelEntry:
 
     A model with its own rule (made from blocks or predictions) names it ``step`` (the rule
     and its ``mmlego`` subcommand), the files of its run folder it writes (``outputs``:
-    names of ``mmlego.layout`` functions) and the job's ``resources``. ``members`` is the
-    dotted config key listing the models a predictions-made model averages. ``tasks`` are
-    the tasks the model fits and ``min_modalities`` the fewest modalities a model that is not
-    ``per_modality`` takes (a fusion needs 2; a classical model also runs on one table).
+    names of ``mmlego.layout`` functions) and the job's ``resources``. ``members`` names the
+    models a predictions-made model averages: a dotted config key listing them, or the tuple
+    of model keys itself; ``survival_mean`` is what it averages on a survival task, the
+    members' survival curves (``survival``) or their per-bin hazards (``hazards``). ``tasks``
+    are the tasks the model fits and ``min_modalities`` the fewest modalities a model that is
+    not ``per_modality`` takes (a fusion needs 2; a classical model also runs on one table).
     """
 
     key: str
@@ -78,7 +80,8 @@ class ModelEntry:
     step: str | None = None
     outputs: tuple[str, ...] = ("model", "train_log", "predictions")
     resources: Mapping[str, int] = field(default_factory=dict)
-    members: str | None = None
+    members: str | tuple[str, ...] | None = None
+    survival_mean: str = "survival"
     ours: bool = False
     misfit: Callable[[Sequence[Modality]], str | None] | None = None
     tasks: tuple[str, ...] = TASKS
@@ -157,6 +160,11 @@ ENTRIES: tuple[ModelEntry, ...] = (
         types=MODALITY_TYPES, per_modality=False, config_keys=("baselines.ensemble",),
         builder=None, step="ensemble", outputs=("predictions",),
         members="baselines.ensemble.members",
+    ),
+    ModelEntry(
+        key="lego_ensemble", name="LegoBlock ensemble", group="ensemble", made_by="predictions",
+        types=MODALITY_TYPES, per_modality=False, config_keys=(), builder=None, step="ensemble",
+        outputs=("predictions",), members=("lego_block",), survival_mean="hazards",
     ),
     ModelEntry(
         key="multimodn", name="MultiModN", group="intermediate", made_by="train",
@@ -361,5 +369,8 @@ def job_config(config: Mapping[str, Any], key: str) -> dict[str, Any]:
 def member_runs(config: Mapping[str, Any], key: str, mods: Sequence[Modality]) -> list[str]:
     """The runs a predictions-made model averages on a dataset with modalities ``mods``."""
     entry = model_entry(key)
-    members = [m for m in config_value(config, entry.members) if model_entry(m).per_modality]
+    listed = (
+        entry.members if isinstance(entry.members, tuple) else config_value(config, entry.members)
+    )
+    members = [m for m in listed if model_entry(m).per_modality]
     return dataset_runs(mods, members)

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from mmlego import layout
+from mmlego.evaluate.cases import split_presence
 from mmlego.evaluate.score import write_metrics
 from mmlego.models.baselines.ensemble import average_predictions
 from mmlego.predictions import read_predictions, write_predictions
@@ -153,6 +154,7 @@ def run_unpaired_split(
             payload = write_metrics(
                 predictions, labels, sets, split, layout.metrics(run_dir),
                 inputs=[predictions, *inputs], train_log=train_log,
+                presence=split_presence(data.modalities),
             )  # fmt: skip
             log.info(
                 "overlap %s (realised %.3f) %s: test %s",

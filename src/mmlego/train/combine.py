@@ -3,7 +3,8 @@ them, write outputs.
 
 Besides the usual outputs, the merge job writes ``missing_modality.json``: the test metric of
 the merge with all modalities, with each modality removed from every test patient, and of each
-block alone, so that missing-modality inference is measured on every run.
+block alone on the test patients who have its modality (a block has nothing to go on for the
+others), so that missing-modality inference is measured on every run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mmlego.models.compose import NaiveMC
 from mmlego.models.fuse import FUSE_SELECT, LegoFuse
 from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import LegoMerge, LegoMergeAdaptive
-from mmlego.train.data import PatientDataset
+from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.loop import fit
 from mmlego.train.merge_weights import (
     GRID_MAX,
@@ -75,11 +76,13 @@ def without_modality(batch: Batch, modality: str) -> Batch:
 
 @torch.no_grad()
 def set_metric(
-    model: MultimodalModel, data: SplitData, set_name: str, drop: str | None = None
-) -> float | None:
-    """The task metric of ``model`` on a set (None if undefined), optionally without one modality."""
+    model: MultimodalModel, data: SplitData, set_name: str, drop: str | None = None,
+    require: tuple[str, ...] = (),
+) -> float | None:  # fmt: skip
+    """The task metric of ``model`` on a set (None if undefined), optionally without one
+    modality, on the set's patients who have every modality of ``require``."""
     model.eval()
-    dataset = PatientDataset(data, data.sets[set_name])
+    dataset = PatientDataset(data, ids_with_modalities(data, data.sets[set_name], require))
     logits, targets = [], []
     for batch, target, _ in dataset.loader(64, shuffle=False):
         logits.append(model(batch if drop is None else without_modality(batch, drop)))
@@ -89,14 +92,21 @@ def set_metric(
     return None if math.isnan(value) else value
 
 
-def missing_modality_report(merged: LegoMerge, data: SplitData) -> dict[str, Any]:
-    """Test metric of the full merge, of the merge without each modality, and of each block."""
+def missing_modality_report(
+    merged: LegoMerge, data: SplitData, dataset: str, split: int
+) -> dict[str, Any]:
+    """Test metric of the full merge and of the merge without each modality (every test
+    patient), and of each block (the test patients with its modality)."""
     return {
+        "dataset": dataset,
+        "split": split,
         "set": "test",
         "metric": metric_name(data.task),
         "merge": set_metric(merged, data, "test"),
         "without": {m: set_metric(merged, data, "test", drop=m) for m in merged.modalities},
-        "blocks": {m: set_metric(merged.blocks[m], data, "test") for m in merged.modalities},
+        "blocks": {
+            m: set_metric(merged.blocks[m], data, "test", require=(m,)) for m in merged.modalities
+        },
     }
 
 
@@ -117,7 +127,7 @@ def merge_run(
         out_dir, merged, data, name="lego_merge", run="lego_merge", dataset=dataset, split=split,
         hparams=hparams, modalities=spec, provenance=provenance, device=device,
     )  # fmt: skip
-    report = missing_modality_report(merged.cpu(), data)
+    report = missing_modality_report(merged.cpu(), data, dataset, split)
     write_json_atomic(Path(out_dir) / "missing_modality.json", report, provenance=provenance)
     log.info(
         "merge test %s %s; without each modality %s; blocks %s",
