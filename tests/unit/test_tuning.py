@@ -368,3 +368,18 @@ def test_tuned_blocks_of_a_split_share_one_latent_shape_and_merge(tmp_path):
     frame = read_predictions(tmp_path / "merge" / "predictions.parquet").frame
     assert len(frame) == len(data.sets["val"]) + len(data.sets["test"])
     assert frame["risk"].notna().all()
+
+
+def test_with_select_on_loss_the_objective_is_minus_the_kept_epochs_val_loss():
+    data = make_split("binary", n=40, kinds=("vector",))
+    cfg = {**CFG, "train": {**CFG["train"], "select_on": "loss", "min_epochs": 2}}
+    tuned = tune_run(
+        data, run="lego_block.tab", split=0, cfg=cfg, settings=_settings({"train.lr": LR},
+        trials=2), seed=7,
+    )  # fmt: skip
+    for trial in tuned.summary["trials"]:
+        assert trial["monitors"] == {"lego_block.tab": "val_loss"}
+        assert trial["scores"]["lego_block.tab"] == trial["value"]
+    losses = tuned.result.log.set_index("epoch")["val_loss"]
+    assert tuned.summary["chosen"]["value"] == -losses.loc[2:].min()
+    assert tuned.result.best_epoch >= 2
