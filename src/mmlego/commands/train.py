@@ -108,14 +108,21 @@ def run_train(args: argparse.Namespace) -> None:
     its outputs."""
     from mmlego.data.transforms import load_split
     from mmlego.models.catalogue import parse_run
-    from mmlego.train.tuning import train_or_tune
+    from mmlego.train.run import train_run
 
     cfg, device, seed, record = prepare_step(args, args.run)
     _, modality = parse_run(args.run)
     # A unimodal run reads only its own store (a tabular block never loads the slides' bags).
     data = load_split(split_files(args), args.split, modalities=[modality] if modality else None)
-    train_or_tune(
-        data, run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
-        provenance=record, device=device, seed=seed, shared_tuning=args.shared_tuning,
+    step = dict(
+        run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
+        provenance=record, device=device, seed=seed,
     )  # fmt: skip
+    if not cfg.get("tune"):
+        # train_or_tune would call train_run too; importing Optuna costs every job ~0.15 s.
+        train_run(data, **step)
+    else:
+        from mmlego.train.tuning import train_or_tune
+
+        train_or_tune(data, **step, shared_tuning=args.shared_tuning)
     log.info("wrote %s", args.out_dir)
