@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +26,7 @@ from tests.reliability.study import (
     study_config,
     target,
     write_config,
+    write_study,
 )
 
 pytestmark = pytest.mark.slow
@@ -46,6 +49,46 @@ def test_trials_zero_plans_no_job_on_the_finished_study(study_copy):
     config = study_config(tune={**TUNE, "trials": 0, "models": {"snn": {"trials": 0}}})
     write_config(study_copy, config)
     assert planned(study_copy) == []
+
+
+def _train_steps(root, batched: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The dry-planned train job of lego_block.clinical on split 0 (and split 1 when the job
+    batches splits): its inputs, and the ``mmlego`` argument list of each of its steps."""
+    splits = (0, 1) if batched else (0,)
+    run_file = target("lego_block.clinical", "predictions.parquet")
+    targets = [run_file.replace("split0", f"split{k}") for k in splits]
+    args = () if batched else ("--config", "batch_splits=False")
+    result = run(root, "-n", "-p", "--quiet", "host", *args, targets=targets)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (block,) = [b for b in re.split(r"^\[.*\]$", result.stdout, flags=re.M) if "rule train:" in b]
+    inputs = re.search(r"^ +input: (.*)$", block, re.M).group(1).split(", ")
+    words = shlex.split(re.search(r"^Shell command: mmlego (.*)$", block, re.M).group(1))
+    steps = [json.loads(w) for w in words[1:]] if words[0] == "batch" else [words]
+    return inputs, steps
+
+
+def _shared_tuning(step: list[str]) -> list[str]:
+    return [step[i + 1] for i, arg in enumerate(step) if arg == "--shared-tuning"]
+
+
+def test_each_split_of_a_tuned_block_job_reads_its_own_shared_tuning(tmp_path):
+    # Two splits: the batched job takes both splits' shared tuning.json, and each split's
+    # step gets its own; one job per split takes only its split's.
+    write_study(tmp_path, splits={"repeats": 2}, tune=TUNE)
+    shared = [SHARED.replace("split0", f"split{k}") for k in (0, 1)]
+    inputs, steps = _train_steps(tmp_path)
+    assert [p for p in inputs if p.endswith("tuning.json")] == shared
+    assert [_shared_tuning(s) for s in steps] == [[shared[0]], [shared[1]]]
+    assert [s[s.index("--split") + 1] for s in steps] == ["0", "1"]
+    inputs, steps = _train_steps(tmp_path, batched=False)
+    assert [p for p in inputs if p.endswith("tuning.json")] == shared[:1]
+    assert [_shared_tuning(s) for s in steps] == [shared[:1]]
+    # trials 0: the job's inputs and command are those of a study without a tune section.
+    write_config(tmp_path, study_config(splits={"repeats": 2}, tune={**TUNE, "trials": 0}))
+    zero = _train_steps(tmp_path)
+    write_config(tmp_path, study_config(splits={"repeats": 2}))
+    assert zero == _train_steps(tmp_path)
+    assert not any(_shared_tuning(s) for s in zero[1])
 
 
 def _permute_test_labels(path, test_ids) -> None:
