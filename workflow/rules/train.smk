@@ -32,5 +32,8 @@ rule train:
         # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched); it
         # holds the run's config, so editing one model's config reruns only its runs.
         command=train_command,
+        # The run's config again, for the params rerun trigger: snakemake leaves out params
+        # derived from input or output (train_command), so without it no edit reruns a run.
+        cfg=train_job_config,
     shell:
         "mmlego {params.command}"
