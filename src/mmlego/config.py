@@ -22,6 +22,7 @@ from mmlego.config_paths import file_source, rebase_paths
 from mmlego.data.kinds import Modality, dataset_modalities
 from mmlego.data.unpaired import colliding_tags
 from mmlego.models.catalogue import listing, member_runs, model_keys, model_misfit
+from mmlego.train.tuning.settings import tune_problems
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys that moved: an old config gets a message naming the new place.
@@ -127,6 +128,7 @@ def check_semantics(config: Mapping[str, Any]) -> None:
                         f"config key 'datasets.{name}.labels.{key}' is required for a {ds['task']} task"
                     )
     problems += model_problems(config, listed)
+    problems += tune_problems(config, model_keys("train"))
     unpaired = config["evaluate"]["unpaired"]
     if unpaired["enabled"]:
         target = unpaired["dataset"]

@@ -190,6 +190,12 @@ def predictions(run: str) -> str:
     return f"{run}/predictions.parquet"
 
 
+def tuning(run: str) -> str:
+    """A tuned run's study (``tune.trials`` > 0): every trial and the chosen parameters; in
+    ``run_dir(ds, "lego_block", k)`` the stage a split's LegoBlocks share."""
+    return f"{run}/tuning.json"
+
+
 def metrics(run: str) -> str:
     """Val and test metrics of a run."""
     return f"{run}/metrics.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from mmlego.models.losses import inverse_frequency_weights, survival_nll, surviv
 from mmlego.predictions import read_predictions
 from mmlego.train.data import PatientDataset, modality_spec, survival_bin_index
 from mmlego.train.loop import fit
+from mmlego.train.monitor import replay
 from mmlego.train.outputs import CHECKPOINT_KEYS, load_model, read_checkpoint
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
@@ -206,3 +208,87 @@ def test_multimodn_trains_the_decoder_after_every_step():
         steps = model.step_logits(batch)
     assert len(outputs) == len(spec) == 2
     assert all(torch.equal(a, b) for a, b in zip(outputs, steps, strict=True))
+
+
+# A planted training log: the metric jumps (best at epoch 1, as on ~20 validation patients),
+# the loss is smooth with its minimum at epoch 2 and, from epoch 3 on, at epoch 5.
+PLANTED = pd.DataFrame(
+    {
+        "epoch": range(1, 9),
+        "val_loss": [1.00, 0.50, 0.80, 0.60, 0.55, 0.70, 0.90, 0.40],
+        "val_metric": [0.80, 0.55, 0.60, 0.70, 0.65, 0.75, 0.60, 0.79],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("use_metric", "min_epochs", "patience", "kept", "last"),
+    [
+        (True, 1, 3, 1, 4),  # today's rule: the metric's maximum, stop 3 epochs later
+        (False, 1, 3, 2, 5),  # the loss minimum
+        (False, 3, 2, 5, 7),  # the loss minimum from epoch 3 on; epoch 2 is never kept
+        (False, 4, 1, 5, 6),  # patience counts only from min_epochs: no stop at epoch 1..3
+        (False, 3, 8, 8, 8),  # with patience enough, the later, lower loss wins
+        (True, 2, 8, 8, 8),  # the metric's maximum from epoch 2 on
+    ],
+)
+def test_the_kept_epoch_of_a_planted_log(use_metric, min_epochs, patience, kept, last):
+    assert replay(PLANTED, use_metric=use_metric, min_epochs=min_epochs, patience=patience) == (
+        kept,
+        last,
+    )
+
+
+def test_a_metric_tie_goes_to_the_lower_loss_and_a_nan_score_is_never_kept():
+    log = pd.DataFrame(
+        {"epoch": [1, 2, 3], "val_loss": [0.9, 0.7, math.nan], "val_metric": [0.6, 0.6, 0.9]}
+    )
+    assert replay(log, use_metric=True, patience=5) == (3, 3)
+    assert replay(log, use_metric=False, patience=5) == (2, 3)
+
+
+def test_select_on_loss_keeps_the_val_loss_minimum_after_min_epochs():
+    data = make_split("survival", n=40)
+    torch.manual_seed(0)
+    model = _block(data)
+    snapshots, rows = {}, []
+
+    def record(epoch, m, row):
+        snapshots[epoch] = {k: v.clone() for k, v in m.state_dict().items()}
+        rows.append(row)
+
+    cfg = {**TINY_TRAIN, "epochs": 8, "patience": 8, "select_on": "loss", "min_epochs": 3}
+    result = fit(model, data, cfg, require=["img"], on_epoch_end=record)
+    losses = result.log.set_index("epoch")["val_loss"]
+    assert result.best_epoch == losses.loc[3:].idxmin()
+    assert result.monitor == "val_loss" and result.best_score == -losses.loc[3:].min()
+    assert [r["candidate"] for r in rows] == [False, False] + [True] * 6
+    assert [r["score"] for r in rows] == pytest.approx((-losses).tolist())
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in snapshots[result.best_epoch].items())
+
+
+def test_the_defaults_select_on_metric_min_epochs_1_are_todays_loop():
+    data = make_split("binary", n=40)
+    fits = []
+    for extra in ({}, {"select_on": "metric", "min_epochs": 1}):
+        torch.manual_seed(0)
+        model = _block(data)
+        result = fit(model, data, {**TINY_TRAIN, "epochs": 8, **extra}, require=["img"])
+        fits.append((result, model.state_dict()))
+    (today, state), (default, state_default) = fits
+    assert today.best_epoch == default.best_epoch and today.monitor == default.monitor == "auc"
+    assert today.log.drop(columns="seconds").equals(default.log.drop(columns="seconds"))
+    assert all(torch.equal(state[k], v) for k, v in state_default.items())
+    dataset = {"d": {"kind": "tcga", "task": "survival", "slides": "s", "table": "t"}}
+    train = fill_defaults({"datasets": dataset})["train"]
+    assert (train["select_on"], train["min_epochs"]) == ("metric", 1)
+
+
+def test_min_epochs_above_the_runs_epochs_is_capped_and_a_bad_select_on_is_named():
+    data = make_split("binary", n=40)
+    torch.manual_seed(0)
+    result = fit(_block(data), data, {**TINY_TRAIN, "epochs": 2, "min_epochs": 5}, require=["img"])
+    assert result.best_epoch == 2 and len(result.log) == 2
+    with pytest.raises(ValueError, match=r"'train\.select_on': 'auc'"):
+        fit(_block(data), data, {**TINY_TRAIN, "select_on": "auc"}, require=["img"])

@@ -20,9 +20,11 @@ from mmlego.train.tuning import (
     TuneSettings,
     run_tune_settings,
     shared_job,
+    shares_latent_shape,
     train_or_tune,
     tune_problems,
     tune_run,
+    tuned_job_config,
 )
 from mmlego.train.tuning.record import read_chosen
 from mmlego.train.tuning.space import applicable, apply_params, parse_space
@@ -368,3 +370,43 @@ def test_tuned_blocks_of_a_split_share_one_latent_shape_and_merge(tmp_path):
     frame = read_predictions(tmp_path / "merge" / "predictions.parquet").frame
     assert len(frame) == len(data.sets["val"]) + len(data.sets["test"])
     assert frame["risk"].notna().all()
+
+
+def test_with_select_on_loss_the_objective_is_minus_the_kept_epochs_val_loss():
+    data = make_split("binary", n=40, kinds=("vector",))
+    cfg = {**CFG, "train": {**CFG["train"], "select_on": "loss", "min_epochs": 2}}
+    tuned = tune_run(
+        data, run="lego_block.tab", split=0, cfg=cfg, settings=_settings({"train.lr": LR},
+        trials=2), seed=7,
+    )  # fmt: skip
+    for trial in tuned.summary["trials"]:
+        assert trial["monitors"] == {"lego_block.tab": "val_loss"}
+        assert trial["scores"]["lego_block.tab"] == trial["value"]
+    losses = tuned.result.log.set_index("epoch")["val_loss"]
+    assert tuned.summary["chosen"]["value"] == -losses.loc[2:].min()
+    assert tuned.result.best_epoch >= 2
+
+
+def test_a_train_jobs_config_gains_tune_only_when_tuned():
+    untuned = _config(trials=0)
+    for model in TRAINED:
+        assert tuned_job_config(untuned, model) == job_config(untuned, model)
+        assert not shares_latent_shape(untuned, model)
+    config = _config(trials=3, timeout_s=60, models={"snn": {"timeout_s": 5}})
+    block = tuned_job_config(config, "lego_block")
+    assert block == {**job_config(config, "lego_block"), "tune": block["tune"]}
+    assert block["tune"]["trials"] == 3 and block["tune"]["timeout_s"] == 60
+    assert tuned_job_config(config, "snn")["tune"]["timeout_s"] == 5
+    assert shares_latent_shape(config, "lego_block") and not shares_latent_shape(config, "snn")
+    no_shared = _config(trials=3, shared={"keys": []})
+    assert not shares_latent_shape(no_shared, "lego_block")
+
+
+def test_the_config_check_names_a_bad_tune_key():
+    from mmlego.config import ConfigError, check_config
+
+    config = {"datasets": DATASET, "tune": {"trials": 2, "models": {"lego_merge": {"trials": 1}}}}
+    with pytest.raises(
+        ConfigError, match=r"'tune\.models\.lego_merge': 'lego_merge' is not a trained"
+    ):
+        check_config(config)

@@ -24,6 +24,8 @@ from mmlego.models.catalogue import (
     model_keys,
     parse_run,
 )
+from mmlego.train.tuning import shares_latent_shape, tuned_job_config
+from mmlego.train.tuning.settings import SHARED_MODEL
 from mmlego.utils.executables import ensure_mmlego_on_path
 
 # Every rule calls `mmlego`, also under an unactivated .venv/bin/snakemake.
@@ -118,14 +120,16 @@ def split_inputs(wildcards):
 def run_inputs(wildcards):
     """The train job's split files (``split_inputs``): of its one split, or of every split
     when ``batch_splits`` makes one job per (dataset, run)."""
+    tuning = shared_tuning_of(wildcards)
     if not BATCH_SPLITS:
-        return split_inputs(wildcards)
+        return {**split_inputs(wildcards), **tuning}
     root = ds_dir(wildcards.ds)
     return {
         "labels": layout.labels(root),
         "splits": layout.splits(root),
         "transforms": [layout.transforms(root, k) for k in SPLITS],
         "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
+        **tuning,
     }
 
 
@@ -159,19 +163,27 @@ def train_command(wildcards, input, output, threads):
         splits, transforms, models = SPLITS, input.transforms, output.model
     else:
         splits, transforms, models = [wildcards.k], [input.transforms], [output.model]
+    # A tuned LegoBlock's step reads its own split's shared tuning.json; untuned, no argument.
+    tunings = [[] for _ in splits]
+    if "shared_tuning" in input.keys():
+        paths = input.shared_tuning if BATCH_SPLITS else [input.shared_tuning]
+        tunings = [["--shared-tuning", path] for path in paths]
     stores = zip(modalities(wildcards.ds), input.stores, strict=True)
     shared = ["--labels", input.labels, "--splits", input.splits]
     for mod, store in stores:
         shared += ["--store", f"{mod}={store}"]
     shared += ["--dataset", wildcards.ds, "--run", wildcards.run]
-    shared += ["--cfg", as_json(job_config(config, parse_run(wildcards.run)[0]))]
+    shared += ["--cfg", train_job_config(wildcards)]
     shared += ["--seed", str(config["seed"]), "--device", config["device"]]
     shared += ["--threads", str(threads)]
     steps = []
-    for k, transform, model in zip(splits, transforms, models, strict=True):
+    for k, transform, model, tuning in zip(
+        splits, transforms, models, tunings, strict=True
+    ):
         run_log = layout.log(OUT, f"train/{wildcards.ds}/{wildcards.run}/split{k}")
         own = ["--transforms", transform, "--split", str(k)]
         own += ["--out-dir", str(Path(model).parent)]
+        own += tuning
         steps.append(["--log", run_log, "train", *shared, *own])
     return step_command(steps)
 
@@ -211,6 +223,32 @@ def block_checkpoints(wildcards):
 def block_args(wildcards, input):
     """``--block modality=path`` arguments, in the dataset's modality order."""
     return pair_args("block", modalities(wildcards.ds), input.blocks)
+
+
+# Tuning (tune.trials > 0; tune.smk): none of these changes an untuned train job.
+
+
+def train_job_config(wildcards):
+    """A params function: the train job's config sections, with ``tune`` when tuned."""
+    return as_json(tuned_job_config(config, parse_run(wildcards.run)[0]))
+
+
+def shared_tuning_of(wildcards):
+    """The train job's input ``shared_tuning`` for a tuned LegoBlock run: its split's shared
+    ``tuning.json``, or one per split (in ``SPLITS`` order) when the job batches splits;
+    no input at all otherwise, so an untuned job's inputs are unchanged."""
+    if not shares_latent_shape(config, parse_run(wildcards.run)[0]):
+        return {}
+    splits = SPLITS if BATCH_SPLITS else [wildcards.k]
+    root = ds_dir(wildcards.ds)
+    paths = [layout.tuning(layout.run_dir(root, SHARED_MODEL, k)) for k in splits]
+    return {"shared_tuning": paths if BATCH_SPLITS else paths[0]}
+
+
+def block_runs(wildcards):
+    """A params function: the dataset's LegoBlock runs, quoted for the shell."""
+    blocks = [r for r in runs(wildcards.ds, "train") if parse_run(r)[0] == SHARED_MODEL]
+    return " ".join(shlex.quote(r) for r in blocks)
 
 
 def output_folder(name):

@@ -32,9 +32,9 @@ rule train:
         # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched).
         command=train_command,
         # Snakemake's params trigger skips params derived from input or output (the command),
-        # so the run's own config sections stand here too: editing one model's config reruns
-        # only its runs.
-        cfg=lambda wc: as_json(job_config(config, parse_run(wc.run)[0])),
+        # so the run's own config sections (with `tune` when tuned), seed and device stand
+        # here too: editing one model's config reruns only its runs.
+        cfg=train_job_config,
         seed=config["seed"],
         device=config["device"],
     shell:

@@ -96,11 +96,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train one run (model.modality) on one split")
     add_common_arguments(parser)
     parser.add_argument("--run", required=True, help="run name, e.g. lego_block.slides or healnet")
+    parser.add_argument(
+        "--shared-tuning", default=None, metavar="TUNING_JSON",
+        help="a tuned LegoBlock's shared stage (its split's lego_block/split{k}/tuning.json)",
+    )  # fmt: skip
     parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> None:
-    """Load the split, train the run's model, write its outputs."""
+    """Load the split, train (or, with ``tune`` in the config, tune) the run's model, write
+    its outputs."""
     from mmlego.data.transforms import load_split
     from mmlego.models.catalogue import parse_run
     from mmlego.train.run import train_run
@@ -109,8 +114,15 @@ def run_train(args: argparse.Namespace) -> None:
     _, modality = parse_run(args.run)
     # A unimodal run reads only its own store (a tabular block never loads the slides' bags).
     data = load_split(split_files(args), args.split, modalities=[modality] if modality else None)
-    train_run(
-        data, run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
+    step = dict(
+        run=args.run, dataset=args.dataset, split=args.split, cfg=cfg, out_dir=args.out_dir,
         provenance=record, device=device, seed=seed,
     )  # fmt: skip
+    if not cfg.get("tune"):
+        # train_or_tune would call train_run too; importing Optuna costs every job ~0.15 s.
+        train_run(data, **step)
+    else:
+        from mmlego.train.tuning import train_or_tune
+
+        train_or_tune(data, **step, shared_tuning=args.shared_tuning)
     log.info("wrote %s", args.out_dir)

@@ -1,17 +1,17 @@
 """The one training loop of every model (LegoBlocks, LegoFuse and the baselines).
 
 :func:`fit` trains with AdamW on the split's train patients, evaluates the validation patients
-after every epoch and stops when the validation metric has not improved for ``patience``
-epochs. The weights of the best validation epoch are deep-copied when they occur and loaded
-back at the end (the released code's shallow ``state_dict`` copy silently kept the last
-epoch). The test set is never looked at here.
+after every epoch and stops when the validation score (``train.select_on``: the metric or the
+loss, see :class:`~mmlego.train.monitor.EpochSelection`) has not improved for ``patience``
+epochs. Epochs before ``train.min_epochs`` are never kept and never stop the run. The weights
+of the best validation epoch are deep-copied when they occur and loaded back at the end (the
+released code's shallow ``state_dict`` copy silently kept the last epoch). The test set is never looked at here.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +24,13 @@ from torch import nn
 from mmlego.models.base import MultimodalModel
 from mmlego.models.losses import TaskLoss, inverse_frequency_weights
 from mmlego.train.data import PatientDataset, ids_with_modalities
-from mmlego.train.monitor import metric_defined, metric_name, validation_metric
+from mmlego.train.monitor import (
+    SELECT_ON,
+    EpochSelection,
+    metric_defined,
+    metric_name,
+    validation_metric,
+)
 
 if TYPE_CHECKING:
     from mmlego.data.transforms import SplitData
@@ -92,15 +98,18 @@ def fit(
     on_epoch_end: Callable[[int, MultimodalModel, dict[str, float]], None] | None = None,
     restore_best: bool = True,
 ) -> FitResult:
-    """Train ``model`` on ``data`` (a SplitData) with early stopping on the validation metric.
+    """Train ``model`` on ``data`` (a SplitData) with early stopping on validation.
 
     Args:
         cfg: the ``train`` config section (epochs, batch_size, lr, weight_decay, patience,
-            scheduler, grad_clip, survival_alpha, class_weights).
+            select_on, min_epochs, scheduler, grad_clip, survival_alpha, class_weights).
+            ``min_epochs`` is capped at the run's ``epochs`` (LegoFuse fine-tunes for fewer).
         require: modalities a patient must have to be used for training and validation (a
             LegoBlock requires its own; LegoFuse all of them).
         lr, epochs: override ``cfg`` (LegoFuse fine-tunes with its own rate and epochs).
-        on_epoch_end: called after each epoch with (epoch, model, log row), e.g. by tests.
+        on_epoch_end: called after each epoch with (epoch, model, log row), e.g. by tests;
+            the row also holds ``score`` (what the epoch is ranked by) and ``candidate``
+            (whether the epoch may be chosen, i.e. it is not before ``min_epochs``).
         restore_best: load the best epoch's weights at the end; False keeps the last epoch's
             (LegoFuse's ``fuse.select: last``).
 
@@ -126,17 +135,27 @@ def fit(
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.get("weight_decay", 0.0))
     scheduler = _scheduler(cfg.get("scheduler", "none"), optimizer, epochs)
     grad_clip = cfg.get("grad_clip")
-    use_metric = metric_defined(data.task, val_set.targets)
+    select_on = cfg.get("select_on", "metric")
+    if select_on not in SELECT_ON:
+        raise ValueError(
+            f"config key 'train.select_on': {select_on!r} is not one of {', '.join(SELECT_ON)}"
+        )
+    defined = metric_defined(data.task, val_set.targets)
+    use_metric = select_on == "metric" and defined
     monitor = metric_name(data.task) if use_metric else "val_loss"
-    if not use_metric:
+    if select_on == "metric" and not defined:
         log.warning(
             "the validation labels do not define %s; early stopping watches the val loss",
             metric_name(data.task),
         )
     loader = train_set.loader(int(cfg["batch_size"]), shuffle=True, seed=seed)
 
+    selection = EpochSelection(
+        use_metric,
+        min_epochs=min(int(cfg.get("min_epochs", 1)), epochs),
+        patience=int(cfg.get("patience", epochs)),
+    )
     best_state = copy.deepcopy(model.state_dict())
-    best_epoch, best_score, best_loss = 0, -math.inf, math.inf
     rows = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -156,7 +175,6 @@ def fit(
         val_logits, val_targets, _ = predict(model, val_set, device=device)
         val_loss = float(loss_fn(val_logits, val_targets))
         val_metric = validation_metric(data.task, val_logits, val_targets)
-        score = val_metric if use_metric else -val_loss
         row = {
             "epoch": epoch,
             "train_loss": total / max(count, 1),
@@ -166,24 +184,28 @@ def fit(
             "seconds": time.perf_counter() - start,
         }
         rows.append(row)
-        # Ties on the metric (frequent on small validation sets) go to the lower val loss.
-        if score > best_score or (score == best_score and val_loss < best_loss):
-            best_epoch, best_score, best_loss = epoch, score, val_loss
+        if selection.offer(epoch, val_metric, val_loss):
             best_state = copy.deepcopy(model.state_dict())
         log.info(
             "epoch %d: train loss %.4f, val loss %.4f, val %s %.4f%s",
             epoch, row["train_loss"], val_loss, metric_name(data.task), val_metric,
-            " (best)" if best_epoch == epoch else "",
+            " (best)" if selection.best_epoch == epoch else "",
         )  # fmt: skip
         if on_epoch_end is not None:
-            on_epoch_end(epoch, model, row)
+            # score and candidate go to the callback only (train_log.csv keeps its columns).
+            extra = {
+                "score": selection.score(val_metric, val_loss),
+                "candidate": selection.candidate(epoch),
+            }
+            on_epoch_end(epoch, model, {**row, **extra})
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(score)
+            scheduler.step(selection.score(val_metric, val_loss))
         elif scheduler is not None:
             scheduler.step()
-        if epoch - best_epoch >= int(cfg.get("patience", epochs)):
-            log.info("early stop after epoch %d: best epoch %d", epoch, best_epoch)
+        if selection.should_stop(epoch):
+            log.info("early stop after epoch %d: best epoch %d", epoch, selection.best_epoch)
             break
     if restore_best:
         model.load_state_dict(best_state)
-    return FitResult(best_epoch, best_score, monitor, pd.DataFrame(rows, columns=LOG_COLUMNS))
+    frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    return FitResult(selection.best_epoch, selection.best_score, monitor, frame)

@@ -1,5 +1,10 @@
 """The validation score that early stopping watches (higher is better).
 
+``train.select_on`` picks it: ``metric`` (the default) ranks epochs by the validation metric
+below, or by minus the validation loss when the validation labels do not define the metric;
+``loss`` always by minus the validation loss, which is smooth where a c-index on twenty
+patients jumps from epoch to epoch.
+
 survival: Harrell's c-index of the risk (sksurv); binary: ROC AUC of P(class 1); multiclass:
 macro one-vs-rest AUC over the classes present in the set. These are computed from
 probabilities, never argmax labels. The final reported metrics are the evaluate stage's; this
@@ -9,13 +14,17 @@ module only ranks epochs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from sksurv.metrics import concordance_index_censored
 
 from mmlego.models.losses import survival_outputs
+
+SELECT_ON = ("metric", "loss")
 
 
 def metric_name(task: str) -> str:
@@ -51,3 +60,58 @@ def validation_metric(task: str, logits: torch.Tensor, targets: dict[str, torch.
         if 0 < (labels == k).sum() < len(labels)
     ]
     return float(np.mean(aucs))
+
+
+@dataclass
+class EpochSelection:
+    """Which epoch the training loop keeps and when it stops, fed one epoch at a time.
+
+    ``use_metric``: rank by the validation metric (else by minus the validation loss);
+    epochs before ``min_epochs`` are never kept and never stop the run; the run stops once
+    ``patience`` epochs pass without a better score. Ties on the score (frequent for a
+    metric on a small validation set) go to the lower validation loss, then the earlier
+    epoch. A NaN score is never kept.
+    """
+
+    use_metric: bool
+    min_epochs: int = 1
+    patience: int = 5
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    best_loss: float = math.inf
+
+    def score(self, val_metric: float, val_loss: float) -> float:
+        """The score an epoch is ranked by (higher is better)."""
+        return val_metric if self.use_metric else -val_loss
+
+    def candidate(self, epoch: int) -> bool:
+        """Whether ``epoch`` may be kept (it is not before ``min_epochs``)."""
+        return epoch >= self.min_epochs
+
+    def offer(self, epoch: int, val_metric: float, val_loss: float) -> bool:
+        """Record ``epoch``'s validation results; True when it becomes the kept epoch."""
+        score = self.score(val_metric, val_loss)
+        better = score > self.best_score or (score == self.best_score and val_loss < self.best_loss)
+        if not (self.candidate(epoch) and better):
+            return False
+        self.best_epoch, self.best_score, self.best_loss = epoch, score, val_loss
+        return True
+
+    def should_stop(self, epoch: int) -> bool:
+        """Whether training stops after ``epoch``."""
+        return self.candidate(epoch) and epoch - self.best_epoch >= self.patience
+
+
+def replay(
+    log: pd.DataFrame, *, use_metric: bool, min_epochs: int = 1, patience: int = 5
+) -> tuple[int, int]:
+    """(kept epoch, last epoch trained) of a training log's ``val_metric``/``val_loss`` rows,
+    as :func:`~mmlego.train.loop.fit` would choose them."""
+    selection = EpochSelection(use_metric, min_epochs, patience)
+    last = 0
+    for row in log.itertuples(index=False):
+        last = int(row.epoch)
+        selection.offer(last, float(row.val_metric), float(row.val_loss))
+        if selection.should_stop(last):
+            break
+    return selection.best_epoch, last

@@ -10,15 +10,36 @@ loop, which trains on train and scores on val.
 
 from __future__ import annotations
 
-from mmlego.train.tuning.job import shared_job, train_or_tune, tune_run, tune_shared
-from mmlego.train.tuning.settings import TuneSettings, run_tune_settings, tune_problems
+from typing import Any
+
+from mmlego.train.tuning.settings import (
+    TuneSettings,
+    run_tune_settings,
+    shares_latent_shape,
+    tune_problems,
+    tuned_job_config,
+)
+
+# The jobs import torch and Optuna; the config check and the rules need only the settings.
+_JOBS = ("shared_job", "train_or_tune", "tune_run", "tune_shared")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _JOBS:
+        from mmlego.train.tuning import job
+
+        return getattr(job, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TuneSettings",
     "run_tune_settings",
     "shared_job",
+    "shares_latent_shape",
     "train_or_tune",
     "tune_problems",
     "tune_run",
     "tune_shared",
+    "tuned_job_config",
 ]

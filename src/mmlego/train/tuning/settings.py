@@ -1,8 +1,8 @@
 """The ``tune`` config section: what a run's tuning study does, resolved per model.
 
 The section (schema ``tune``; every key has a default) holds the global settings and space,
-and ``tune.models.<model>`` overrides ``trials`` and entries of ``space`` for one model (an
-entry set to null removes that key from the model's space). :func:`run_tune_settings` turns
+and ``tune.models.<model>`` overrides ``trials``, ``timeout_s`` and entries of ``space`` for
+one model (an entry set to null removes that key from the model's space). :func:`run_tune_settings` turns
 it into the settings of one run, which the train job receives in its config as ``tune``; it
 returns None when the run is not tuned, so that an untuned run's config, checkpoint and
 rerun triggers stay exactly what they are without tuning.
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mmlego.models.catalogue import job_config
 from mmlego.train.tuning.space import Param, applicable, has_key, parse_space
 
 PRUNERS = ("median", "none")
@@ -100,12 +101,33 @@ def run_tune_settings(
         for key in ("timeout_s", "seed", "pruner", "startup_trials", "warmup_epochs")
         if key in section
     }
+    timeout = ((section.get("models") or {}).get(model) or {}).get("timeout_s")
+    if timeout is not None:
+        settings["timeout_s"] = timeout
     settings.update(trials=trials, space={key: space[key] for key in keep})
     if model == SHARED_MODEL:
         shared = section.get("shared") or {}
         keys = [k for k in shared.get("keys", ()) if k in keep]
         settings["shared"] = {"keys": keys, "trials": int(shared.get("trials") or trials)}
     return settings
+
+
+def tuned_job_config(config: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The config sections a train job of ``model`` reads (``job_config``), plus ``tune``
+    (its resolved settings) when the model is tuned; exactly ``job_config`` when not, so an
+    untuned job's params, checkpoint and rerun triggers are unchanged."""
+    cfg = job_config(config, model)
+    settings = run_tune_settings(config.get("tune"), model, cfg)
+    return cfg if settings is None else {**cfg, "tune": settings}
+
+
+def shares_latent_shape(config: Mapping[str, Any], model: str) -> bool:
+    """Whether ``model``'s train jobs read the shared stage's ``tuning.json`` (tuned
+    LegoBlocks with shared keys in their space)."""
+    if model != SHARED_MODEL:
+        return False
+    settings = tuned_job_config(config, model).get("tune")
+    return bool(settings and settings["shared"]["keys"])
 
 
 def tune_problems(config: Mapping[str, Any], trained_models: Iterable[str]) -> list[str]:
@@ -146,6 +168,7 @@ def tune_problems(config: Mapping[str, Any], trained_models: Iterable[str]) -> l
         if not key.startswith("lego.") or key not in lego_space:
             problems.append(
                 f"config key 'tune.shared.keys': {key!r} is not a lego.* key of the LegoBlocks' "
-                "space; the shared stage tunes LegoBlock keys that every block of a split must share"
+                "space; the shared stage tunes LegoBlock keys that every block of a split must "
+                "share: add it to tune.space or remove it from tune.shared.keys"
             )
     return problems

@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
+if TYPE_CHECKING:
+    # Type hints only: the config check imports this module, and Optuna takes a fifth of a second.
+    import optuna
 
 PARAM_TYPES = ("float", "int", "categorical")
 

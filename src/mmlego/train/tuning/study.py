@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def epoch_score(row: Mapping[str, float]) -> float:
-    """The score the training loop ranks this epoch by: the metric, or minus the val loss
-    when the metric is undefined (the loop's ``validation_metric`` is NaN exactly then)."""
+    """The score the training loop ranks this epoch by: the loop's own ``score`` when the row
+    has it (``train.select_on``); else the metric, or minus the val loss when the metric is
+    undefined (the loop's ``validation_metric`` is NaN exactly then)."""
+    if "score" in row:
+        return float(row["score"])
     metric = row["val_metric"]
     return float(metric) if not math.isnan(metric) else -float(row["val_loss"])
 
@@ -59,6 +62,8 @@ class TrialProgress:
 
         def on_epoch_end(epoch: int, model: Any, row: Mapping[str, float]) -> None:
             self.epochs[run] = epoch
+            if not row.get("candidate", True):
+                return  # before train.min_epochs: the loop cannot keep this epoch
             self.scores[run] = max(self.scores.get(run, -math.inf), epoch_score(row))
             if report:
                 self.report(epoch, self.scores[run])
