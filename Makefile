@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(RUN) snakemake --profile profiles/local --cores all --report $(DEMO_OUT)/report.html
 	@echo "Demo finished: tables in $(DEMO_OUT)/tables, figures in $(DEMO_OUT)/figures, report $(DEMO_OUT)/report.html"
 
+# Two workers: the suite is mostly single-threaded subprocesses (snakemake, mmlego steps).
 test: $(STAMP)
-	$(RUN) pytest
+	$(RUN) pytest -n 2
 
 # Every benchmark, one after the other, then results/benchmarks/summary.md (hours at full
 # size; BENCH_ARGS=--quick for a smoke run). ANCHORS is the folder of the released code's
