@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 
 from mmlego.data.splits import check_disjoint
 from mmlego.utils.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from mmlego.data.transforms import SplitData
 
 SETS = ("val", "test")
 PROB_TOL = 1e-3
@@ -72,6 +75,22 @@ def _bad_ids(frame: pd.DataFrame, bad: np.ndarray, limit: int = 5) -> str:
     ids = frame.loc[bad, "patient_id"].astype(str).tolist()
     more = f" (and {len(ids) - limit} more)" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
+
+
+def run_meta(
+    data: SplitData, *, run: str, dataset: str, provenance: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """The ``mmlego`` metadata of a run's predictions on split ``data``: its task, survival
+    bins and classes, the run and dataset, any ``extra`` keys, and provenance."""
+    return {
+        "task": data.task,
+        "bins": list(data.bins) if data.bins is not None else None,
+        "classes": list(data.classes) if data.classes is not None else None,
+        "run": run,
+        "dataset": dataset,
+        **extra,
+        "provenance": provenance,
+    }
 
 
 def write_predictions(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:

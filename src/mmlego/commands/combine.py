@@ -38,63 +38,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=func)
 
 
-def run_merge(args: argparse.Namespace) -> None:
-    """Load the split and the blocks, merge, write outputs."""
+def _combine(
+    args: argparse.Namespace, model: str, runner: str, *, seeded: bool = True, **options: object
+) -> None:
+    """Load the split and its blocks, then hand over to ``mmlego.train.combine.<runner>``
+    with the step's seed (unless ``seeded`` is off: LegoMerge draws nothing) and ``options``."""
     from mmlego.data.transforms import load_split
-    from mmlego.train.combine import merge_run
+    from mmlego.train import combine
 
-    cfg, device, _, record = prepare_step(args, "lego_merge")
+    cfg, device, seed, record = prepare_step(args, model)
+    if seeded:
+        options["seed"] = seed
     data = load_split(split_files(args), args.split)
-    merge_run(
+    getattr(combine, runner)(
         data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
         split=args.split, out_dir=args.out_dir, provenance=record, device=device,
+        **options,
     )  # fmt: skip
+
+
+def run_merge(args: argparse.Namespace) -> None:
+    """Load the split and the blocks, merge, write outputs."""
+    _combine(args, "lego_merge", "merge_run", seeded=False)
 
 
 def run_merge_adaptive(args: argparse.Namespace) -> None:
     """Load the split and the blocks, choose λ on validation, merge, write outputs."""
-    from mmlego.data.transforms import load_split
-    from mmlego.train.combine import adaptive_merge_run
-
-    cfg, device, seed, record = prepare_step(args, "lego_merge_adaptive")
-    data = load_split(split_files(args), args.split)
-    adaptive_merge_run(
-        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
-        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
-    )  # fmt: skip
-
-
-def _compose(args: argparse.Namespace, adaptive: bool) -> None:
-    from mmlego.data.transforms import load_split
-    from mmlego.train.combine import compose_run
-
-    cfg, device, seed, record = prepare_step(args, "damc" if adaptive else "naive_mc")
-    data = load_split(split_files(args), args.split)
-    compose_run(
-        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
-        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
-        adaptive=adaptive,
-    )  # fmt: skip
+    _combine(args, "lego_merge_adaptive", "adaptive_merge_run")
 
 
 def run_naive_mc(args: argparse.Namespace) -> None:
     """Load the split and the blocks, average their shared parameters, write outputs."""
-    _compose(args, adaptive=False)
+    _combine(args, "naive_mc", "compose_run", adaptive=False)
 
 
 def run_damc(args: argparse.Namespace) -> None:
     """Load the split and the blocks, choose λ on validation, average, write outputs."""
-    _compose(args, adaptive=True)
+    _combine(args, "damc", "compose_run", adaptive=True)
 
 
 def run_fuse(args: argparse.Namespace) -> None:
     """Load the split and the blocks, fuse, fine-tune, write outputs."""
-    from mmlego.data.transforms import load_split
-    from mmlego.train.combine import fuse_run
-
-    cfg, device, seed, record = prepare_step(args, "lego_fuse")
-    data = load_split(split_files(args), args.split)
-    fuse_run(
-        data, block_paths=name_path_pairs(args.block, "--block"), cfg=cfg, dataset=args.dataset,
-        split=args.split, out_dir=args.out_dir, provenance=record, device=device, seed=seed,
-    )  # fmt: skip
+    _combine(args, "lego_fuse", "fuse_run")

@@ -26,7 +26,7 @@ from mmlego import layout
 from mmlego.evaluate.cases import split_presence
 from mmlego.evaluate.score import write_metrics
 from mmlego.models.baselines.ensemble import average_predictions
-from mmlego.predictions import read_predictions, write_predictions
+from mmlego.predictions import read_predictions, run_meta, write_predictions
 from mmlego.train.combine import merge_run
 from mmlego.train.loop import FitResult
 from mmlego.train.run import fit_run, write_run_outputs
@@ -139,14 +139,9 @@ def run_unpaired_split(
             ensemble_dir,
             {run: layout.predictions(p) for run, p in paths.items()},
             data,
-            {
-                "task": data.task,
-                "bins": list(data.bins) if data.bins is not None else None,
-                "classes": list(data.classes) if data.classes is not None else None,
-                "run": "ensemble",
-                "dataset": dataset,
-                "provenance": {**record, "run": "ensemble"},
-            },
+            run_meta(
+                data, run="ensemble", dataset=dataset, provenance={**record, "run": "ensemble"}
+            ),
         )
         for run_dir in [*paths.values(), merge_dir, ensemble_dir]:
             predictions = layout.predictions(run_dir)

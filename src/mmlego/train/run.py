@@ -12,7 +12,7 @@ import torch
 
 from mmlego.models.base import InputSpec, MultimodalModel
 from mmlego.models.catalogue import get_builder, parse_run
-from mmlego.predictions import write_predictions
+from mmlego.predictions import run_meta, write_predictions
 from mmlego.train.data import PatientDataset, modality_spec
 from mmlego.train.loop import FitResult, fit, predict
 from mmlego.train.outputs import predictions_frame, save_checkpoint
@@ -67,14 +67,7 @@ def write_run_outputs(
     """Write ``model.pt``, ``predictions.parquet`` and (when given) ``train_log.csv``."""
     out = Path(out_dir)
     model.eval()
-    meta = {
-        "task": data.task,
-        "bins": list(data.bins) if data.bins is not None else None,
-        "classes": list(data.classes) if data.classes is not None else None,
-        "run": run,
-        "dataset": dataset,
-        "provenance": provenance,
-    }
+    meta = run_meta(data, run=run, dataset=dataset, provenance=provenance)
     checkpoint, predictions, log_csv = (
         out / "model.pt",
         out / "predictions.parquet",

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from mmlego.data.transforms import SplitData
 from mmlego.models.catalogue import get_builder, model_entry
 from mmlego.models.classical.results import ClassicalFit
-from mmlego.predictions import write_predictions
+from mmlego.predictions import run_meta, write_predictions
 from mmlego.utils.atomic import write_json_atomic
 
 
@@ -50,14 +50,7 @@ def write_classical_outputs(
 ) -> None:
     """Write ``predictions.parquet`` (the contract of every run) and ``selection.json``."""
     out = Path(out_dir)
-    meta = {
-        "task": data.task,
-        "bins": list(data.bins) if data.bins is not None else None,
-        "classes": list(data.classes) if data.classes is not None else None,
-        "run": run,
-        "dataset": dataset,
-        "selection": {"setting": fit.setting, "select_on": fit.select_on},
-        "provenance": provenance,
-    }
+    selection = {"setting": fit.setting, "select_on": fit.select_on}
+    meta = run_meta(data, run=run, dataset=dataset, provenance=provenance, selection=selection)
     write_predictions(out / "predictions.parquet", fit.frame, meta)
     write_json_atomic(out / "selection.json", fit.record(), provenance=provenance)
