@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from skimage.morphology import binary_erosion
+from skimage.morphology import erosion
 
 from mmlego.utils.atomic import atomic_path
 
@@ -26,8 +26,8 @@ def tissue_qc_image(
 ) -> Image.Image:
     """The thumbnail with the tissue outline (green), ink (magenta) and the patches (blue)."""
     canvas = thumbnail.copy()
-    canvas[mask & ~binary_erosion(mask)] = OUTLINE
-    canvas[pen & ~binary_erosion(pen)] = PEN
+    canvas[mask & ~erosion(mask)] = OUTLINE
+    canvas[pen & ~erosion(pen)] = PEN
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
     scale = thumbnail.shape[1] / level0_width
