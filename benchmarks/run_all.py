@@ -60,8 +60,13 @@ def plan(args: argparse.Namespace) -> dict[str, list[str] | str]:
             str(OUT / "job_costs.json"),
         ]
         steps["baselines_demo"] = ["baselines_demo.py"]
+        # The job records are in .snakemake/ of the folder make demo ran in: this one.
+        steps["demo_utilisation"] = [
+            "demo_utilisation.py", "--workdir", ".", "--benchmarks", str(demo_benchmarks),
+        ]  # fmt: skip
     else:
-        steps["job_costs"] = steps["baselines_demo"] = f"not run: no finished demo in {args.demo}"
+        reason = f"not run: no finished demo in {args.demo}"
+        steps["job_costs"] = steps["baselines_demo"] = steps["demo_utilisation"] = reason
     if args.only:
         wanted = set(args.only.split(","))
         steps = {name: step for name, step in steps.items() if name in wanted}

@@ -32,6 +32,8 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
     _bench(tmp_path / "tcga/tables.tsv", 1.0, 100, 1.0, 0.5)
     # A batch_splits job: every split of one run.
     _bench(tmp_path / "train/icd9/lego_block.vitals/splits.tsv", 12.0, 650, 1.0, 9.0)
+    # A step with no pattern of its own: named after its folders.
+    _bench(tmp_path / "coxnet/tcga/split1.tsv", 3.0, 300, 1.0, 2.5)
     summary = job_costs.summarise(tmp_path)
     assert set(summary) == {
         "train (icd9)",
@@ -40,6 +42,7 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
         "mimic_extract",
         "read_tables_tcga",
         "train, all splits (icd9)",
+        "coxnet (tcga)",
     }
     train = summary["train (icd9)"]
     assert train["jobs"] == 3
