@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ def test_equal_fragments_share_one_file_and_another_fragment_gets_its_own(tmp_pa
         [first.rsplit("/", 1)[1], other.rsplit("/", 1)[1]]
     )
     text = '{"a": {"x": 0.5, "y": 1}, "b": [1, 2]}'
-    assert open(first).read() == text + "\n"
+    assert Path(first).read_text() == text + "\n"
     assert first.endswith(f"/{hashlib.sha256(text.encode()).hexdigest()[:16]}.json")
 
 
