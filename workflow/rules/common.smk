@@ -102,7 +102,7 @@ def as_json(value):
     written now (at DAG-build time) under the output folder and named by the hash of its
     content. As a plain ``cfg`` param it reruns a job exactly when its fragment changes, and
     a failing job's printed command stays short (quote it with ``:q`` in the shell)."""
-    return "@" + fragment_file(layout.config_fragments(OUT), value)
+    return f"@{fragment_file(layout.config_fragments(OUT), value)}"
 
 
 def run_pattern(made_by):
