@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="mmlego",
-        description="MM-Lego study workflow steps (called by the Snakemake rules).",
+        description=(
+            "MM-Lego study workflow steps (called by the Snakemake rules). A step's --cfg is "
+            "its config fragment as inline JSON, or @path of a JSON file holding it."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"mmlego {__version__}")
     parser.add_argument(

@@ -22,6 +22,12 @@ def resolved_config(out: str) -> str:
     return f"{out}/config.resolved.yaml"
 
 
+def config_fragments(out: str) -> str:
+    """The folder of the config fragments the rules pass as ``--cfg @file``, one JSON file
+    per distinct fragment, named by the hash of its content (``mmlego.utils.config_arg``)."""
+    return f"{out}/.config"
+
+
 def log(out: str, name: str) -> str:
     """A rule's log, ``name`` being its job's name (``train/{ds}/{run}/split{k}``)."""
     return f"{out}/logs/{name}.log"

@@ -25,7 +25,9 @@ def _volatile(key: object) -> bool:
     return isinstance(key, str) and (key in VOLATILE or key.endswith(VOLATILE_SUFFIXES))
 
 
-SKIP_DIRS = {"logs", "benchmarks"}
+# Not results: logs, timings, and the config fragments the rules pass as `--cfg @file` (their
+# names and texts follow the config, e.g. its batch_splits or output folder).
+SKIP_DIRS = {"logs", "benchmarks", ".config"}
 RTOL, ATOL = 1e-5, 1e-7
 
 

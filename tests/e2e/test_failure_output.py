@@ -1,10 +1,16 @@
 """What a user sees when one value of their label file is bad (issue 20 item 4): the step's
-one-line message once, near the end, in fewer than 30 lines, and no retry."""
+one-line message once, near the end, in fewer than 30 lines, and no retry, even with the
+SLURM profile's `retries: 2`; the failing command snakemake prints passes the dataset's config
+as a short `--cfg @file`, not as inline JSON."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from tests.conftest import run_snakemake
@@ -16,7 +22,10 @@ MESSAGE = (
 )
 
 
-def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path):
+@pytest.mark.parametrize(
+    "retries", [[], ["--retries", "2"]], ids=["local-profile", "slurm-profile-retries"]
+)
+def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries):
     ids = [f"p{i:02d}" for i in range(N)]
     events = [0, 1, 2] + [1] * (N - 3)  # p02's event is 2
     pd.DataFrame({"patient_id": ids, "months": np.linspace(1, 30, N), "dead": events}).to_csv(
@@ -39,7 +48,7 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path):
     }
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
     # The whole study, as a user runs it, under the default (local) profile.
-    done = run_snakemake("--cores", "1", "--configfile", "study.yaml", cwd=tmp_path)
+    done = run_snakemake("--cores", "1", "--configfile", "study.yaml", *retries, cwd=tmp_path)
     output = done.stdout + done.stderr
     lines = output.splitlines()
     assert done.returncode != 0
@@ -49,3 +58,11 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path):
     assert "Trying to restart job" not in output
     # The job's log holds the message once too: one attempt.
     assert (tmp_path / "out/logs/mine/tables.log").read_text().count(MESSAGE) == 1
+    # The failing command names the dataset's config fragment, a file written when the jobs
+    # were planned; no JSON is printed.
+    (command,) = [line for line in lines if "mmlego --log" in line]
+    (cfg,) = re.findall(r"--cfg @(out/\.config/[0-9a-f]{16}\.json) ", command)
+    fragment = json.loads((tmp_path / cfg).read_text())  # the dataset's section, defaults filled
+    assert fragment["labels"] == {**study["datasets"]["mine"]["labels"], "id": "patient_id"}
+    assert fragment["modalities"]["clin"]["path"] == "clinical.csv"
+    assert '{"' not in output

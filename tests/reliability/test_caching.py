@@ -4,6 +4,7 @@ local profile's rerun triggers: mtime, params, input, code)."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -22,6 +23,17 @@ def test_a_noop_rerun_runs_no_job_and_is_quick(study_copy, record_property):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
     # About 2 s on idle cores (docs/reliability.md); generous for a busy CI machine.
     assert seconds < 15
+
+
+def test_config_fragments_are_no_inputs_deleted_they_are_written_again_and_rerun_nothing(
+    study_copy,
+):
+    fragments = study_copy / "out" / ".config"
+    names = sorted(p.name for p in fragments.iterdir())
+    shutil.rmtree(fragments)
+    assert planned(study_copy) == []
+    # The plan wrote the same files again (names are hashes of the same texts).
+    assert sorted(p.name for p in fragments.iterdir()) == names
 
 
 def _set(section: str, key: str, value):

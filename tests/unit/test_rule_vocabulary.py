@@ -1,5 +1,6 @@
 """One CLI vocabulary in the rules: outputs are passed as ``--out…``, config fragments as
-``--cfg``, and every subcommand a rule calls exists under its rule's name."""
+``--cfg``, and every subcommand a rule calls exists under its rule's name; the rules a retry
+cannot help are not retried."""
 
 from __future__ import annotations
 
@@ -42,3 +43,17 @@ def test_every_called_subcommand_exists():
     }
     called |= {entry.step for entry in ENTRIES if entry.step}  # combine.smk's, from the catalogue
     assert called and called <= known, sorted(called - known)
+
+
+def _rule_blocks(text: str) -> list[str]:
+    """Each rule's or checkpoint's text, up to the next one."""
+    return re.split(r"^\s*(?:rule|checkpoint)\b", text, flags=re.M)[1:]
+
+
+@pytest.mark.parametrize("name", sorted(TEXT))
+def test_local_rules_and_table_reading_are_never_retried(name):
+    # A local job reruns on the same host with the same requests, and reading the user's
+    # tables fails only on their content: either would fail again (docs/reliability.md).
+    for block in _rule_blocks(TEXT[name]):
+        if "localrule: True" in block or "read-tables" in block:
+            assert re.search(r"^\s*retries: 0$", block, flags=re.M), f"{name}: {block[:80]}"

@@ -26,6 +26,7 @@ from mmlego.models.catalogue import (
 )
 from mmlego.train.tuning import shares_latent_shape, tuned_job_config
 from mmlego.train.tuning.settings import SHARED_MODEL
+from mmlego.utils.config_arg import fragment_file
 from mmlego.utils.executables import ensure_mmlego_on_path
 
 # Every rule calls `mmlego`, also under an unactivated .venv/bin/snakemake.
@@ -97,8 +98,11 @@ def runs(ds, made_by=None):
 
 
 def as_json(value):
-    """A config section as JSON for a rule's ``params`` (quote it with ``:q`` in the shell)."""
-    return json.dumps(value, sort_keys=True)
+    """A config fragment for a rule's ``--cfg``: ``@path`` of the JSON file holding it,
+    written now (at DAG-build time) under the output folder and named by the hash of its
+    content. As a plain ``cfg`` param it reruns a job exactly when its fragment changes, and
+    a failing job's printed command stays short (quote it with ``:q`` in the shell)."""
+    return f"@{fragment_file(layout.config_fragments(OUT), value)}"
 
 
 def run_pattern(made_by):

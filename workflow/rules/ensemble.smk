@@ -15,6 +15,7 @@ rule ensemble:
         layout.log(OUT, "{model}/{ds}/split{k}"),
     wildcard_constraints:
         model="|".join(model_keys("predictions")),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

@@ -38,6 +38,7 @@ rule metrics:
         layout.metrics(RUN),
     log:
         layout.log(OUT, "metrics/{ds}/{run}/split{k}"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -147,6 +148,7 @@ rule paper_comparison:
         md=layout.table(OUT, "paper_comparison.md"),
     log:
         layout.log(OUT, "paper_comparison"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -178,6 +180,7 @@ rule interference_toy:
         numbers=layout.figure(OUT, "interference_toy.json"),
     log:
         layout.log(OUT, "interference_toy"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
@@ -233,6 +236,7 @@ rule result_figures:
         ],
     log:
         layout.log(OUT, "result_figures"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

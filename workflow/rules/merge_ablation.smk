@@ -49,6 +49,7 @@ rule merge_ablation_table:
         md=layout.table(OUT, "merge_ablation.md"),
     log:
         layout.log(OUT, "merge_ablation_table"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

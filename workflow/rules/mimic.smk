@@ -117,6 +117,7 @@ for _ds in MIMIC_DATASETS:
             **mimic_dataset_files(_ds),
         log:
             layout.log(OUT, f"{_ds}/mimic"),
+        retries: 0
         localrule: True
         conda:
             "../../envs/data.yaml"

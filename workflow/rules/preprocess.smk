@@ -23,6 +23,9 @@ for _ds in TABLE_DATASETS:
             layout.log(OUT, f"{_ds}/tables"),
         benchmark:
             layout.benchmark(OUT, f"{_ds}/tables")
+        # Not retried, even where the profile retries (profiles/slurm): its failures are the
+        # user's files or config (docs/reliability.md), which fail again the same way.
+        retries: 0
         conda:
             "../../envs/data.yaml"
         threads: 1
@@ -51,6 +54,7 @@ checkpoint manifest:
         layout.log(OUT, "{ds}/manifest_{mod}"),
     wildcard_constraints:
         ds="|".join(MANIFEST_DATASETS) or "(?!)",
+    retries: 0
     localrule: True
     conda:
         "../../envs/data.yaml"

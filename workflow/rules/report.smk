@@ -23,6 +23,7 @@ rule study_overview:
         ),
     log:
         layout.log(OUT, "study_overview"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"

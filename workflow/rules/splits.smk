@@ -8,6 +8,7 @@ rule splits:
         layout.splits(DS),
     log:
         layout.log(OUT, "{ds}/splits"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/data.yaml"
@@ -31,6 +32,7 @@ rule transforms:
         layout.transforms(DS, "{k}"),
     log:
         layout.log(OUT, "{ds}/transforms_split{k}"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/data.yaml"

@@ -6,6 +6,7 @@ rule resolve_config:
         layout.resolved_config(OUT),
     log:
         layout.log(OUT, "resolve_config"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/data.yaml"

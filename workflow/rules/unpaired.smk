@@ -34,6 +34,7 @@ if unpaired_enabled():
             layout.unpaired_sets(UNPAIRED_DIR),
         log:
             layout.log(OUT, "unpaired/sets"),
+        retries: 0
         localrule: True
         conda:
             "../../envs/evaluate.yaml"
@@ -118,6 +119,7 @@ if unpaired_enabled():
             pdf=layout.figure(OUT, "fig6_unpaired.pdf"),
         log:
             layout.log(OUT, "unpaired/figure"),
+        retries: 0
         localrule: True
         conda:
             "../../envs/evaluate.yaml"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def run_classical(args: argparse.Namespace) -> None:
     from mmlego.utils.provenance import provenance
     from mmlego.utils.seeding import derive_seed
 
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     seed = derive_seed(args.seed, args.dataset, args.split, args.model)
     data = load_split(split_files(args), args.split)
     fit = fit_classical(data, args.model, cfg, split=args.split, seed=seed, threads=args.threads)

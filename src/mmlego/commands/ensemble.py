@@ -4,8 +4,9 @@ step of ``ensemble`` and ``lego_ensemble``."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def run_ensemble(args: argparse.Namespace) -> None:
         "run": args.run,
         "dataset": args.dataset,
         "members": list(members),
-        "provenance": provenance(json.loads(args.cfg), seed=args.seed, device="cpu"),
+        "provenance": provenance(load_cfg(args.cfg), seed=args.seed, device="cpu"),
     }
     write_predictions(args.out, frame, meta)
     log.info("%s of %s: %d rows -> %s", args.run, ", ".join(members), len(frame), args.out)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 
 from mmlego.utils.atomic import atomic_path
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _readers(parser: argparse.ArgumentParser) -> None:
 
 def _encode_config(args: argparse.Namespace) -> dict:
     """``--cfg`` with ``encoder.num_workers`` from ``--readers`` (the rules pass it apart)."""
-    config = json.loads(args.cfg)
+    config = load_cfg(args.cfg)
     if args.readers is not None:
         if args.readers < 0:
             raise ValueError(f"--readers must be >= 0, got {args.readers}")
@@ -153,7 +153,7 @@ def run_tissue_qc(args: argparse.Namespace) -> None:
     from mmlego.preprocess.pipeline import slide_qc
     from mmlego.utils.atomic import atomic_dir
 
-    config = json.loads(args.cfg)
+    config = load_cfg(args.cfg)
     manifest = read_manifest(args.manifest)
     find = feature_finder(args.features)
     with atomic_dir(args.out_dir) as tmp:
@@ -178,7 +178,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
     from mmlego.preprocess.pipeline import feature_tag
     from mmlego.utils.provenance import provenance
 
-    config = json.loads(args.cfg)
+    config = load_cfg(args.cfg)
     labels, _ = read_labels(args.labels)
     manifest = read_manifest(args.manifest)
     build = build_bags(

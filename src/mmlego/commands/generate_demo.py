@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 from mmlego.demo.sources import SOURCES
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> dict:
-    demo = json.loads(args.cfg)
+    demo = load_cfg(args.cfg)
     if not isinstance(demo, dict):
         raise ValueError("--cfg must be a JSON object (the config's demo section)")
     return demo

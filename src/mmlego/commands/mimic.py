@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def run_extract(args: argparse.Namespace) -> None:
     from mmlego.data.mimic.extract import extract, extraction_settings
     from mmlego.utils.provenance import provenance
 
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     pa.set_cpu_count(max(1, args.threads))
     settings = {**extraction_settings(cfg), "chunk_rows": cfg["chunk_rows"]}
     record = provenance({"mimic_dir": args.mimic_dir, **settings})
@@ -50,6 +51,6 @@ def run_dataset(args: argparse.Namespace) -> None:
     from mmlego.data.mimic.extract import build_dataset
     from mmlego.utils.provenance import provenance
 
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     labels = build_dataset(args.extract_dir, args.out_dir, cfg, provenance=provenance(cfg))
     log.info("%s: %d patients labelled", args.dataset, len(labels))

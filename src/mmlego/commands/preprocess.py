@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from mmlego.utils.config_arg import load_cfg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +34,7 @@ def run_tables(args: argparse.Namespace) -> None:
     from mmlego.data.build import build_tables
     from mmlego.utils.provenance import provenance
 
-    ds = json.loads(args.cfg)
+    ds = load_cfg(args.cfg)
     prov = provenance(ds, seed=args.seed, dataset=args.dataset)
     build_tables(args.dataset, ds, args.out_dir, provenance=prov, seed=args.seed)
 
@@ -42,5 +43,5 @@ def run_manifest(args: argparse.Namespace) -> None:
     """Build one manifest."""
     from mmlego.data.build import build_manifest
 
-    ds = json.loads(args.cfg)
+    ds = load_cfg(args.cfg)
     build_manifest(args.dataset, ds, args.modality, args.labels, args.out, args.out_skipped)

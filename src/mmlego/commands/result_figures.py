@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
         args.metrics_long,
         args.predictions,
         [tuple(entry) for entry in args.train_log],
-        json.loads(args.cfg),
+        load_cfg(args.cfg),
         fig2=args.out_fig2,
         fig3=args.out_fig3,
         curves=args.out_curves,

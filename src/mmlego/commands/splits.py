@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from mmlego.utils.config_arg import load_cfg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +46,7 @@ def run_splits(args: argparse.Namespace) -> None:
     from mmlego.data.splits import write_splits
     from mmlego.utils.provenance import provenance
 
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     prov = provenance(cfg, seed=args.seed, dataset=args.dataset)
     write_splits(
         args.labels, args.out, dataset=args.dataset, cfg=cfg, seed=args.seed, provenance=prov
@@ -63,7 +64,7 @@ def run_transforms(args: argparse.Namespace) -> None:
             f"{len(args.split)} --split values but {len(args.out)} --out paths; "
             "give one output path per split"
         )
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     stores = name_path_pairs(args.store, "--store")
     for k, out in zip(args.split, args.out, strict=True):
         fitted = fit_transforms(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+
+from mmlego.utils.config_arg import load_cfg
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def run_resolve(args: argparse.Namespace) -> None:
     from mmlego.utils.provenance import provenance
 
     if args.cfg is not None:
-        config = fill_defaults(json.loads(args.cfg))
+        config = fill_defaults(load_cfg(args.cfg))
         check_config(config)
     else:
         config = load_config(args.configfile)

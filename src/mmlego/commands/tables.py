@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from mmlego.utils.config_arg import load_cfg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
         stores.setdefault(ds, {})[modality] = path
     write_tables(
         args.metrics, args.predictions, name_path_pairs(args.labels, "--labels"),
-        json.loads(args.cfg), seed=args.seed, out_dir=args.out_dir, stores=stores,
+        load_cfg(args.cfg), seed=args.seed, out_dir=args.out_dir, stores=stores,
         missing_modality=args.missing_modality,
     )  # fmt: skip
 
@@ -66,4 +67,4 @@ def run_paper(args: argparse.Namespace) -> None:
     """Compare our Table 2 with the paper's."""
     from mmlego.evaluate.table_files import write_paper_comparison
 
-    write_paper_comparison(args.table2, args.out_csv, args.out_md, json.loads(args.cfg))
+    write_paper_comparison(args.table2, args.out_csv, args.out_md, load_cfg(args.cfg))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from typing import TYPE_CHECKING
+
+from mmlego.utils.config_arg import load_cfg
 
 if TYPE_CHECKING:
     import torch
@@ -80,7 +81,7 @@ def prepare_step(args: argparse.Namespace, run: str) -> tuple[dict, torch.device
     from mmlego.utils.provenance import provenance
     from mmlego.utils.seeding import derive_seed, seed_everything
 
-    cfg = json.loads(args.cfg)
+    cfg = load_cfg(args.cfg)
     torch.set_num_threads(max(1, args.threads))
     seed = derive_seed(args.seed, args.dataset, args.split, run)
     seed_everything(seed)
