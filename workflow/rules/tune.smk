@@ -34,3 +34,53 @@ rule tune_shared:
         "mmlego --log {log:q} tune-shared {params.files} --dataset {wildcards.ds:q}"
         " --split {wildcards.k} --runs {params.runs} --out-dir {params.out_dir:q}"
         " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q} --threads {threads}"
+
+
+def tuning_files():
+    """(dataset, tuning.json) of every tuned run and split, and of the shared stage of each
+    dataset and split with LegoBlocks that share their latent shape; none when untuned.
+    """
+    files = []
+    for ds in DATASETS:
+        root = ds_dir(ds)
+        tuned = [r for r in runs(ds, "train") if parse_run(r)[0] in TUNED_MODELS]
+        if shares_latent_shape(config, SHARED_MODEL) and any(
+            parse_run(r)[0] == SHARED_MODEL for r in tuned
+        ):
+            tuned = [SHARED_MODEL, *tuned]
+        files += [
+            (ds, layout.tuning(layout.run_dir(root, r, k)))
+            for r in tuned
+            for k in SPLITS
+        ]
+    return files
+
+
+TUNING_FILES = tuning_files()
+
+
+if TUNING_FILES:
+
+    rule tuning_table:
+        input:
+            tuning=[path for _, path in TUNING_FILES],
+        output:
+            csv=report(
+                layout.table(OUT, "tuning.csv"),
+                caption="../report/table_tuning.rst",
+                category="Tables",
+                labels={"table": "Tuned parameters (chosen on validation)"},
+            ),
+            md=layout.table(OUT, "tuning.md"),
+        log:
+            layout.log(OUT, "tuning_table"),
+        localrule: True
+        conda:
+            "../../envs/evaluate.yaml"
+        params:
+            tuning=lambda wildcards, input: pair_args(
+                "tuning", [ds for ds, _ in TUNING_FILES], input.tuning
+            ),
+            out_dir=output_folder("csv"),
+        shell:
+            "mmlego --log {log:q} tuning-table {params.tuning} --out-dir {params.out_dir:q}"
