@@ -263,6 +263,29 @@ def shared_tuning_of(wildcards):
     return {"shared_tuning": paths if BATCH_SPLITS else paths[0]}
 
 
+def tuning_files():
+    """(dataset, tuning.json) of every tuned run and split, and of the shared stage of each
+    dataset and split with LegoBlocks that share their latent shape; none when untuned.
+    """
+    files = []
+    for ds in DATASETS:
+        root = ds_dir(ds)
+        tuned = [r for r in runs(ds, "train") if parse_run(r)[0] in TUNED_MODELS]
+        if shares_latent_shape(config, SHARED_MODEL) and any(
+            parse_run(r)[0] == SHARED_MODEL for r in tuned
+        ):
+            tuned = [SHARED_MODEL, *tuned]
+        files += [
+            (ds, layout.tuning(layout.run_dir(root, r, k)))
+            for r in tuned
+            for k in SPLITS
+        ]
+    return files
+
+
+TUNING_FILES = tuning_files()
+
+
 def block_runs(wildcards):
     """A params function: the dataset's LegoBlock runs, quoted for the shell."""
     blocks = [r for r in runs(wildcards.ds, "train") if parse_run(r)[0] == SHARED_MODEL]

@@ -4,6 +4,9 @@ LegoMerge and LegoFuse can combine the tuned blocks.
 
 With ``tune.trials: 0`` (the default) no job of this file runs, and the train jobs' inputs and
 params are exactly those without tuning (common.smk: ``train_job_config``, ``shared_tuning_of``).
+Rule ``tuning_table`` (``tables/tuning.{csv,md}``, in the report) exists only in a tuned study:
+it reads every tuned run's ``tuning.json`` (declared by rule ``train_tuned``, train.smk) and
+the shared stage's.
 """
 
 
@@ -34,29 +37,6 @@ rule tune_shared:
         "mmlego --log {log:q} tune-shared {params.files} --dataset {wildcards.ds:q}"
         " --split {wildcards.k} --runs {params.runs} --out-dir {params.out_dir:q}"
         " --cfg {params.cfg:q} --seed {params.seed} --device {params.device:q} --threads {threads}"
-
-
-def tuning_files():
-    """(dataset, tuning.json) of every tuned run and split, and of the shared stage of each
-    dataset and split with LegoBlocks that share their latent shape; none when untuned.
-    """
-    files = []
-    for ds in DATASETS:
-        root = ds_dir(ds)
-        tuned = [r for r in runs(ds, "train") if parse_run(r)[0] in TUNED_MODELS]
-        if shares_latent_shape(config, SHARED_MODEL) and any(
-            parse_run(r)[0] == SHARED_MODEL for r in tuned
-        ):
-            tuned = [SHARED_MODEL, *tuned]
-        files += [
-            (ds, layout.tuning(layout.run_dir(root, r, k)))
-            for r in tuned
-            for k in SPLITS
-        ]
-    return files
-
-
-TUNING_FILES = tuning_files()
 
 
 if TUNING_FILES:
