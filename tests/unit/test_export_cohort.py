@@ -1,10 +1,12 @@
-"""scripts/export_cohort.py: GBSG2 written as the raw files and config of a generic study."""
+"""scripts/export_cohort.py: GBSG2 and WHAS500 written as the raw files and config of a
+generic study."""
 
 from __future__ import annotations
 
 import importlib.util
 
 import pandas as pd
+from sksurv.datasets import load_whas500
 
 from mmlego.config import load_config
 from mmlego.data.kinds import dataset_modalities
@@ -37,3 +39,23 @@ def test_gbsg2_becomes_labels_two_modalities_and_a_valid_config(tmp_path):
     # Every listed model applies to two tabular modalities.
     runs = dataset_runs(mods, config["models"])
     assert {run.split(".")[0] for run in runs} == set(export_cohort.MODELS)
+
+
+def test_whas500_becomes_labels_two_modalities_and_a_valid_config(tmp_path):
+    raw = tmp_path / "raw"
+    export_cohort.main(["--cohort", "whas500", "--out", str(raw), "--output-dir", str(tmp_path)])
+    labels = pd.read_csv(raw / "labels.csv", dtype={"pid": str})
+    # WHAS500: 500 patients, 215 deaths during follow-up.
+    assert len(labels) == 500 and labels["death"].sum() == 215
+    assert labels["pid"].iloc[[0, -1]].tolist() == ["W001", "W500"]
+    modalities = export_cohort.COHORTS["whas500"].modalities
+    for name, columns in modalities.items():
+        table = pd.read_csv(raw / f"{name}.csv", dtype={"pid": str})
+        assert table.columns.tolist() == ["pid", *columns]
+        assert table["pid"].tolist() == labels["pid"].tolist()
+    # Every feature of the package's table is in exactly one modality.
+    columns = [column for names in modalities.values() for column in names]
+    assert sorted(columns) == sorted(load_whas500()[0].columns)
+    config = load_config(raw / "study.yaml")
+    mods = dataset_modalities(config["datasets"]["whas500"])
+    assert [(m.name, m.type) for m in mods] == [("patient", "tabular"), ("hospital", "tabular")]

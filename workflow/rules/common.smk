@@ -24,7 +24,7 @@ from mmlego.models.catalogue import (
     model_keys,
     parse_run,
 )
-from mmlego.train.tuning import shares_latent_shape, tuned_job_config
+from mmlego.train.tuning import shares_latent_shape, tuned_job_config, tuned_models
 from mmlego.train.tuning.settings import SHARED_MODEL
 from mmlego.utils.config_arg import fragment_file
 from mmlego.utils.executables import ensure_mmlego_on_path
@@ -38,6 +38,9 @@ SPLITS = list(range(n_splits(config["splits"])))
 # One train job per (dataset, run) for all its splits (start-up paid once), or one per split.
 BATCH_SPLITS = config["batch_splits"]
 DEMO = config["demo"]["enabled"]
+# Trained models whose runs are tuned (tune.trials > 0): rule train_tuned trains them and
+# declares their tuning.json; none with tune.trials: 0, so then rule train is as before.
+TUNED_MODELS = tuned_models(config, model_keys("train"))
 # The `demo` config keys each source's generator reads.
 DEMO_SOURCE_KEYS = {source: keys for source, (_, keys, _) in DEMO_GENERATORS.items()}
 
@@ -105,9 +108,24 @@ def as_json(value):
     return f"@{fragment_file(layout.config_fragments(OUT), value)}"
 
 
-def run_pattern(made_by):
-    """Wildcard constraint: the runs of the catalogue's models made by ``made_by``."""
-    return f"(?:{'|'.join(model_keys(made_by))})(?:\\.[A-Za-z][A-Za-z0-9_]*)?"
+def run_pattern(made_by, exclude=()):
+    """Wildcard constraint: the runs of the catalogue's models made by ``made_by`` (but the
+    models ``exclude``); one that matches nothing when no model is left."""
+    keys = [key for key in model_keys(made_by) if key not in exclude]
+    if not keys:
+        return "(?!)"
+    return f"(?:{'|'.join(keys)})(?:\\.[A-Za-z][A-Za-z0-9_]*)?"
+
+
+def exact_run_pattern(keys):
+    """Wildcard constraint: exactly the runs of the model ``keys``, a per-modality model's
+    with its modality (so ``lego_block`` alone, the shared tuning stage's folder, is none).
+    """
+    modality = "\\.[A-Za-z][A-Za-z0-9_]*"
+    parts = [
+        f"{key}{modality}" if model_entry(key).per_modality else key for key in keys
+    ]
+    return f"(?:{'|'.join(parts)})" if parts else "(?!)"
 
 
 def split_inputs(wildcards):
@@ -249,6 +267,29 @@ def shared_tuning_of(wildcards):
     return {"shared_tuning": paths if BATCH_SPLITS else paths[0]}
 
 
+def tuning_files():
+    """(dataset, tuning.json) of every tuned run and split, and of the shared stage of each
+    dataset and split with LegoBlocks that share their latent shape; none when untuned.
+    """
+    files = []
+    for ds in DATASETS:
+        root = ds_dir(ds)
+        tuned = [r for r in runs(ds, "train") if parse_run(r)[0] in TUNED_MODELS]
+        if shares_latent_shape(config, SHARED_MODEL) and any(
+            parse_run(r)[0] == SHARED_MODEL for r in tuned
+        ):
+            tuned = [SHARED_MODEL, *tuned]
+        files += [
+            (ds, layout.tuning(layout.run_dir(root, r, k)))
+            for r in tuned
+            for k in SPLITS
+        ]
+    return files
+
+
+TUNING_FILES = tuning_files()
+
+
 def block_runs(wildcards):
     """A params function: the dataset's LegoBlock runs, quoted for the shell."""
     blocks = [r for r in runs(wildcards.ds, "train") if parse_run(r)[0] == SHARED_MODEL]
@@ -375,4 +416,7 @@ def get_final_output():
             layout.figure(OUT, "fig6_unpaired.png"),
             layout.table(OUT, "unpaired.csv"),
         ]
+    # Only a tuned study (tune.smk): the parameters each run's tuning chose.
+    if TUNING_FILES:
+        targets.append(layout.table(OUT, "tuning.csv"))
     return targets

@@ -4,7 +4,9 @@ load once), or one job per (dataset, run, split) (profiles/slurm, where a job pe
 right). Either way each split has its own log, seed and outputs, bit-identical between the two.
 
 The runs are those of the catalogue's models made by ``train``; the others have their own
-rules (combine.smk, ensemble.smk).
+rules (combine.smk, ensemble.smk). A tuned model's runs (``tune.trials`` > 0, tune.smk) are
+trained by ``train_tuned``, the same job that also declares the study's ``tuning.json``;
+with ``tune.trials: 0`` that rule does not exist and ``train`` trains every run, as before.
 """
 
 
@@ -20,7 +22,7 @@ rule train:
     benchmark:
         layout.benchmark(OUT, train_job_name())
     wildcard_constraints:
-        run=run_pattern("train"),
+        run=run_pattern("train", exclude=TUNED_MODELS),
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -39,3 +41,15 @@ rule train:
         device=config["device"],
     shell:
         "mmlego {params.command}"
+
+
+if TUNED_MODELS:
+
+    use rule train as train_tuned with:
+        output:
+            model=train_job(layout.model(RUN)),
+            log_csv=train_job(layout.train_log(RUN)),
+            predictions=train_job(layout.predictions(RUN)),
+            tuning=train_job(layout.tuning(RUN)),
+        wildcard_constraints:
+            run=exact_run_pattern(TUNED_MODELS),

@@ -18,6 +18,7 @@ from mmlego.train.tuning.settings import (
     shares_latent_shape,
     tune_problems,
     tuned_job_config,
+    tuned_models,
 )
 
 # The jobs import torch and Optuna; the config check and the rules need only the settings.
@@ -42,4 +43,5 @@ __all__ = [
     "tune_run",
     "tune_shared",
     "tuned_job_config",
+    "tuned_models",
 ]

@@ -121,6 +121,12 @@ def tuned_job_config(config: Mapping[str, Any], model: str) -> dict[str, Any]:
     return cfg if settings is None else {**cfg, "tune": settings}
 
 
+def tuned_models(config: Mapping[str, Any], models: Iterable[str]) -> list[str]:
+    """The keys among ``models`` whose runs are tuned: their train jobs write ``tuning.json``
+    (none with ``tune.trials: 0`` and no per-model trials)."""
+    return [model for model in models if "tune" in tuned_job_config(config, model)]
+
+
 def shares_latent_shape(config: Mapping[str, Any], model: str) -> bool:
     """Whether ``model``'s train jobs read the shared stage's ``tuning.json`` (tuned
     LegoBlocks with shared keys in their space)."""
