@@ -341,7 +341,9 @@ def test_modality_files_joined_are_the_transforms_fitted_together(tmp_path):
     assert _load(tmp_path).modalities["clin"].values.tolist() == (
         load_split(
             SplitFiles(layout.labels(root), layout.splits(root), parts[0], stores), 0, ["clin"]
-        ).modalities["clin"].values.tolist()
+        )
+        .modalities["clin"]
+        .values.tolist()
     )
 
 
@@ -354,7 +356,9 @@ def test_joining_modality_files_of_different_splits_is_refused(tmp_path):
     write_json_atomic(first, {**fitted, "modalities": {"clin": fitted["modalities"]["clin"]}})
     other = {**fitted, "bin_cuts": [1.0], "n_out": 2, "modalities": {"vitals": {}}}
     write_json_atomic(second, other)
-    with pytest.raises(ValueError, match=r"vitals\.json and .*clin\.json disagree on n_out, bin_cuts"):
+    with pytest.raises(
+        ValueError, match=r"vitals\.json and .*clin\.json disagree on n_out, bin_cuts"
+    ):
         join_transforms([first, second])
     with pytest.raises(ValueError, match="'clin' is in another file"):
         join_transforms([first, first])

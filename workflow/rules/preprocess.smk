@@ -16,9 +16,7 @@ TABLE_DATASETS = [
     if dataset_kind(spec(ds)).read_tables is not None
     and not reads_tables_per_modality(spec(ds))
 ]
-SEPARATE_TABLE_DATASETS = [
-    ds for ds in DATASETS if reads_tables_per_modality(spec(ds))
-]
+SEPARATE_TABLE_DATASETS = [ds for ds in DATASETS if reads_tables_per_modality(spec(ds))]
 MANIFEST_DATASETS = [ds for ds in DATASETS if bag_modalities(spec(ds))]
 
 for _ds in TABLE_DATASETS:

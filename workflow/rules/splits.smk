@@ -25,14 +25,16 @@ rule modality_transforms:
     input:
         labels=layout.labels(DS),
         splits=layout.splits(DS),
-        stores=lambda wildcards: [
-            layout.modality_store(ds_dir(wildcards.ds), wildcards.mod)
-        ]
-        if wildcards.mod in fitted_stores(wildcards.ds)
-        else [],
+        stores=lambda wildcards: (
+            [layout.modality_store(ds_dir(wildcards.ds), wildcards.mod)]
+            if wildcards.mod in fitted_stores(wildcards.ds)
+            else []
+        ),
     output:
         expand(
-            layout.modality_transforms(DS, "{k}", "{mod}"), k=SPLITS, allow_missing=True
+            layout.modality_transforms(DS, "{k}", "{mod}"),
+            k=SPLITS,
+            allow_missing=True,
         ),
     log:
         layout.log(OUT, "{ds}/transforms/{mod}"),
@@ -45,7 +47,9 @@ rule modality_transforms:
         cfg=lambda wildcards: as_json(
             {
                 "splits": config["splits"],
-                "modalities": {wildcards.mod: store_kinds(wildcards.ds)[wildcards.mod]},
+                "modalities": {
+                    wildcards.mod: store_kinds(wildcards.ds)[wildcards.mod]
+                },
                 "survival_bins": config["train"]["survival_bins"],
             }
         ),

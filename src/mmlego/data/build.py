@@ -70,7 +70,9 @@ def build_tables(
     log.info("%s: %d labelled patients, %d QC rows", name, len(result.labels), len(qc))
 
 
-def build_labels(name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any]) -> None:
+def build_labels(
+    name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any]
+) -> None:
     """Write the labels of a dataset whose modalities are read one job each (``labels.parquet``)."""
     kind = _per_modality_kind(name, ds)
     labels, classes = kind.read_labels(ds)
