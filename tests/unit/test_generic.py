@@ -310,9 +310,9 @@ def test_one_job_per_file_writes_what_one_read_of_every_table_writes(tmp_path):
     build_tables("mine", ds, one, provenance=provenance({}), seed=0)
     build_labels("mine", table_job_config(ds), each, provenance=provenance({}))
     for mod in ds["modalities"]:
-        build_modality_table(
-            "mine", table_job_config(ds, mod), mod, each, provenance=provenance({})
-        )
+        config = table_job_config(ds, mod)
+        labels = layout.labels(str(each))
+        build_modality_table("mine", config, mod, labels, each, provenance=provenance({}))
     parts = [layout.qc_modality_tables(str(each), m) for m in ds["modalities"]]
     join_table_qc(parts, layout.qc_tables(str(each)))
 

@@ -105,6 +105,7 @@ for _ds in SEPARATE_TABLE_DATASETS:
             shell:
                 "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
                 " --seed {params.seed} --out-dir {params.out_dir:q} --part {params.mod:q}"
+                " --labels {input.labels:q}"
 
     rule:
         name:

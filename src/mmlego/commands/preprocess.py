@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="only the labels, or only one modality's store and QC rows (a generic dataset, "
         "whose files the workflow reads one job each); default: everything in one read",
     )  # fmt: skip
+    tables.add_argument(
+        "--labels", default=None, help="the dataset's labels.parquet (with --part MODALITY)"
+    )
     tables.set_defaults(func=run_tables)
 
     qc = sub.add_parser("table-qc", help="join the per-modality QC tables into qc/tables.csv")
@@ -50,7 +53,11 @@ def run_tables(args: argparse.Namespace) -> None:
     elif args.part == "labels":
         build_labels(args.dataset, ds, args.out_dir, provenance=prov)
     elif args.part in ds["modalities"]:
-        build_modality_table(args.dataset, ds, args.part, args.out_dir, provenance=prov)
+        if args.labels is None:
+            raise ValueError(f"--part {args.part}: give the dataset's labels.parquet as --labels")
+        build_modality_table(
+            args.dataset, ds, args.part, args.labels, args.out_dir, provenance=prov
+        )
     else:
         raise KeyError(
             f"--part {args.part!r}: not 'labels' nor a modality of the config given "

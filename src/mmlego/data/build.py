@@ -83,13 +83,19 @@ def build_labels(
 
 
 def build_modality_table(
-    name: str, ds: Mapping[str, Any], mod: str, out_dir: str | Path, *, provenance: dict[str, Any]
+    name: str,
+    ds: Mapping[str, Any],
+    mod: str,
+    labels_path: str | Path,
+    out_dir: str | Path,
+    *,
+    provenance: dict[str, Any],
 ) -> None:
-    """Write one table modality's store and QC rows, for the patients of ``labels.parquet``
-    (already written in ``out_dir`` by :func:`build_labels`)."""
+    """Write one table modality's store and QC rows into ``out_dir``, for the patients of
+    ``labels_path`` (the ``labels.parquet`` :func:`build_labels` wrote)."""
     kind = _per_modality_kind(name, ds)
     root = str(out_dir)
-    labels, _ = read_labels(layout.labels(root))
+    labels, _ = read_labels(labels_path)
     data, qc = kind.read_modality_table(ds, mod, labels["patient_id"].tolist())
     write_modality(layout.modality_store(root, mod), data, provenance=provenance)
     _write_csv(Path(layout.qc_modality_tables(root, mod)), qc.reindex(columns=QC_COLUMNS))
