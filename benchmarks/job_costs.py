@@ -35,6 +35,8 @@ PATTERNS = [
     (re.compile(r"^(\w+)/features/\w+/[^/]+\.tsv$"), lambda m: f"encode_slide ({m[1]})"),
     (re.compile(r"^(\w+)/build_bags_\w+\.tsv$"), lambda m: f"build_bags ({m[1]})"),
     (re.compile(r"^(\w+)/tables\.tsv$"), lambda m: f"read_tables_{m[1]}"),
+    # A generic dataset reads each table modality in a job of its own.
+    (re.compile(r"^(\w+)/tables_(\w+)\.tsv$"), lambda m: f"read_table_{m[1]}_{m[2]}"),
     # Every other per-dataset job (classical, ensemble, adaptive merge, ...): {step}/{ds}/...
     (re.compile(r"^(\w+)/(\w+)/"), lambda m: f"{m[1]} ({m[2]})"),
     (re.compile(r"^([^/]+)\.tsv$"), lambda m: m[1]),

@@ -109,8 +109,15 @@ def splits(ds_dir: str) -> str:
 
 
 def transforms(ds_dir: str, k: Key) -> str:
-    """The transforms fitted on split ``k``'s train patients."""
+    """The transforms fitted on split ``k``'s train patients, of every modality (the join of
+    its ``modality_transforms``): what a run taking every modality loads."""
     return f"{ds_dir}/transforms/split{k}.json"
+
+
+def modality_transforms(ds_dir: str, k: Key, mod: str) -> str:
+    """The transforms of split ``k`` with modality ``mod``'s alone: what a unimodal run loads,
+    so that adding a modality to the dataset leaves its inputs as they were."""
+    return f"{ds_dir}/transforms/split{k}/{mod}.json"
 
 
 def modality_store(ds_dir: str, mod: str) -> str:
@@ -131,6 +138,12 @@ def skipped_items(ds_dir: str, mod: str) -> str:
 def qc_tables(ds_dir: str) -> str:
     """QC: patients excluded by the table reader or left without one modality."""
     return f"{ds_dir}/qc/tables.csv"
+
+
+def qc_modality_tables(ds_dir: str, mod: str) -> str:
+    """QC: the rows of ``qc_tables`` of one table modality, for a dataset whose modalities are
+    read one job each (``kind: generic``)."""
+    return f"{ds_dir}/qc/tables_{mod}.csv"
 
 
 def qc_downsampling(ds_dir: str) -> str:

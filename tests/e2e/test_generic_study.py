@@ -117,13 +117,13 @@ def test_generic_bad_input_names_file_and_ids(tmp_path):
     config = _config(tmp_path, out, labs=False)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = run_snakemake(
-        str(out / "mine" / "labels.parquet"), "--cores", "1", "--configfile", str(path)
-    )
+    store = out / "mine" / "modalities" / "clinical.h5"
+    result = run_snakemake(str(store), "--cores", "1", "--configfile", str(path))
     assert result.returncode != 0
-    log = (out / "logs" / "mine" / "tables.log").read_text()
+    # The modality's own job fails (the labels, read by a job of their own, are fine).
+    log = (out / "logs" / "mine" / "tables_clinical.log").read_text()
     assert "clinical.tsv" in log and "ghost" in log and "not in the labels" in log
-    assert not (out / "mine" / "labels.parquet").exists()
+    assert not store.exists() and not (out / "mine" / "qc" / "tables_clinical.csv").exists()
     assert ids  # the study was written
 
 

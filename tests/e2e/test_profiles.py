@@ -159,6 +159,7 @@ SUBMIT_HOST_RULES = {
     "resolve_config",
     "manifest",
     "splits",
+    "modality_transforms",
     "transforms",
     "metrics",
     "ensemble",

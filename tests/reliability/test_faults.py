@@ -234,7 +234,7 @@ def test_truncated_store_is_detected_before_any_job_uses_it(study_copy):
     before = model.stat().st_mtime_ns
     failed = run(root, *NO_RETRY, targets=[target("lego_block.clinical")])
     assert failed.returncode != 0
-    log = text(root / "out/logs" / DATASET / "transforms_split0.log")
+    log = text(root / "out/logs" / DATASET / "transforms/clinical.log")
     assert str(store.relative_to(root)) in log and "delete it and rerun" in log, log[-2000:]
-    assert not (root / "out" / DATASET / "transforms/split0.json").exists()
+    assert not (root / "out" / DATASET / "transforms/split0/clinical.json").exists()
     assert model.stat().st_mtime_ns == before  # no model was trained on it

@@ -34,7 +34,8 @@ def test_a_patient_in_two_sets_stops_the_run_naming_the_patient(study_copy):
     before = model.stat().st_mtime_ns
     failed = run(root, "--retries", "0", targets=[target(RUN)])
     assert failed.returncode != 0
-    log = text(root / "out/logs" / DATASET / "transforms_split0.log")
+    # The first job to read the splits: the run's modality transforms.
+    log = text(root / "out/logs" / DATASET / "transforms" / f"{RUN.split('.')[1]}.log")
     assert f"patient {leaked} is in both train and test of split 0" in log, log[-2000:]
     assert model.stat().st_mtime_ns == before  # nothing was trained on the leaky split
 

@@ -271,3 +271,68 @@ def test_schema_fills_the_id_and_window_defaults_and_names_a_bad_agg():
     with pytest.raises(ConfigError) as info:
         check_config(_generic_config(agg="median"))
     assert "datasets.mine.modalities.labs.agg" in str(info.value) and "'last'" in str(info.value)
+
+
+def test_one_job_per_file_writes_what_one_read_of_every_table_writes(tmp_path):
+    """The labels job, one job per table modality and the QC join (the workflow's jobs for a
+    generic dataset) write the labels, stores and ``qc/tables.csv`` of one ``build_tables``
+    call; each job's config is its own part, so another modality's entry is not in it."""
+    from mmlego import layout
+    from mmlego.data.build import build_labels, build_modality_table, join_table_qc
+    from mmlego.data.kinds import table_job_config
+    from mmlego.data.labels import read_labels
+
+    ids = ["a", "b", "c", "d"]
+    pd.DataFrame({"pid": ids, "t": [1.0, 2.0, 3.0, 4.0], "e": [1, 0, 1, 1]}).to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    clinical = pd.DataFrame(
+        {"pid": ["a", "b", "ghost"], "age": [50, 60, 70], "sex": ["f", "m", "f"]}
+    )
+    clinical.to_csv(tmp_path / "clinical.csv", index=False)
+    labs = pd.DataFrame(
+        {"pid": ["a", "b", "c", "x"], "day": [-3.0, -900.0, -1.0, -2.0], "variable": "hb",
+         "value": [1.0, 2.0, 3.0, 4.0]}
+    )  # fmt: skip
+    labs.to_parquet(tmp_path / "labs.parquet")
+    ds = {
+        "kind": "generic",
+        "task": "survival",
+        "extra_ids": "drop",
+        "labels": {"path": str(tmp_path / "labels.csv"), "id": "pid", "time": "t", "event": "e"},
+        "modalities": {
+            "clinical": {"type": "tabular", "path": str(tmp_path / "clinical.csv"), "id": "pid"},
+            "labs": {"type": "timeseries", "path": str(tmp_path / "labs.parquet"), "id": "pid",
+                     "time": "day", "window": [-365, 0], "bins": 2},
+        },
+    }  # fmt: skip
+    one, each = tmp_path / "one", tmp_path / "each"
+    build_tables("mine", ds, one, provenance=provenance({}), seed=0)
+    build_labels("mine", table_job_config(ds), each, provenance=provenance({}))
+    for mod in ds["modalities"]:
+        config = table_job_config(ds, mod)
+        labels = layout.labels(str(each))
+        build_modality_table("mine", config, mod, labels, each, provenance=provenance({}))
+    parts = [layout.qc_modality_tables(str(each), m) for m in ds["modalities"]]
+    join_table_qc(parts, layout.qc_tables(str(each)))
+
+    assert read_labels(one / "labels.parquet")[0].equals(read_labels(each / "labels.parquet")[0])
+    for mod in ds["modalities"]:
+        a, b = (read_modality(root / "modalities" / f"{mod}.h5") for root in (one, each))
+        assert a.ids.tolist() == b.ids.tolist() and a.feature_names == b.feature_names
+        assert np.array_equal(a.values, b.values, equal_nan=True)
+        assert np.array_equal(a.present, b.present)
+    qc = (one / "qc" / "tables.csv").read_text()
+    assert qc == (each / "qc" / "tables.csv").read_text()
+    # ghost dropped from clinical; b has no labs in the window, x is dropped from them.
+    assert [line.split(",")[:2] for line in qc.splitlines()[1:]] == [
+        ["ghost", "clinical"], ["b", "labs"], ["x", "labs"],
+    ]  # fmt: skip
+    changed = {
+        **ds,
+        "modalities": {**ds["modalities"], "labs": {**ds["modalities"]["labs"], "bins": 3}},
+    }
+    assert table_job_config(changed, "clinical") == table_job_config(ds, "clinical")
+    assert table_job_config(changed) == table_job_config(
+        ds
+    ) and "extra_ids" not in table_job_config(ds)

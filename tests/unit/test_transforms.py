@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -308,3 +309,56 @@ def test_one_transforms_job_writes_several_splits_as_single_jobs_do(tmp_path):
     # One output path per split, or nothing is written.
     assert main([*argv, "--split", "0", "1", "--out", str(out / "lone.json")]) == 1
     assert not (out / "lone.json").exists()
+
+
+def test_modality_files_joined_are_the_transforms_fitted_together(tmp_path):
+    """Each modality fitted alone (the per-modality transforms job) and the files joined give
+    exactly what one fit of every modality gave, key for key and number for number, so a
+    study's multimodal runs load the same transform as before the split into modality files,
+    and a unimodal run's file holds its modality's alone."""
+    from mmlego.cli import main
+
+    _write(tmp_path)
+    root = str(tmp_path)
+    stores = _stores(tmp_path, ["clin", "vitals"])
+    parts = []
+    for name, kind in KINDS.items():
+        part = layout.modality_transforms(root, 0, name)
+        argv = ["transforms", "--dataset", "d", "--labels", layout.labels(root)]
+        argv += ["--splits", layout.splits(root), "--split", "0", "--out", part]
+        argv += [f"--store={name}={stores[name]}"] if kind != "bag" else []
+        cfg = {"splits": {"max_missing": 0.5}, "modalities": {name: kind}, "survival_bins": 4}
+        assert main([*argv, "--cfg", json.dumps(cfg)]) == 0
+        alone = json.loads(Path(part).read_text())
+        assert list(alone["modalities"]) == [name]
+        parts.append(part)
+    joined = layout.transforms(root, 0)
+    argv = ["join-transforms", "--dataset", "d", "--out", joined]
+    assert main([*argv, *[f"--part={p}" for p in parts]]) == 0
+    doc = json.loads(Path(joined).read_text())
+    assert doc.pop("provenance")["split"] == 0
+    assert doc == {"dataset": "d", **_fit(tmp_path)}
+    assert _load(tmp_path).modalities["clin"].values.tolist() == (
+        load_split(
+            SplitFiles(layout.labels(root), layout.splits(root), parts[0], stores), 0, ["clin"]
+        )
+        .modalities["clin"]
+        .values.tolist()
+    )
+
+
+def test_joining_modality_files_of_different_splits_is_refused(tmp_path):
+    from mmlego.data.transforms import join_transforms
+
+    _write(tmp_path)
+    fitted = _fit(tmp_path)
+    first, second = tmp_path / "clin.json", tmp_path / "vitals.json"
+    write_json_atomic(first, {**fitted, "modalities": {"clin": fitted["modalities"]["clin"]}})
+    other = {**fitted, "bin_cuts": [1.0], "n_out": 2, "modalities": {"vitals": {}}}
+    write_json_atomic(second, other)
+    with pytest.raises(
+        ValueError, match=r"vitals\.json and .*clin\.json disagree on n_out, bin_cuts"
+    ):
+        join_transforms([first, second])
+    with pytest.raises(ValueError, match="'clin' is in another file"):
+        join_transforms([first, first])

@@ -13,6 +13,9 @@ from mmlego.data.kinds import (
     dataset_modalities,
     missing_raw_inputs,
     missing_raw_inputs_message,
+    reads_tables_per_modality,
+    table_job_config,
+    table_modalities,
 )
 from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
 from mmlego.evaluate.outputs import paper_outputs, toy_figures
@@ -139,19 +142,38 @@ def split_inputs(wildcards):
     }
 
 
+def run_modalities(ds, run):
+    """The modalities run ``run`` reads: its own for a unimodal run, every one otherwise."""
+    _, modality = parse_run(run)
+    return [modality] if modality else modalities(ds)
+
+
+def run_transforms(ds, run, k):
+    """The transforms file run ``run`` loads on split ``k``: its modality's alone for a
+    unimodal run (adding a modality leaves it as it was), the joined one otherwise."""
+    _, modality = parse_run(run)
+    root = ds_dir(ds)
+    return (
+        layout.modality_transforms(root, k, modality)
+        if modality
+        else layout.transforms(root, k)
+    )
+
+
 def run_inputs(wildcards):
-    """The train job's split files (``split_inputs``): of its one split, or of every split
-    when ``batch_splits`` makes one job per (dataset, run)."""
-    tuning = shared_tuning_of(wildcards)
-    if not BATCH_SPLITS:
-        return {**split_inputs(wildcards), **tuning}
-    root = ds_dir(wildcards.ds)
+    """The train job's split files: labels, splits, and the transforms and stores of the
+    modalities the run reads (``run_modalities``), of its one split, or of every split when
+    ``batch_splits`` makes one job per (dataset, run)."""
+    ds, run = wildcards.ds, wildcards.run
+    root = ds_dir(ds)
+    splits = SPLITS if BATCH_SPLITS else [wildcards.k]
+    transforms = [run_transforms(ds, run, k) for k in splits]
     return {
         "labels": layout.labels(root),
         "splits": layout.splits(root),
-        "transforms": [layout.transforms(root, k) for k in SPLITS],
-        "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
-        **tuning,
+        "transforms": transforms if BATCH_SPLITS else transforms[0],
+        "stores": [layout.modality_store(root, m) for m in run_modalities(ds, run)],
+        **shared_tuning_of(wildcards),
     }
 
 
@@ -190,7 +212,7 @@ def train_command(wildcards, input, output, threads):
     if "shared_tuning" in input.keys():
         paths = input.shared_tuning if BATCH_SPLITS else [input.shared_tuning]
         tunings = [["--shared-tuning", path] for path in paths]
-    stores = zip(modalities(wildcards.ds), input.stores, strict=True)
+    stores = zip(run_modalities(wildcards.ds, wildcards.run), input.stores, strict=True)
     shared = ["--labels", input.labels, "--splits", input.splits]
     for mod, store in stores:
         shared += ["--store", f"{mod}={store}"]

@@ -1,13 +1,22 @@
 """Raw tables -> labels, vector/series modality stores, and manifests of slides and images.
 
-MIMIC-III datasets are extracted by mimic.smk. Each other dataset gets one `read_tables_<ds>`
-job (labels and every vector/series store from one read of its raw tables); each bag modality
-gets a `manifest` checkpoint that the features stage expands into one job per slide or image.
+MIMIC-III datasets are extracted by mimic.smk. A TCGA or ISIC dataset gets one
+`read_tables_<ds>` job (labels and every vector/series store from one read of its raw table).
+A generic dataset, whose labels and modalities are files of their own, gets one job per file:
+`read_tables_<ds>` for the labels, `read_table_<ds>_<mod>` for each tabular or time-series
+modality, and `table_qc_<ds>` joining their QC rows; adding a modality to its config then
+leaves the labels and the other stores untouched, so nothing trained on them reruns. Each bag
+modality gets a `manifest` checkpoint that the features stage expands into one job per slide
+or image.
 """
 
 TABLE_DATASETS = [
-    ds for ds in DATASETS if dataset_kind(spec(ds)).read_tables is not None
+    ds
+    for ds in DATASETS
+    if dataset_kind(spec(ds)).read_tables is not None
+    and not reads_tables_per_modality(spec(ds))
 ]
+SEPARATE_TABLE_DATASETS = [ds for ds in DATASETS if reads_tables_per_modality(spec(ds))]
 MANIFEST_DATASETS = [ds for ds in DATASETS if bag_modalities(spec(ds))]
 
 for _ds in TABLE_DATASETS:
@@ -39,6 +48,89 @@ for _ds in TABLE_DATASETS:
         shell:
             "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
             " --seed {params.seed} --out-dir {params.out_dir:q}"
+
+
+for _ds in SEPARATE_TABLE_DATASETS:
+
+    rule:
+        name:
+            f"read_tables_{_ds}"
+        input:
+            dataset_kind(spec(_ds)).labels_inputs(spec(_ds)),
+        output:
+            layout.labels(ds_dir(_ds)),
+        log:
+            layout.log(OUT, f"{_ds}/tables"),
+        benchmark:
+            layout.benchmark(OUT, f"{_ds}/tables")
+        conda:
+            "../../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+        params:
+            ds=_ds,
+            # Only the keys the labels are read with: a modality's entry is not among them.
+            cfg=as_json(table_job_config(spec(_ds))),
+            seed=config["seed"],
+            out_dir=ds_dir(_ds),
+        shell:
+            "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
+            " --seed {params.seed} --out-dir {params.out_dir:q} --part labels"
+
+    for _mod in table_modalities(spec(_ds)):
+
+        rule:
+            name:
+                f"read_table_{_ds}_{_mod.name}"
+            input:
+                labels=layout.labels(ds_dir(_ds)),
+                table=dataset_kind(spec(_ds)).modality_inputs(spec(_ds), _mod.name),
+            output:
+                store=layout.modality_store(ds_dir(_ds), _mod.name),
+                qc=layout.qc_modality_tables(ds_dir(_ds), _mod.name),
+            log:
+                layout.log(OUT, f"{_ds}/tables_{_mod.name}"),
+            benchmark:
+                layout.benchmark(OUT, f"{_ds}/tables_{_mod.name}")
+            conda:
+                "../../envs/data.yaml"
+            threads: 1
+            resources:
+                mem_mb=4000,
+            params:
+                ds=_ds,
+                mod=_mod.name,
+                # This modality's entry and the keys it is read with, no other modality's.
+                cfg=as_json(table_job_config(spec(_ds), _mod.name)),
+                seed=config["seed"],
+                out_dir=ds_dir(_ds),
+            shell:
+                "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
+                " --seed {params.seed} --out-dir {params.out_dir:q} --part {params.mod:q}"
+                " --labels {input.labels:q}"
+
+    rule:
+        name:
+            f"table_qc_{_ds}"
+        input:
+            [
+                layout.qc_modality_tables(ds_dir(_ds), m.name)
+                for m in table_modalities(spec(_ds))
+            ],
+        output:
+            layout.qc_tables(ds_dir(_ds)),
+        log:
+            layout.log(OUT, f"{_ds}/table_qc"),
+        localrule: True
+        conda:
+            "../../envs/data.yaml"
+        params:
+            parts=lambda wildcards, input: " ".join(
+                f"--part {shlex.quote(path)}" for path in input
+            ),
+        shell:
+            "mmlego --log {log:q} table-qc {params.parts} --out {output:q}"
 
 
 checkpoint manifest:

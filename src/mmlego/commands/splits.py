@@ -40,6 +40,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     transforms.set_defaults(func=run_transforms)
 
+    join = sub.add_parser(
+        "join-transforms", help="join one split's per-modality transforms into one file"
+    )
+    join.add_argument("--dataset", required=True, help="dataset key in the config")
+    join.add_argument(
+        "--part", action="append", required=True, metavar="MODALITY_JSON",
+        help="a transforms/split{k}/{mod}.json, in the dataset's modality order; repeat",
+    )  # fmt: skip
+    join.add_argument("--out", required=True, help="transforms/split{k}.json to write")
+    join.set_defaults(func=run_join_transforms)
+
 
 def run_splits(args: argparse.Namespace) -> None:
     """Draw and write the splits."""
@@ -78,3 +89,13 @@ def run_transforms(args: argparse.Namespace) -> None:
         )
         prov = provenance(cfg, dataset=args.dataset, split=k)
         write_transforms(out, fitted, dataset=args.dataset, provenance=prov)
+
+
+def run_join_transforms(args: argparse.Namespace) -> None:
+    """Join a split's modality transforms files."""
+    from mmlego.data.transforms import join_transforms, write_transforms
+    from mmlego.utils.provenance import provenance
+
+    joined = join_transforms(args.part)
+    prov = provenance({"parts": args.part}, dataset=args.dataset, split=joined["split"])
+    write_transforms(args.out, joined, dataset=args.dataset, provenance=prov)

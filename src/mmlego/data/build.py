@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from mmlego import layout
-from mmlego.data.kinds import dataset_kind, table_modalities
+from mmlego.data.kinds import dataset_kind, reads_tables_per_modality, table_modalities
 from mmlego.data.labels import read_labels, write_labels
 from mmlego.data.manifests import write_manifest
 from mmlego.data.store import write_modality
@@ -68,6 +68,59 @@ def build_tables(
     qc = result.excluded.reindex(columns=QC_COLUMNS)
     _write_csv(Path(files["qc"]), qc)
     log.info("%s: %d labelled patients, %d QC rows", name, len(result.labels), len(qc))
+
+
+def build_labels(
+    name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any]
+) -> None:
+    """Write the labels of a dataset whose modalities are read one job each (``labels.parquet``)."""
+    kind = _per_modality_kind(name, ds)
+    labels, classes = kind.read_labels(ds)
+    write_labels(
+        layout.labels(str(out_dir)), labels, ds["task"], provenance=provenance, classes=classes
+    )
+    log.info("%s: %d labelled patients", name, len(labels))
+
+
+def build_modality_table(
+    name: str,
+    ds: Mapping[str, Any],
+    mod: str,
+    labels_path: str | Path,
+    out_dir: str | Path,
+    *,
+    provenance: dict[str, Any],
+) -> None:
+    """Write one table modality's store and QC rows into ``out_dir``, for the patients of
+    ``labels_path`` (the ``labels.parquet`` :func:`build_labels` wrote)."""
+    kind = _per_modality_kind(name, ds)
+    root = str(out_dir)
+    labels, _ = read_labels(labels_path)
+    data, qc = kind.read_modality_table(ds, mod, labels["patient_id"].tolist())
+    write_modality(layout.modality_store(root, mod), data, provenance=provenance)
+    _write_csv(Path(layout.qc_modality_tables(root, mod)), qc.reindex(columns=QC_COLUMNS))
+    log.info(
+        "%s/%s: %d of %d patients present, %d features, %d QC rows",
+        name, mod, int(data.present.sum()), len(data), data.dim, len(qc),
+    )  # fmt: skip
+
+
+def join_table_qc(parts: list[str | Path], out: str | Path) -> None:
+    """``qc/tables.csv`` from the per-modality QC tables, in the order given (the dataset's
+    modality order, as the one-job reader writes them)."""
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts]
+    rows = [f for f in frames if len(f)]
+    qc = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=QC_COLUMNS)
+    _write_csv(Path(out), qc.reindex(columns=QC_COLUMNS))
+
+
+def _per_modality_kind(name: str, ds: Mapping[str, Any]) -> Any:
+    if not reads_tables_per_modality(ds):
+        raise ValueError(
+            f"dataset {name!r}: kind {ds['kind']!r} reads its tables in one job (read-tables "
+            "without --part)"
+        )
+    return dataset_kind(ds)
 
 
 def build_manifest(

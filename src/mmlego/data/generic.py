@@ -24,6 +24,7 @@ from mmlego.data.timeseries import bin_long_format
 # qc/tables.csv reasons of the patients a modality leaves out or leaves empty.
 DROPPED = "dropped: id not in the label file (extra_ids: drop)"
 NO_ROWS_IN_WINDOW = "no measurement inside the window"
+QC_COLUMNS = ["patient_id", "modality", "reason"]
 
 
 @dataclass
@@ -188,22 +189,36 @@ def _qc(ids: list[str], modality: str, reason: str) -> list[dict[str, str]]:
     return [{"patient_id": pid, "modality": modality, "reason": reason} for pid in ids]
 
 
+def read_generic_modality(
+    ds: Mapping[str, Any], name: str, patient_ids: list[str]
+) -> tuple[ModalityData, pd.DataFrame]:
+    """One tabular or time-series modality of a generic dataset, and its QC rows (the
+    patients it leaves empty, then the ids it drops). It reads nothing of the other
+    modalities, so adding a modality to the config leaves this one's store as it was."""
+    spec = ds["modalities"][name]
+    qc: list[dict[str, str]] = []
+    if spec["type"] == "tabular":
+        data, dropped = read_tabular(ds, name, patient_ids)
+    elif spec["type"] == "timeseries":
+        data, empty, dropped = read_timeseries(ds, name, patient_ids)
+        qc += _qc(empty, name, NO_ROWS_IN_WINDOW)
+    else:
+        raise ValueError(f"modality {name!r} is a {spec['type']} (a bag): it has no table to read")
+    qc += _qc(dropped, name, DROPPED)
+    return data, pd.DataFrame(qc, columns=QC_COLUMNS)
+
+
 def read_generic(ds: Mapping[str, Any]) -> GenericTables:
     """Labels and every tabular/time-series modality of a generic dataset."""
     labels, classes = read_labels_file(ds)
     ids = labels["patient_id"].tolist()
     mods: list[ModalityData] = []
-    qc: list[dict[str, str]] = []
+    qc: list[pd.DataFrame] = [pd.DataFrame(columns=QC_COLUMNS)]
     for name, spec in ds["modalities"].items():
-        if spec["type"] == "tabular":
-            data, dropped = read_tabular(ds, name, ids)
-        elif spec["type"] == "timeseries":
-            data, empty, dropped = read_timeseries(ds, name, ids)
-            qc += _qc(empty, name, NO_ROWS_IN_WINDOW)
-        else:
+        if spec["type"] not in ("tabular", "timeseries"):
             continue
+        data, rows = read_generic_modality(ds, name, ids)
         mods.append(data)
-        qc += _qc(dropped, name, DROPPED)
-    return GenericTables(
-        labels, mods, pd.DataFrame(qc, columns=["patient_id", "modality", "reason"]), classes
-    )
+        qc.append(rows)
+    excluded = pd.concat([q for q in qc if len(q)] or qc[:1], ignore_index=True)
+    return GenericTables(labels, mods, excluded, classes)

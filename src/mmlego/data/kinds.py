@@ -48,6 +48,10 @@ class RawInput:
 TableReader = Callable[[str, Mapping[str, Any], int], Any]
 # (dataset spec, bag modality, labelled patient ids) -> (manifest frame, skipped items)
 ManifestReader = Callable[[Mapping[str, Any], str, list[str]], tuple[pd.DataFrame, pd.DataFrame]]
+# dataset spec -> (labels sorted by id, class names or None)
+LabelsReader = Callable[[Mapping[str, Any]], tuple[pd.DataFrame, list[str] | None]]
+# (dataset spec, modality, labelled patient ids) -> (its store's data, its QC rows)
+ModalityTableReader = Callable[[Mapping[str, Any], str, list[str]], tuple[Any, pd.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,17 @@ class DatasetKind:
     # The raw files the table reader reads, and the reader (None: MIMIC's own extraction).
     table_inputs: Callable[[Mapping[str, Any]], list[str]] = lambda ds: []
     read_tables: TableReader | None = None
+    # A kind whose labels and modalities are separate files reads each in a job of its own
+    # (both readers set): adding a modality then leaves the labels and the other stores as
+    # they were, so nothing trained on them reruns. ``labels_keys`` and ``modality_keys`` are
+    # the keys of the dataset's config section each job reads (a modality job also reads its
+    # own ``modalities.<name>`` entry); ``labels_inputs`` and ``modality_inputs`` their raw files.
+    read_labels: LabelsReader | None = None
+    read_modality_table: ModalityTableReader | None = None
+    labels_keys: tuple[str, ...] = ()
+    modality_keys: tuple[str, ...] = ()
+    labels_inputs: Callable[[Mapping[str, Any]], list[str]] = lambda ds: []
+    modality_inputs: Callable[[Mapping[str, Any], str], list[str]] = lambda ds, mod: []
     # The folders and tables a bag modality's manifest is built from, and the reader.
     manifest_sources: Callable[[Mapping[str, Any], str], list[str]] = lambda ds, mod: []
     read_manifest: ManifestReader | None = None
@@ -193,6 +208,18 @@ def _generic_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
     return read_generic(ds)
 
 
+def _generic_labels(ds: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str] | None]:
+    from mmlego.data.generic import read_labels_file
+
+    return read_labels_file(ds)
+
+
+def _generic_modality(ds: Mapping[str, Any], mod: str, ids: list[str]) -> tuple[Any, pd.DataFrame]:
+    from mmlego.data.generic import read_generic_modality
+
+    return read_generic_modality(ds, mod, ids)
+
+
 def _generic_manifest(
     ds: Mapping[str, Any], mod: str, ids: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -219,6 +246,13 @@ GENERIC = DatasetKind(
         + [spec["path"] for spec in ds["modalities"].values() if spec["type"] not in BAG_TYPES]
     ),
     read_tables=_generic_tables,
+    read_labels=_generic_labels,
+    read_modality_table=_generic_modality,
+    labels_keys=("kind", "task", "labels"),
+    # The labels' path names the label file in a modality's messages about unknown ids.
+    modality_keys=("kind", "labels", "extra_ids"),
+    labels_inputs=lambda ds: [ds["labels"]["path"]],
+    modality_inputs=lambda ds, mod: [ds["modalities"][mod]["path"]],
     manifest_sources=lambda ds, mod: [ds["modalities"][mod]["manifest"]],
     read_manifest=_generic_manifest,
 )
@@ -249,6 +283,22 @@ def dataset_modalities(ds: Mapping[str, Any]) -> list[Modality]:
 def table_modalities(ds: Mapping[str, Any]) -> list[Modality]:
     """The vector and series modalities, which the table reader (or MIMIC extraction) writes."""
     return [m for m in dataset_modalities(ds) if m.kind != "bag"]
+
+
+def reads_tables_per_modality(ds: Mapping[str, Any]) -> bool:
+    """Whether the dataset's labels and each table modality are read by jobs of their own."""
+    kind = dataset_kind(ds)
+    return kind.read_labels is not None and kind.read_modality_table is not None
+
+
+def table_job_config(ds: Mapping[str, Any], mod: str | None = None) -> dict[str, Any]:
+    """The part of a dataset's config section that its labels job (``mod`` None) or the
+    table job of modality ``mod`` reads: editing another modality leaves it unchanged."""
+    kind = dataset_kind(ds)
+    keys = kind.labels_keys if mod is None else kind.modality_keys
+    cfg = {key: ds[key] for key in keys if key in ds}
+    cfg["modalities"] = {} if mod is None else {mod: ds["modalities"][mod]}
+    return cfg
 
 
 def bag_modalities(ds: Mapping[str, Any]) -> list[Modality]:

@@ -16,8 +16,13 @@ For split k we fit, on the train patients that have the modality:
   times quantiles repeat: each cut is kept once, so the edges strictly increase and the task
   has fewer bins; ``n_out`` records the number used.
 
-Everything is written to ``transforms/split{k}.json`` and applied by :func:`load_split`, so
-training and evaluation use exactly the same fitted transform.
+Each modality's transform is fitted alone (on the train patients that have it) and written to
+``transforms/split{k}/{mod}.json``, with the split's task, bins and classes, which depend on the
+labels only; :func:`join_transforms` joins a split's files into ``transforms/split{k}.json``.
+A unimodal run loads its modality's file and a multimodal run the joined one, with
+:func:`load_split` in both cases, so training and evaluation use exactly the same fitted
+transform, and adding a modality changes no unimodal run's inputs. A modality's transform is
+the same fitted alone or with the others: nothing in it depends on another modality.
 """
 
 from __future__ import annotations
@@ -215,10 +220,40 @@ def fit_transforms(
     }
 
 
+# The keys every modality file of a split holds alike: they depend on the labels and split only.
+SPLIT_KEYS = ("split", "task", "n_out", "classes", "bin_cuts", "max_missing")
+
+
+def join_transforms(parts: Sequence[str | Path]) -> dict[str, Any]:
+    """One split's modality transforms files joined: their split keys, which must agree, and
+    every modality's transform in the order of ``parts`` (the dataset's modality order)."""
+    if not parts:
+        raise ValueError("join-transforms was given no modality transforms file")
+    joined: dict[str, Any] = {}
+    modalities: dict[str, Any] = {}
+    first = Path(parts[0])
+    for part in parts:
+        spec = json.loads(Path(part).read_text(encoding="utf-8"))
+        head = {key: spec.get(key) for key in SPLIT_KEYS}
+        if not joined:
+            joined = head
+        elif head != joined:
+            differ = [key for key in SPLIT_KEYS if head[key] != joined[key]]
+            raise ValueError(
+                f"{part} and {first} disagree on {', '.join(differ)}: they were fitted on "
+                "different splits or labels; delete the dataset's transforms folder and rerun"
+            )
+        for name, fitted in spec["modalities"].items():
+            if name in modalities:
+                raise ValueError(f"{part}: modality {name!r} is in another file given too")
+            modalities[name] = fitted
+    return {**joined, "modalities": modalities}
+
+
 def write_transforms(
     out: str | Path, transforms: Mapping[str, Any], *, dataset: str, provenance: dict[str, Any]
 ) -> None:
-    """Write ``transforms/split{k}.json``."""
+    """Write a transforms file (``transforms/split{k}/{mod}.json`` or the joined one)."""
     write_json_atomic(out, {"dataset": dataset, **transforms}, provenance=provenance)
 
 

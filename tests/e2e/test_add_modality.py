@@ -1,0 +1,129 @@
+"""Adding a modality to a finished study retrains only the new modality's runs (issue 18 item 4).
+
+The runs of a real study of two tabular modalities are trained, then a third modality is added
+to its config; the dry run of the whole study must plan the new modality's LegoBlock and unimodal baseline, the merges, LegoFuse, the
+multimodal baseline and the tables, and no train job of the two old modalities.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mmlego import layout
+from tests.conftest import run_snakemake
+
+N = 40
+OLD, NEW = ["clin", "genes"], "prot"
+MODELS = ["lego_block", "lego_merge", "lego_fuse", "snn", "late_concat"]
+
+
+def _files(root) -> None:
+    """Survival labels and three tables sharing the patients' risk."""
+    rng = np.random.default_rng(11)
+    ids = [f"p{i:02d}" for i in range(N)]
+    risk = rng.normal(size=N)
+    pd.DataFrame(
+        {"pid": ids, "months": np.exp(-risk) * 20 + 1, "dead": rng.integers(0, 2, N)}
+    ).to_csv(root / "labels.csv", index=False)
+    for name, width in (("clin", 3), ("genes", 4), ("prot", 2)):
+        table = pd.DataFrame(
+            risk[:, None] + rng.normal(size=(N, width)),
+            columns=[f"{name}{j}" for j in range(width)],
+        )
+        table.insert(0, "pid", ids)
+        table.iloc[: N - 2].to_csv(root / f"{name}.csv", index=False)  # two patients lack it
+
+
+def _config(root, mods, batch_splits) -> dict:
+    return {
+        "output_dir": str(root / "out"),
+        "device": "cpu",
+        "batch_splits": batch_splits,
+        "splits": {"repeats": 2},
+        "datasets": {
+            "mine": {
+                "kind": "generic",
+                "task": "survival",
+                "labels": {"path": str(root / "labels.csv"), "id": "pid", "time": "months",
+                           "event": "dead"},
+                "modalities": {
+                    m: {"type": "tabular", "path": str(root / f"{m}.csv"), "id": "pid"}
+                    for m in mods
+                },
+            }
+        },
+        "models": MODELS,
+        "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
+        "train": {"epochs": 1, "batch_size": 16, "patience": 1},
+        "fuse": {"epochs": 1},
+        "evaluate": {"bootstrap": 10, "unpaired": {"enabled": False}},
+    }  # fmt: skip
+
+
+def planned_jobs(text: str) -> list[tuple[str, list[str]]]:
+    """(rule, outputs) of every job of a ``snakemake -n --quiet host`` listing."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule |checkpoint )", text):
+        head = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
+        outputs = re.search(r"\n\s+output: (.*)", block)
+        if head:
+            jobs.append((head[1], outputs[1].split(", ") if outputs else []))
+    return jobs
+
+
+def _runs_of(jobs, rule: str) -> set[str]:
+    """The run folders (``lego_block.clin``) of the planned jobs of ``rule``."""
+    return {path.split("/")[-3] for name, outs in jobs if name == rule for path in outs}
+
+
+def _trained(root) -> list[str]:
+    """The predictions of every run of the two-modality study that trains or combines blocks
+    (its metrics, tables and figures are left out to keep the test short: the plan after the
+    change names them in any case)."""
+    runs = [f"{m}.{mod}" for m in ("lego_block", "snn") for mod in OLD]
+    runs += ["late_concat", "lego_merge", "lego_fuse"]
+    ds = layout.dataset_dir(str(root / "out"), "mine")
+    return [layout.predictions(layout.run_dir(ds, run, k)) for run in runs for k in (0, 1)]
+
+
+@pytest.mark.parametrize("batch_splits", [True, False])
+def test_adding_a_modality_retrains_only_its_own_runs(tmp_path, batch_splits):
+    _files(tmp_path)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(_config(tmp_path, OLD, batch_splits)))
+    targets = _trained(tmp_path)
+    done = run_snakemake(*targets, "--cores", "2", "--configfile", str(path), timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    again = run_snakemake(*targets, "-n", "--cores", "1", "--configfile", str(path))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    path.write_text(yaml.safe_dump(_config(tmp_path, [*OLD, NEW], batch_splits)))
+    plan = run_snakemake("-n", "--quiet", "host", "--cores", "1", "--configfile", str(path))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    rules = {name for name, _ in jobs}
+    # The new modality's runs train; every old unimodal run is reused as it was.
+    assert _runs_of(jobs, "train") == {f"lego_block.{NEW}", f"snn.{NEW}", "late_concat"}
+    # Nothing they were trained on is rebuilt: not the labels, the splits, the old stores,
+    # nor the old modalities' transforms.
+    assert {
+        "read_tables_mine",
+        "splits",
+        "read_table_mine_clin",
+        "read_table_mine_genes",
+    }.isdisjoint(rules)
+    fitted = {
+        out.split("/")[-1] for name, outs in jobs if name == "modality_transforms" for out in outs
+    }
+    assert fitted == {f"{NEW}.json"}
+    # What combines modalities is redone: the merge and LegoFuse of every split, the joined
+    # transforms, the tables and figures.
+    assert {"read_table_mine_prot", "transforms", "tables", "result_figures"} <= rules
+    for rule, run in (("merge", "lego_merge"), ("fuse", "lego_fuse")):
+        assert _runs_of(jobs, rule) == {run}
+        assert sum(name == rule for name, _ in jobs) == 2  # one job per split
