@@ -63,6 +63,8 @@ for _ds in SEPARATE_TABLE_DATASETS:
             layout.log(OUT, f"{_ds}/tables"),
         benchmark:
             layout.benchmark(OUT, f"{_ds}/tables")
+        # Reading the user's tables fails only on their content: a retry fails again.
+        retries: 0
         conda:
             "../../envs/data.yaml"
         threads: 1
@@ -93,6 +95,7 @@ for _ds in SEPARATE_TABLE_DATASETS:
                 layout.log(OUT, f"{_ds}/tables_{_mod.name}"),
             benchmark:
                 layout.benchmark(OUT, f"{_ds}/tables_{_mod.name}")
+            retries: 0
             conda:
                 "../../envs/data.yaml"
             threads: 1
@@ -122,6 +125,7 @@ for _ds in SEPARATE_TABLE_DATASETS:
             layout.qc_tables(ds_dir(_ds)),
         log:
             layout.log(OUT, f"{_ds}/table_qc"),
+        retries: 0
         localrule: True
         conda:
             "../../envs/data.yaml"

@@ -39,6 +39,7 @@ rule modality_transforms:
         ),
     log:
         layout.log(OUT, "{ds}/transforms/{mod}"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/data.yaml"

@@ -54,6 +54,7 @@ if TUNING_FILES:
             md=layout.table(OUT, "tuning.md"),
         log:
             layout.log(OUT, "tuning_table"),
+        retries: 0
         localrule: True
         conda:
             "../../envs/evaluate.yaml"
