@@ -50,6 +50,7 @@ include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/classical.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/merge_ablation.smk"
+include: "workflow/rules/composition.smk"
 include: "workflow/rules/unpaired.smk"
 include: "workflow/rules/report.smk"
 

@@ -67,7 +67,8 @@ def _write_study(root):
                 },
             }
         },
-        "models": ["lego_block", "lego_merge", "lego_merge_adaptive", "lego_fuse", "lego_ensemble"],
+        "models": ["lego_block", "lego_merge", "lego_merge_adaptive", "naive_mc", "damc",
+                   "lego_fuse", "lego_ensemble"],
         "lego": {"latent_len": 4, "latent_dim": 8, "heads": 2, "dim_head": 4, "encoder_dim": 8},
         "train": {"epochs": 4, "batch_size": 16, "lr": 3.0e-3, "patience": 4},
         "fuse": {"epochs": 1},
@@ -84,6 +85,7 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         "out/toy/lego_merge_adaptive/split0/lambda.json",
         "out/toy/lego_ensemble/split0/predictions.parquet",
         "out/tables/merge_ablation.md",
+        "out/tables/composition.md",
     ]
     common = ["--configfile", "study.yaml", "--cores", "2"]
     done = run_snakemake(*common, *targets, cwd=tmp_path)
@@ -123,6 +125,17 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         have = [m for m in blocks if present[m][row.patient_id]] or list(blocks)
         expected = np.mean([blocks[m][(row.patient_id, row.set)] for m in have])
         assert row.prob_1 == pytest.approx(expected), row.patient_id
+    # The composition table: every composition of the blocks and the best block, the λ of
+    # the weighted ones, and LegoMerge's test AUC as its metrics.json has it.
+    composition = pd.read_csv(tmp_path / "out" / "tables" / "composition.csv").set_index("model")
+    assert list(composition.index) == ["lego_merge", "lego_merge_adaptive", "naive_mc", "damc",
+                                       "lego_fuse", "lego_ensemble", "best_block"]  # fmt: skip
+    merge_metrics = json.loads((out / "lego_merge" / "split0" / "metrics.json").read_text())
+    assert composition.at["lego_merge", "mean"] == pytest.approx(merge_metrics["test"]["auc"])
+    damc = json.loads((out / "damc" / "split0" / "lambda.json").read_text())
+    assert json.loads(composition.at["damc", "lambda"]) == {"0": damc["lambda"]}
+    assert json.loads(composition.at["lego_merge_adaptive", "lambda"]) == {"0": weights["lambda"]}
+    assert (tmp_path / "out" / "figures" / "composition.png").stat().st_size > 0
     ablation = pd.read_csv(tmp_path / "out" / "tables" / "merge_ablation.csv")
     assert len(ablation) == 18 and ablation["default"].sum() == 1
     # A merge option changes the merge job's params only: blocks and fuse stay cached.
@@ -142,7 +155,7 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
         -2000:
     ]
     assert jobs.get("merge_adaptive") == "1", plan.stdout[-2000:]
-    # The λ search's step is the adaptive merge's alone (a file: --config passes 0.5 as text).
+    # A step of the λ search (a file: --config passes 0.5 as text).
     study = yaml.safe_load((tmp_path / "study.yaml").read_text())
     study["merge"] = {"adaptive": {"step": 0.5}}
     (tmp_path / "step.yaml").write_text(yaml.safe_dump(study))
@@ -151,6 +164,9 @@ def test_blocks_merge_and_fuse_run_and_only_merge_reruns_on_a_merge_option(tmp_p
     )
     assert plan.returncode == 0, plan.stderr[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.stdout, flags=re.M))
-    assert jobs.get("merge_adaptive") == "1" and set(jobs) <= {"merge_adaptive", "total"}, (
-        plan.stdout[-2000:]
-    )
+    # The λ search's step is the adaptive merge's and DAMC's alone (their metrics and the
+    # composition table follow; NaiveMC, LegoMerge, the blocks and the fuse stay cached).
+    assert jobs.get("merge_adaptive") == "1" and jobs.get("damc") == "1", plan.stdout[-2000:]
+    assert set(jobs) <= {"merge_adaptive", "damc", "metrics", "composition", "total"}, plan.stdout[
+        -2000:
+    ]

@@ -21,8 +21,8 @@ from mmlego.models.merge import (
     spherical_mean,
 )
 from mmlego.predictions import read_predictions
-from mmlego.train.combine import adaptive_merge_run
-from mmlego.train.merge_weights import choose_weights, simplex_grid
+from mmlego.train.combine import adaptive_merge_run, merge_run
+from mmlego.train.merge_weights import choose_weights, required_gain, simplex_grid
 from mmlego.train.outputs import load_model
 from mmlego.train.run import train_run
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
@@ -188,10 +188,10 @@ def _trained_blocks(tmp_path, data):
     return paths
 
 
-def _run(data, paths, out_dir, step=0.25):
+def _run(data, paths, out_dir, step=0.25, margin=0.0):
     return adaptive_merge_run(
-        data, block_paths=paths, cfg={"merge": {"adaptive": {"step": step}}}, dataset="toy",
-        split=0, out_dir=out_dir, provenance={}, seed=1,
+        data, block_paths=paths, cfg={"merge": {"adaptive": {"step": step, "margin": margin}}},
+        dataset="toy", split=0, out_dir=out_dir, provenance={}, seed=1,
     )  # fmt: skip
 
 
@@ -228,6 +228,57 @@ def test_lambda_is_chosen_on_validation_without_reading_a_test_label(tmp_path):
     _run(_with_labels_permuted(data, "val", 0), paths, tmp_path / "val_shuffled")
     val_shuffled = json.loads((tmp_path / "val_shuffled" / "lambda.json").read_text())
     assert val_shuffled["curve"] != report["curve"]
+
+
+def test_the_job_takes_the_best_lambda_only_above_the_margin(tmp_path):
+    # Here the best λ (a corner) beats equal weights on validation by about 0.05 AUC.
+    data = make_split("binary", n=90, seed=1)
+    paths = _trained_blocks(tmp_path, data)
+    _run(data, paths, tmp_path / "argmax", step=0.25)
+    report = json.loads((tmp_path / "argmax" / "lambda.json").read_text())
+    gain = report["val_metric"] - report["equal_val_metric"]
+    n_val = len(data.sets["val"])
+    assert gain > 0.01 and report["n_val"] == n_val and report["required_gain"] == 0
+    assert report["lambda"] == report["best_lambda"] != {m: 0.5 for m in data.modalities}
+    # margin / √n_val just above the gain: equal weights are kept, and reproduce LegoMerge.
+    above = gain * math.sqrt(n_val)
+    _run(data, paths, tmp_path / "kept", margin=above * 1.01)
+    kept = json.loads((tmp_path / "kept" / "lambda.json").read_text())
+    assert kept["lambda"] == {m: 0.5 for m in data.modalities} and kept["margin"] == above * 1.01
+    assert kept["val_metric"] == kept["equal_val_metric"] == report["equal_val_metric"]
+    assert kept["best_lambda"] == report["lambda"] and kept["curve"] == report["curve"]
+    assert kept["required_gain"] == pytest.approx(gain * 1.01)
+    merge_run(data, block_paths=paths, cfg={"merge": {}}, dataset="toy", split=0,
+              out_dir=tmp_path / "merge", provenance={})  # fmt: skip
+    kept_preds = read_predictions(tmp_path / "kept" / "predictions.parquet")
+    merged_frame = read_predictions(tmp_path / "merge" / "predictions.parquet").frame
+    columns = ["patient_id", *kept_preds.columns("prob")]
+    assert kept_preds.frame[columns].equals(merged_frame[columns])
+    # Just below: the best λ is taken.
+    _run(data, paths, tmp_path / "taken", margin=above * 0.99)
+    taken = json.loads((tmp_path / "taken" / "lambda.json").read_text())
+    assert taken["lambda"] == report["lambda"] == taken["best_lambda"]
+
+
+def test_a_gain_below_the_margin_keeps_equal_weights():
+    # Equal weights score 0.70; the best grid point (0.75, 0.25) scores 0.712.
+    def score(lam):
+        return 0.70 + 0.012 * (lam == (0.75, 0.25)) + 0.004 * (lam == (1.0, 0.0))
+
+    assert required_gain(0.1, 100) == pytest.approx(0.01)
+    assert required_gain(0.1, 25) == pytest.approx(0.02)
+    # Without a margin the argmax; a gain of 0.012 clears 0.01 (100 patients), not 0.02 (25).
+    assert choose_weights(score, 2, step=0.25, seed=0)[0] == (0.75, 0.25)
+    assert choose_weights(score, 2, step=0.25, seed=0, gain=0.01)[0] == (0.75, 0.25)
+    chosen, curve = choose_weights(score, 2, step=0.25, seed=0, gain=0.02)
+    assert chosen == (0.5, 0.5) and len(curve) == 5
+    # A gain exactly at the margin is not taken either; an undefined equal score always loses.
+    assert choose_weights(score, 2, step=0.25, seed=0, gain=0.012)[0] == (0.5, 0.5)
+    nan_equal = choose_weights(lambda lam: math.nan if lam == (0.5, 0.5) else lam[0], 2,
+                               step=0.5, seed=0, gain=10.0)  # fmt: skip
+    assert nan_equal[0] == (1.0, 0.0)
+    with pytest.raises(ValueError, match=r"merge\.adaptive\.margin must be ≥ 0"):
+        required_gain(-0.1, 10)
 
 
 def test_a_step_that_does_not_divide_one_stops_before_any_output(tmp_path):

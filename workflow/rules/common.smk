@@ -18,6 +18,8 @@ from mmlego.data.kinds import (
     table_modalities,
 )
 from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
+from mmlego.evaluate.composition import WEIGHTED as COMPOSITION_WEIGHTED
+from mmlego.evaluate.composition import composition_runs
 from mmlego.evaluate.outputs import paper_outputs, toy_figures
 from mmlego.models.catalogue import (
     dataset_runs,
@@ -428,6 +430,8 @@ def get_final_output():
         targets.append(layout.figure(OUT, "latent_interference.png"))
     if ABLATION_FILES:
         targets.append(layout.table(OUT, "merge_ablation.csv"))
+    if COMPOSITION_RUNS:
+        targets.append(layout.table(OUT, "composition.csv"))
     # Only a study with a dataset of a kind the paper studied; Fig. 4/5 per evaluate.toy_figures.
     if paper_outputs(config):
         targets.append(layout.table(OUT, "paper_comparison.csv"))

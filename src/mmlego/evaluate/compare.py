@@ -135,7 +135,7 @@ def paired_comparison(
                 continue
             for versus, base in chosen.items():
                 rows.append(
-                    _paired_row(
+                    paired_row(
                         test,
                         paths,
                         ds,
@@ -167,7 +167,7 @@ PAIRED_COLUMNS = [
 ]
 
 
-def _paired_row(
+def paired_row(
     test: pd.DataFrame,
     paths: pd.Series,
     ds: str,

@@ -25,10 +25,14 @@ from mmlego.models.merge import LegoMerge, LegoMergeAdaptive
 from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.loop import fit
 from mmlego.train.merge_weights import (
+    DEFAULT_MARGIN,
+    DEFAULT_STEP,
     GRID_MAX,
+    Score,
     choose_weights,
     composition_scorer,
     grid_units,
+    required_gain,
     validation_scorer,
     weights_report,
 )
@@ -115,6 +119,31 @@ def merge_options(section: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k != "adaptive"}
 
 
+def adaptive_options(cfg: dict[str, Any]) -> tuple[float, float]:
+    """``merge.adaptive``'s (step, margin), checked before anything is loaded or written."""
+    section = cfg.get("merge", {}).get("adaptive", {})
+    step = float(section.get("step", DEFAULT_STEP))
+    margin = float(section.get("margin", DEFAULT_MARGIN))
+    grid_units(step)
+    required_gain(margin, 1)
+    return step, margin
+
+
+def tuned_weights(
+    score: Score, modalities: list[str], data: SplitData, *, step: float, margin: float, seed: int
+) -> tuple[tuple[float, ...], dict[str, Any]]:
+    """λ chosen on the validation patients (``score``) and the ``lambda.json`` contents."""
+    n_val = len(data.sets["val"])
+    gain = required_gain(margin, n_val)
+    n = len(modalities)
+    chosen, curve = choose_weights(score, n, step=step, seed=seed, gain=gain)
+    report = weights_report(
+        modalities, chosen, curve, task=data.task, step=step,
+        search="grid" if n <= GRID_MAX else "coordinate", margin=margin, gain=gain, n_val=n_val,
+    )  # fmt: skip
+    return chosen, report
+
+
 def merge_run(
     data: SplitData, *, block_paths: dict[str, str | Path], cfg: dict[str, Any], dataset: str, split: int,
     out_dir: str | Path, provenance: dict[str, Any], device: torch.device | str = "cpu",
@@ -145,18 +174,19 @@ def adaptive_merge_run(
 ) -> LegoMergeAdaptive:  # fmt: skip
     """Choose λ on the split's validation patients, merge with it, write the outputs.
 
-    ``cfg`` = {"merge": {...}} with ``merge.adaptive.step``. Writes ``lambda.json`` (the
-    chosen λ and the validation curve) besides the model and its predictions. ``seed`` seeds
-    the coordinate search (more than :data:`GRID_MAX` modalities).
+    ``cfg`` = {"merge": {...}} with ``merge.adaptive.step`` and ``.margin``. Writes
+    ``lambda.json`` (the chosen λ, the best of the curve and the validation curve) besides the
+    model and its predictions. ``seed`` seeds the coordinate search (more than
+    :data:`GRID_MAX` modalities).
     """
-    step = float(cfg["merge"].get("adaptive", {}).get("step", 0.1))
-    grid_units(step)  # a bad step stops the job before anything is loaded or written
+    step, margin = adaptive_options(cfg)  # a bad value stops the job before any output
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
     options = merge_options(cfg["merge"])
     # Validation only: the scorer is given the val set; no test label is read before λ is fixed.
     base = LegoMergeAdaptive(blocks, **options).eval()
-    chosen, curve = choose_weights(validation_scorer(base, data), len(blocks), step=step, seed=seed)
     names = list(base.modalities)
+    chosen, report = tuned_weights(validation_scorer(base, data), names, data, step=step,
+                                   margin=margin, seed=seed)  # fmt: skip
     merged = LegoMergeAdaptive(blocks, weights=dict(zip(names, chosen, strict=True)), **options)
     merged = merged.to(device).eval()
     hparams = {"blocks": block_cfgs, "merge": merged.options()}
@@ -165,13 +195,13 @@ def adaptive_merge_run(
         dataset=dataset, split=split, hparams=hparams, modalities=spec, provenance=provenance,
         device=device,
     )  # fmt: skip
-    search = "grid" if len(names) <= GRID_MAX else "coordinate"
-    report = weights_report(names, chosen, curve, task=data.task, step=step, search=search)
     write_json_atomic(layout.merge_weights(str(out_dir)), report, provenance=provenance)
     log.info(
-        "adaptive merge: λ %s (val %s %s; equal weights %s) from %d candidates",
+        "adaptive merge: λ %s (val %s %s; equal weights %s; best of %d candidates %s at %s, "
+        "taken if more than %.4f above equal weights)",
         report["lambda"], report["metric"], report["val_metric"], report["equal_val_metric"],
-        len(curve),
+        len(report["curve"]), report["best_val_metric"], report["best_lambda"],
+        report["required_gain"],
     )  # fmt: skip
     return merged
 
@@ -182,10 +212,10 @@ def compose_run(
     adaptive: bool = False,
 ) -> NaiveMC:  # fmt: skip
     """NaiveMC (equal weights) or, with ``adaptive``, DAMC (λ chosen on validation, written to
-    ``lambda.json`` with ``cfg["merge"]["adaptive"]["step"]``); writes the model's outputs."""
+    ``lambda.json`` with ``cfg["merge"]["adaptive"]``'s step and margin); writes the model's
+    outputs."""
     name = "damc" if adaptive else "naive_mc"
-    step = float(cfg.get("merge", {}).get("adaptive", {}).get("step", 0.1))
-    grid_units(step)  # a bad step stops the job before anything is loaded or written
+    step, margin = adaptive_options(cfg)  # a bad value stops the job before any output
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
     default_seed = LegoBlock.__init__.__kwdefaults__["init_seed"]
     init_seeds = {m: c["lego"].get("init_seed", default_seed) for m, c in block_cfgs.items()}
@@ -197,8 +227,8 @@ def compose_run(
         )  # fmt: skip
     weights = None
     if adaptive:
-        scorer = composition_scorer(blocks, data)
-        chosen, curve = choose_weights(scorer, len(blocks), step=step, seed=seed)
+        chosen, report = tuned_weights(composition_scorer(blocks, data), list(blocks), data,
+                                       step=step, margin=margin, seed=seed)  # fmt: skip
         weights = dict(zip(blocks, chosen, strict=True))
     composed = NaiveMC(blocks, weights=weights).to(device).eval()
     hparams = {"blocks": block_cfgs, "compose": composed.options()}
@@ -207,9 +237,6 @@ def compose_run(
         hparams=hparams, modalities=spec, provenance=provenance, device=device,
     )  # fmt: skip
     if adaptive:
-        search = "grid" if len(blocks) <= GRID_MAX else "coordinate"
-        report = weights_report(list(blocks), chosen, curve, task=data.task, step=step,
-                                search=search)  # fmt: skip
         write_json_atomic(layout.merge_weights(str(out_dir)), report, provenance=provenance)
         log.info("damc: λ %s (val %s %s; equal weights %s)", report["lambda"], report["metric"],
                  report["val_metric"], report["equal_val_metric"])  # fmt: skip
