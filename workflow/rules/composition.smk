@@ -45,6 +45,7 @@ rule composition:
         pdf=layout.figure(OUT, "composition.pdf"),
     log:
         layout.log(OUT, "composition"),
+    retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
