@@ -8,17 +8,38 @@ rules (combine.smk, ensemble.smk).
 """
 
 
+TRAIN_LOG = "train/{ds}/{run}/split{k}"
+
+
+def train_inputs(wildcards):
+    """The split's own train inputs: its transforms, and a tuned LegoBlock's shared tuning."""
+    return {**split_transforms(wildcards), **shared_tuning_of(wildcards)}
+
+
+def train_step(wildcards, input, output, threads):
+    """One split's ``mmlego train`` arguments (a tuned block's with its own shared tuning)."""
+    args = ["train", *split_file_list(input, modalities(wildcards.ds))]
+    args += ["--dataset", wildcards.ds, "--split", wildcards.k, "--run", wildcards.run]
+    args += ["--out-dir", str(Path(output.model).parent)]
+    args += ["--cfg", train_job_config(wildcards)]
+    args += ["--seed", str(config["seed"]), "--device", config["device"]]
+    args += ["--threads", str(threads)]
+    if hasattr(input, "shared_tuning"):
+        args += ["--shared-tuning", input.shared_tuning]
+    return args
+
+
 rule train:
     input:
-        unpack(run_inputs),
+        unpack(over_splits(train_inputs)),
     output:
-        model=train_job(layout.model(RUN)),
-        log_csv=train_job(layout.train_log(RUN)),
-        predictions=train_job(layout.predictions(RUN)),
+        model=split_job(layout.model(RUN)),
+        log_csv=split_job(layout.train_log(RUN)),
+        predictions=split_job(layout.predictions(RUN)),
     log:
-        train_job(layout.log(OUT, "train/{ds}/{run}/split{k}")),
+        split_job(layout.log(OUT, TRAIN_LOG)),
     benchmark:
-        layout.benchmark(OUT, train_job_name())
+        layout.benchmark(OUT, split_job_name("train/{ds}/{run}"))
     wildcard_constraints:
         run=run_pattern("train"),
     conda:
@@ -30,7 +51,7 @@ rule train:
         runtime=120,
     params:
         # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched).
-        command=train_command,
+        command=split_command(train_step, TRAIN_LOG, train_inputs),
         # Snakemake's params trigger skips params derived from input or output (the command),
         # so the run's own config sections (with `tune` when tuned), seed and device stand
         # here too: editing one model's config reruns only its runs.
