@@ -59,6 +59,7 @@ PATTERNS = [
     (re.compile(r"^(\w+)/tables\.tsv$"), lambda m: f"read_tables_{m[1]}"),
 ]
 
+
 def rule_of(relative: str) -> str | None:
     for pattern, name in PATTERNS:
         if match := pattern.match(relative):

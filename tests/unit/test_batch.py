@@ -262,11 +262,9 @@ def test_batched_merge_fuse_ensemble_and_metrics_write_what_single_runs_write(
     single, batch = tmp_path / "single", tmp_path / "batch"
     steps = [s for k in (0, 1) for s in _later_steps(dataset, blocks, single, k)]
     # Each step alone in a fresh process, as one job per split runs it (all at once).
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
     alone = [
-        subprocess.Popen(
-            [str(BIN / "mmlego"), *step], env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH},
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        subprocess.Popen([str(BIN / "mmlego"), *step], env=env, stderr=subprocess.PIPE, text=True)
         for step in steps
     ]
     # One batch of all eight, the kinds interleaved, after state left behind on purpose: no
@@ -291,8 +289,12 @@ def test_batched_merge_fuse_ensemble_and_metrics_write_what_single_runs_write(
     )  # fmt: skip
     assert _files(single) == written
     # The splits' files differ, so the comparison is not of copies of one file.
-    for name in ("merge{}/predictions.parquet", "fuse{}/model.pt", "ensemble{}/predictions.parquet",
-                 "metrics{}.json"):
+    for name in (
+        "merge{}/predictions.parquet",
+        "fuse{}/model.pt",
+        "ensemble{}/predictions.parquet",
+        "metrics{}.json",
+    ):
         assert written[name.format(0)] != written[name.format(1)]
     log0 = (batch / "metrics0.log").read_text()
     assert "split 0: val" in log0 and "split 1" not in log0

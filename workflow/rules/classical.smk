@@ -10,15 +10,6 @@ predictions.parquet and selection.json.
 CLASSICAL_LOG = "{model}/{ds}/split{k}"
 
 
-def classical_step(wildcards, input, output, threads):
-    """One split's ``mmlego classical`` arguments."""
-    args = ["classical", *split_file_list(input, modalities(wildcards.ds))]
-    args += ["--model", wildcards.model, "--dataset", wildcards.ds, "--split", wildcards.k]
-    args += ["--cfg", as_json(job_config(config, wildcards.model))]
-    args += ["--seed", str(config["seed"]), "--threads", str(threads)]
-    return [*args, "--out-dir", str(Path(output.predictions).parent)]
-
-
 rule classical:
     input:
         unpack(over_splits(split_transforms)),

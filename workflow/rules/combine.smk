@@ -2,23 +2,6 @@
 from its catalogue entry, with one job per (dataset, split), or per dataset over every split
 when ``batch_splits`` batches them (like train.smk)."""
 
-
-def combine_step(entry):
-    """One split's arguments of the ``mmlego`` step of the combination ``entry`` (its
-    catalogue entry: merge, fuse, ...)."""
-
-    def arguments(wildcards, input, output, threads):
-        args = [entry.step, *split_file_list(input, modalities(wildcards.ds))]
-        args += ["--dataset", wildcards.ds, "--split", wildcards.k]
-        args += ["--out-dir", str(Path(output.model).parent)]
-        args += ["--cfg", as_json(job_config(config, entry.key))]
-        args += ["--seed", str(config["seed"]), "--device", config["device"]]
-        args += ["--threads", str(threads), *block_list(wildcards, input.blocks)]
-        return args
-
-    return arguments
-
-
 for _entry in [model_entry(m) for m in model_keys("blocks")]:
     _log = f"{_entry.key}/{{ds}}/split{{k}}"
 

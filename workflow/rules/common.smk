@@ -183,7 +183,8 @@ def split_views(wildcards, input, output, per_split):
     """(wildcards, input, output) of each split the job runs, each a namespace: a name of
     ``per_split`` (the rule's ``over_splits`` function) is that split's part of the job's
     input, in the shape ``per_split`` gives it; the other inputs are the job's; an output is
-    the split's one file. Taken from the declared files, so they follow a storage plugin."""
+    the split's one file. Taken from the declared files, so they follow a storage plugin.
+    """
     views, taken = [], {}
     for i, k in enumerate(job_splits(wildcards)):
         split = split_wildcards(wildcards, k)
@@ -201,7 +202,8 @@ def split_views(wildcards, input, output, per_split):
 
 def step_command(steps):
     """The ``mmlego`` arguments that run ``steps`` (each one split's argument list): the one
-    step itself, or ``batch`` with each step as a JSON list when the job batches splits."""
+    step itself, or ``batch`` with each step as a JSON list when the job batches splits.
+    """
     if not BATCH_SPLITS:
         (step,) = steps
         return shlex.join(step)
@@ -211,7 +213,8 @@ def step_command(steps):
 def split_command(step, log, per_split=lambda wildcards: {}):
     """A params function: the job's ``mmlego`` arguments (``step_command``), one
     ``step(wildcards, input, output, threads)`` argument list per split (from that split's
-    ``split_views``), each with its own log ``log`` (a ``layout.log`` name with ``{k}``)."""
+    ``split_views``), each with its own log ``log`` (a ``layout.log`` name with ``{k}``).
+    """
 
     def command(wildcards, input, output, threads):
         steps = []
@@ -240,7 +243,11 @@ def pair_args(option, names, paths):
 def split_file_list(input, mods):
     """The arguments naming a split's files (``split_inputs``): labels, splits, transforms, and
     the store of each of the modalities ``mods``."""
-    files = [a for n in ("labels", "splits", "transforms") for a in (f"--{n}", getattr(input, n))]
+    files = [
+        a
+        for n in ("labels", "splits", "transforms")
+        for a in (f"--{n}", getattr(input, n))
+    ]
     return [*files, *pair_list("store", mods, input.stores)]
 
 
@@ -283,7 +290,8 @@ def train_job_config(wildcards):
 
 def shared_tuning_of(wildcards):
     """The split's input ``shared_tuning`` for a tuned LegoBlock run: its split's shared
-    ``tuning.json``; no input at all otherwise, so an untuned job's inputs are unchanged."""
+    ``tuning.json``; no input at all otherwise, so an untuned job's inputs are unchanged.
+    """
     if not shares_latent_shape(config, parse_run(wildcards.run)[0]):
         return {}
     run_dir = layout.run_dir(ds_dir(wildcards.ds), SHARED_MODEL, wildcards.k)
@@ -345,7 +353,9 @@ def member_stores(wildcards):
     """Each member run's modality store (for the presence flags), the same for every split."""
     root = ds_dir(wildcards.ds)
     members = members_of(wildcards)
-    return {"stores": [layout.modality_store(root, parse_run(run)[1]) for run in members]}
+    return {
+        "stores": [layout.modality_store(root, parse_run(run)[1]) for run in members]
+    }
 
 
 def dataset_stores(wildcards):

@@ -9,17 +9,6 @@ healnet) are jobs of the shared train rule (train.smk).
 ENSEMBLE_LOG = "{model}/{ds}/split{k}"
 
 
-def ensemble_step(wildcards, input, output, threads):
-    """One split's ``mmlego ensemble`` arguments."""
-    members = members_of(wildcards)
-    args = ["ensemble", *pair_list("member", members, input.predictions)]
-    args += [*pair_list("store", members, input.stores), "--run", wildcards.model]
-    args += ["--survival-mean", model_entry(wildcards.model).survival_mean]
-    args += ["--dataset", wildcards.ds, "--split", wildcards.k]
-    args += ["--cfg", as_json(job_config(config, wildcards.model))]
-    return [*args, "--seed", str(config["seed"]), "--out", output.predictions]
-
-
 rule ensemble:
     input:
         unpack(over_splits(member_predictions, shared=member_stores)),

@@ -31,25 +31,6 @@ MISSING_MODALITY_FILES = [
 METRICS_LOG = "metrics/{ds}/{run}/split{k}"
 
 
-def metrics_inputs(wildcards):
-    """The split's own inputs of the run's metrics: its predictions and training log."""
-    return {
-        "predictions": layout.predictions(
-            layout.run_dir(ds_dir(wildcards.ds), wildcards.run, wildcards.k)
-        ),
-        "train_log": train_log_of(wildcards),
-    }
-
-
-def metrics_step(wildcards, input, output, threads):
-    """One split's ``mmlego metrics`` arguments."""
-    args = ["metrics", "--predictions", input.predictions]
-    args += ["--labels", input.labels, "--splits", input.splits, "--split", wildcards.k]
-    args += [arg for path in input.train_log for arg in ("--train-log", path)]
-    args += pair_list("store", modalities(wildcards.ds), input.stores)
-    return [*args, "--out", output.metrics]
-
-
 rule metrics:
     input:
         unpack(over_splits(metrics_inputs)),

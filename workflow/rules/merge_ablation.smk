@@ -13,16 +13,6 @@ ABLATION_FILES = [
 ABLATION_LOG = "merge_ablation/{ds}/split{k}"
 
 
-def ablation_step(wildcards, input, output, threads):
-    """One split's ``mmlego merge-ablation`` arguments."""
-    args = ["merge-ablation", *split_file_list(input, modalities(wildcards.ds))]
-    args += ["--dataset", wildcards.ds, "--split", wildcards.k]
-    # LegoMerge's own options (not `merge.adaptive`, the λ search's).
-    args += ["--cfg", as_json(job_config(config, "lego_merge"))]
-    args += ["--seed", str(config["seed"]), "--threads", str(threads)]
-    return [*args, *block_list(wildcards, input.blocks), "--out", output.ablation]
-
-
 rule merge_ablation:
     input:
         unpack(over_splits(split_blocks)),

@@ -7,26 +7,7 @@ The runs are those of the catalogue's models made by ``train``; the others have 
 rules (combine.smk, ensemble.smk).
 """
 
-
 TRAIN_LOG = "train/{ds}/{run}/split{k}"
-
-
-def train_inputs(wildcards):
-    """The split's own train inputs: its transforms, and a tuned LegoBlock's shared tuning."""
-    return {**split_transforms(wildcards), **shared_tuning_of(wildcards)}
-
-
-def train_step(wildcards, input, output, threads):
-    """One split's ``mmlego train`` arguments (a tuned block's with its own shared tuning)."""
-    args = ["train", *split_file_list(input, modalities(wildcards.ds))]
-    args += ["--dataset", wildcards.ds, "--split", wildcards.k, "--run", wildcards.run]
-    args += ["--out-dir", str(Path(output.model).parent)]
-    args += ["--cfg", train_job_config(wildcards)]
-    args += ["--seed", str(config["seed"]), "--device", config["device"]]
-    args += ["--threads", str(threads)]
-    if hasattr(input, "shared_tuning"):
-        args += ["--shared-tuning", input.shared_tuning]
-    return args
 
 
 rule train:
