@@ -80,6 +80,8 @@ def run_study(root: Path, batched: bool, cores: int) -> dict:
     """Run the whole study in ``root``; its jobs, wall and CPU seconds (the children's)."""
     argv = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--configfile", "study.yaml"]
     argv += ["--cores", str(cores), "--config", f"batch_splits={batched}"]
+    # The local profile is quiet about progress; `--quiet host` alone shows the steps done.
+    argv += ["--quiet", "host"]
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
