@@ -126,6 +126,7 @@ def markdown(report: dict) -> str:
         f"{one['cpu_s'] / batch['cpu_s']:.2f}× less CPU time. "
         f"{report['identical_files']} predictions, metrics and checkpoint files compared: "
         + ("byte-identical." if report["identical"] else "**they differ**."),
+        *(f"- differs: `{name}`" for name in report["differing_files"]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -154,6 +155,12 @@ def main() -> None:
         "runs": runs,
         "identical_files": len(files[True]),
         "identical": files[True] == files[False] and bool(files[True]),
+        # Provenance holds the commit (and "-dirty"): the tree must not change during the run.
+        "differing_files": sorted(
+            name
+            for name in files[True].keys() | files[False].keys()
+            if files[True].get(name) != files[False].get(name)
+        ),
         "load_before": load_before,
         "load_after": load_average(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
