@@ -7,7 +7,8 @@ from an empty output folder, side by side in one session: with ``batch_splits: f
 job per split, as profiles/slurm plans it) and ``true`` (the local default: one job per
 dataset and run for train, metrics, the combinations, ...). It reports the jobs and the wall
 and CPU seconds of each, and checks that both runs wrote byte-identical predictions, metrics
-and checkpoints (``SOURCE_DATE_EPOCH`` fixes the time stamps). Results go to
+checkpoints and training logs (``SOURCE_DATE_EPOCH`` fixes the time stamps; the seconds an
+epoch took, in the training log and the metrics' ``train_seconds``, are left out). Results go to
 ``results/benchmarks/small_study.{json,md}``.
 
     .venv/bin/python benchmarks/small_study.py [--patients 150] [--splits 5] [--cores 2]
@@ -16,6 +17,7 @@ and checkpoints (``SOURCE_DATE_EPOCH`` fixes the time stamps). Results go to
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -38,7 +40,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 OUT = Path("results/benchmarks")
 EPOCH = "1700000000"
 # The files compared between the two runs (provenance holds no path outside the study).
-COMPARED = ("predictions.parquet", "metrics.json", "model.pt")
+COMPARED = ("predictions.parquet", "metrics.json", "model.pt", "train_log.csv")
 
 
 def write_study(root: Path, patients: int, splits: int) -> None:
@@ -98,9 +100,19 @@ def run_study(root: Path, batched: bool, cores: int) -> dict:
 
 
 def outputs(root: Path) -> dict[str, bytes]:
-    """The compared files of a finished study, by their path inside it."""
-    files = sorted(p for name in COMPARED for p in (root / "out").rglob(name))
-    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+    """The compared files of a finished study, by their path inside it; a training log and
+    a metrics file without the wall-clock seconds they record."""
+    found = {}
+    for path in sorted(p for name in COMPARED for p in (root / "out").rglob(name)):
+        data = path.read_bytes()
+        if path.name == "train_log.csv":
+            data = pd.read_csv(path).drop(columns="seconds").to_csv(index=False).encode()
+        elif path.name == "metrics.json":
+            payload = json.loads(data)
+            payload.pop("train_seconds")
+            data = json.dumps(payload, sort_keys=True).encode()
+        found[str(path.relative_to(root))] = data
+    return found
 
 
 def markdown(report: dict) -> str:
@@ -124,7 +136,7 @@ def markdown(report: dict) -> str:
         f"Batched: {one['jobs'] / batch['jobs']:.1f}× fewer jobs, "
         f"{one['wall_s'] / batch['wall_s']:.2f}× less wall time, "
         f"{one['cpu_s'] / batch['cpu_s']:.2f}× less CPU time. "
-        f"{report['identical_files']} predictions, metrics and checkpoint files compared: "
+        f"{report['identical_files']} prediction, metrics, checkpoint and training-log files compared: "
         + ("byte-identical." if report["identical"] else "**they differ**."),
         *(f"- differs: `{name}`" for name in report["differing_files"]),
     ]
