@@ -37,6 +37,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/steps.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/preprocess.smk"

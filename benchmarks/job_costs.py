@@ -5,7 +5,8 @@ Every heavy rule writes one snakemake benchmark TSV per job under `{output_dir}/
 for the per-dataset rules) and prints a Markdown table: jobs, median and max wall seconds,
 median and total CPU seconds, max peak RSS. CPU seconds are the figure to scale from on a
 shared machine: wall time stretches with the load, CPU time much less. A train job that runs
-every split of a run (`batch_splits: true`) is counted apart, as `train, all splits (ds)`.
+every split of a run (`batch_splits: true`; likewise a combination, classical or merge ablation
+job) is counted apart, as `train, all splits (ds)`.
 
     python benchmarks/job_costs.py results/demo/benchmarks [--json costs.json]
 """
@@ -20,24 +21,45 @@ import statistics
 import sys
 from pathlib import Path
 
+# The per-split rules: (benchmark folder, regex of what stands between it and the split,
+# rule key). `batch_splits: true` makes one job of every split, benchmarked as `splits.tsv`.
+PER_SPLIT = [
+    ("train", r"(\w+)/[^/]+", "train"),
+    ("lego_merge", r"(\w+)", "merge"),
+    ("lego_merge_adaptive", r"(\w+)", "merge_adaptive"),
+    ("naive_mc", r"(\w+)", "naive_mc"),
+    ("damc", r"(\w+)", "damc"),
+    ("lego_fuse", r"(\w+)", "fuse"),
+    ("(?:coxnet|logistic|gbm)", r"(\w+)", "classical"),
+    ("merge_ablation", r"(\w+)", "merge_ablation"),
+    ("tune", r"(\w+)/[^/]+", "tune_shared"),
+]
+
+
+def _per_split_patterns():
+    for folder, middle, rule in PER_SPLIT:
+        yield re.compile(rf"^{folder}/{middle}/split\d+\.tsv$"), lambda m, r=rule: f"{r} ({m[1]})"
+        yield (
+            re.compile(rf"^{folder}/{middle}/splits\.tsv$"),
+            lambda m, r=rule: f"{r}, all splits ({m[1]})",
+        )
+
+
 # Benchmark paths of workflow/rules/*.smk (relative to the benchmarks folder) -> rule key.
 PATTERNS = [
     (re.compile(r"^generate_demo_(\w+)\.tsv$"), lambda m: f"generate_demo_{m[1]}"),
     (re.compile(r"^_mimic/[^/]+\.tsv$"), lambda m: "mimic_extract"),
     (re.compile(r"^tables\.tsv$"), lambda m: "tables"),
     (re.compile(r"^latent_interference\.tsv$"), lambda m: "latent_interference"),
-    (re.compile(r"^train/(\w+)/[^/]+/split\d+\.tsv$"), lambda m: f"train ({m[1]})"),
-    # batch_splits: one job trains every split of a (dataset, run).
-    (re.compile(r"^train/(\w+)/[^/]+/splits\.tsv$"), lambda m: f"train, all splits ({m[1]})"),
-    (re.compile(r"^lego_merge/(\w+)/split\d+\.tsv$"), lambda m: f"merge ({m[1]})"),
-    (re.compile(r"^lego_fuse/(\w+)/split\d+\.tsv$"), lambda m: f"fuse ({m[1]})"),
+    (re.compile(r"^unpaired/split\d+\.tsv$"), lambda m: "unpaired_train"),
+    *_per_split_patterns(),
     (re.compile(r"^(\w+)/features/\w+/shard\d+\.tsv$"), lambda m: f"encode_shard ({m[1]})"),
     (re.compile(r"^(\w+)/features/\w+/[^/]+\.tsv$"), lambda m: f"encode_slide ({m[1]})"),
     (re.compile(r"^(\w+)/build_bags_\w+\.tsv$"), lambda m: f"build_bags ({m[1]})"),
     (re.compile(r"^(\w+)/tables\.tsv$"), lambda m: f"read_tables_{m[1]}"),
     # A generic dataset reads each table modality in a job of its own.
     (re.compile(r"^(\w+)/tables_(\w+)\.tsv$"), lambda m: f"read_table_{m[1]}_{m[2]}"),
-    # Every other per-dataset job (classical, ensemble, adaptive merge, ...): {step}/{ds}/...
+    # Any other job whose benchmark is {step}/{ds}/...: named after its step and dataset.
     (re.compile(r"^(\w+)/(\w+)/"), lambda m: f"{m[1]} ({m[2]})"),
     (re.compile(r"^([^/]+)\.tsv$"), lambda m: m[1]),
 ]

@@ -33,6 +33,7 @@ def plan(args: argparse.Namespace) -> dict[str, list[str] | str]:
         "train_loop": ["train_loop.py", *(["--quick"] if quick else [])],
         "lego_block": ["lego_block.py", *(["--quick"] if quick else [])],
         "cluster_costs": ["cluster_costs.py"],
+        "small_study": ["small_study.py", *(["--splits", "2"] if quick else [])],
         "baselines_learning": ["baselines_learning.py"],
         "generator_scale": ["generator_scale.py"]
         + (["--slide-size", "4000", "--stays", "500"] if quick else []),

@@ -1,10 +1,12 @@
-"""``batch_splits``: the demo's train jobs, one per (dataset, run) or one per split, as
+"""``batch_splits``: the demo's per-split jobs (train, metrics, ensembles, combinations,
+classical models, the merge ablation), one per (dataset, run) or one per split, as
 snakemake's dry run plans them; profiles/slurm asks for one per split."""
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 
 import pytest
 from snakemake.profiles import ProfileConfigFileParser
@@ -12,17 +14,23 @@ from snakemake.profiles import ProfileConfigFileParser
 from tests.conftest import REPO, run_snakemake
 
 PLAN_FILE = REPO / "tests" / "e2e" / "data" / "plan_demo.tsv"
+# The rules whose jobs batch_splits makes one per (dataset, run) instead of one per split.
+BATCHED_RULES = (
+    "train", "metrics", "ensemble", "merge", "merge_adaptive", "fuse", "classical",
+    "merge_ablation",
+)  # fmt: skip
 
 
-def recorded_train_runs() -> list[tuple[str, str, str]]:
-    """(dataset, run, split) of every model the recorded demo plan trains."""
-    found = []
+def recorded_jobs(per_split: bool) -> Counter[str]:
+    """Jobs per batched rule of the recorded demo plan: one per folder of a run (or the merge
+    ablation of a dataset) and, with ``per_split``, per split of it."""
+    jobs = set()
     for line in PLAN_FILE.read_text().splitlines():
         rule, path = line.split("\t")
-        if rule == "train" and path.endswith("/model.pt"):
-            ds, run, split = path.split("/")[-4:-1]
-            found.append((ds, run, split))
-    return found
+        if rule in BATCHED_RULES:
+            split = re.search(r"/split\d+", path)
+            jobs.add((rule, path[: split.end() if per_split else split.start()]))
+    return Counter(rule for rule, _ in jobs)
 
 
 def planned_jobs(workdir, *extra: str) -> dict[str, int]:
@@ -37,30 +45,40 @@ def planned_jobs(workdir, *extra: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs() -> list[tuple[str, str, str]]:
-    found = recorded_train_runs()
-    # 54 (dataset, run) pairs of the demo's 4 datasets, each on 5 splits.
-    assert len({(ds, run) for ds, run, _ in found}) == 54 and len(found) == 270
-    return found
-
-
-@pytest.fixture(scope="module")
 def batched(tmp_path_factory) -> dict[str, int]:
     """The demo's jobs per rule with the config's default, ``batch_splits: true``."""
     return planned_jobs(tmp_path_factory.mktemp("batched"))
 
 
-def test_batched_splits_make_one_train_job_per_dataset_and_run(batched, runs):
-    assert batched["train"] == len({(ds, run) for ds, run, _ in runs})
+@pytest.fixture(scope="module")
+def unbatched(tmp_path_factory) -> dict[str, int]:
+    """The demo's jobs per rule with ``batch_splits: false``."""
+    return planned_jobs(tmp_path_factory.mktemp("unbatched"), "--config", "batch_splits=False")
 
 
-def test_unbatched_splits_make_one_train_job_per_split(tmp_path, batched, runs):
-    jobs = planned_jobs(tmp_path, "--config", "batch_splits=False")
-    assert jobs["train"] == len(runs)
+def test_the_recorded_plan_has_five_splits_of_every_batched_job():
+    per_run, per_split = recorded_jobs(per_split=False), recorded_jobs(per_split=True)
+    assert set(per_run) == set(BATCHED_RULES)
+    assert {rule: 5 * n for rule, n in per_run.items()} == per_split
+    # 54 trained (dataset, run) pairs of the demo's 4 datasets; every run is scored.
+    assert per_run["train"] == 54
+    made = [r for r in BATCHED_RULES if r not in ("metrics", "merge_ablation")]
+    assert per_run["metrics"] == sum(per_run[r] for r in made) == 78
+
+
+def test_batched_splits_make_one_job_per_dataset_and_run(batched):
+    assert {rule: batched[rule] for rule in BATCHED_RULES} == recorded_jobs(per_split=False)
+
+
+def test_unbatched_splits_make_one_job_per_split(batched, unbatched):
+    assert {rule: unbatched[rule] for rule in BATCHED_RULES} == recorded_jobs(per_split=True)
     # The other rules plan the same jobs either way.
-    assert {r: n for r, n in jobs.items() if r != "train"} == {
-        r: n for r, n in batched.items() if r != "train"
-    }
+    others = set(batched) - set(BATCHED_RULES)
+    assert {r: unbatched[r] for r in others} == {r: batched[r] for r in others}
+    assert set(unbatched) == set(batched)
+    # Batching saves four of every five jobs of the batched rules.
+    saved = sum(unbatched.values()) - sum(batched.values())
+    assert saved == 4 * sum(batched[r] for r in BATCHED_RULES)
 
 
 def test_the_slurm_profile_turns_batching_off():

@@ -189,3 +189,112 @@ def test_created_utc_follows_source_date_epoch(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(ValueError, match="SOURCE_DATE_EPOCH='yesterday' is not a Unix time"):
         created_utc()
+
+
+MERGE_CFG = {"merge": {"magnitude": "harmonic", "phase": "circular", "head": "slerp", "eps": 1e-8}}
+FUSE_CFG = {
+    "fuse": {"epochs": 2, "lr": None, "mode": "stack", "select": "last"},
+    "merge": {"head": "slerp"},
+    "train": CFG["train"],
+}
+BLOCKS = {m: f"lego_block.{m}" for m in KINDS}
+
+
+@pytest.fixture(scope="module")
+def blocks(dataset, tmp_path_factory):
+    """Both modalities' LegoBlocks trained on both splits (one batch): the inputs of the
+    steps made from blocks and predictions."""
+    out = tmp_path_factory.mktemp("blocks")
+    steps = []
+    for run in BLOCKS.values():
+        for k in (0, 1):
+            step = _step(dataset, out / run, k)
+            step[step.index("--run") + 1] = run
+            steps.append(json.dumps(step))
+    assert main(["batch", *steps]) == 0
+    return out
+
+
+def _later_steps(root, blocks, out, k: int) -> list[list[str]]:
+    """Split ``k``'s merge, fuse, lego_ensemble and metrics arguments, as their rules write
+    them; the metrics score a block's predictions (the same file either way, as the file
+    records the paths it read)."""
+    root_s, run_dir = str(root), lambda run: blocks / run / f"split{k}"
+    files = ["--labels", layout.labels(root_s), "--splits", layout.splits(root_s)]
+    combined = []
+    for step, cfg in (("merge", MERGE_CFG), ("fuse", FUSE_CFG)):
+        args = ["--log", str(out / f"{step}{k}.log"), step, *files]
+        args += ["--transforms", layout.transforms(root_s, k), *_store_args(root)]
+        args += ["--dataset", "d", "--split", str(k), "--out-dir", str(out / f"{step}{k}")]
+        args += ["--cfg", json.dumps(cfg), "--seed", "3", "--device", "cpu"]
+        args += [f"--block={m}={run_dir(run) / 'model.pt'}" for m, run in BLOCKS.items()]
+        combined.append(args)
+    ensemble = ["--log", str(out / f"ensemble{k}.log"), "ensemble"]
+    for m, run in BLOCKS.items():
+        ensemble += [f"--member={run}={run_dir(run) / 'predictions.parquet'}"]
+        ensemble += [f"--store={run}={layout.modality_store(root_s, m)}"]
+    ensemble += ["--run", "lego_ensemble", "--survival-mean", "hazards", "--dataset", "d"]
+    ensemble += ["--split", str(k), "--cfg", "{}", "--seed", "3"]
+    ensemble += ["--out", str(out / f"ensemble{k}" / "predictions.parquet")]
+    metrics = ["--log", str(out / f"metrics{k}.log"), "metrics", *files, "--split", str(k)]
+    metrics += ["--predictions", str(run_dir(RUN) / "predictions.parquet")]
+    metrics += ["--train-log", str(run_dir(RUN) / "train_log.csv"), *_store_args(root)]
+    metrics += ["--out", str(out / f"metrics{k}.json")]
+    return [*combined, ensemble, metrics]
+
+
+def _files(folder) -> dict[str, bytes]:
+    """Every output file below ``folder`` (not the logs) by its relative path; a training log
+    without its wall-clock column."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".log"):
+        data = path.read_bytes()
+        if path.name == "train_log.csv":
+            data = pd.read_csv(path).drop(columns="seconds").to_csv(index=False).encode()
+        files[str(path.relative_to(folder))] = data
+    return files
+
+
+def test_batched_merge_fuse_ensemble_and_metrics_write_what_single_runs_write(
+    dataset, blocks, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    single, batch = tmp_path / "single", tmp_path / "batch"
+    steps = [s for k in (0, 1) for s in _later_steps(dataset, blocks, single, k)]
+    # Each step alone in a fresh process, as one job per split runs it (all at once).
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
+    alone = [
+        subprocess.Popen([str(BIN / "mmlego"), *step], env=env, stderr=subprocess.PIPE, text=True)
+        for step in steps
+    ]
+    # One batch of all eight, the kinds interleaved, after state left behind on purpose: no
+    # step may lean on what an earlier one (or the test) set.
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+    torch.set_num_threads(2)
+    steps = [s for k in (0, 1) for s in _later_steps(dataset, blocks, batch, k)]
+    assert main(["batch", *map(json.dumps, steps)]) == 0
+    for proc in alone:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    written = _files(batch)
+    assert sorted(written) == sorted(
+        [f"merge{k}/{name}" for k in (0, 1) for name in
+         ("missing_modality.json", "model.pt", "predictions.parquet")]
+        + [f"fuse{k}/{name}" for k in (0, 1) for name in
+           ("model.pt", "predictions.parquet", "train_log.csv")]
+        + [f"ensemble{k}/predictions.parquet" for k in (0, 1)]
+        + [f"metrics{k}.json" for k in (0, 1)]
+    )  # fmt: skip
+    assert _files(single) == written
+    # The splits' files differ, so the comparison is not of copies of one file.
+    for name in (
+        "merge{}/predictions.parquet",
+        "fuse{}/model.pt",
+        "ensemble{}/predictions.parquet",
+        "metrics{}.json",
+    ):
+        assert written[name.format(0)] != written[name.format(1)]
+    log0 = (batch / "metrics0.log").read_text()
+    assert "split 0: val" in log0 and "split 1" not in log0

@@ -32,17 +32,26 @@ def test_groups_jobs_by_rule_and_dataset_with_known_statistics(tmp_path):
     _bench(tmp_path / "tcga/tables.tsv", 1.0, 100, 1.0, 0.5)
     # A batch_splits job: every split of one run.
     _bench(tmp_path / "train/icd9/lego_block.vitals/splits.tsv", 12.0, 650, 1.0, 9.0)
+    # The other per-split rules, one job per split or batched.
+    _bench(tmp_path / "lego_merge_adaptive/tcga/split0.tsv", 3.0, 300, 1.0, 2.5)
+    _bench(tmp_path / "logistic/icd9/splits.tsv", 8.0, 400, 1.0, 7.5)
+    _bench(tmp_path / "coxnet/tcga/splits.tsv", 9.0, 410, 1.0, 8.5)
+    _bench(tmp_path / "merge_ablation/tcga/splits.tsv", 6.0, 500, 1.0, 5.5)
     # A step with no pattern of its own: named after its folders.
-    _bench(tmp_path / "coxnet/tcga/split1.tsv", 3.0, 300, 1.0, 2.5)
+    _bench(tmp_path / "new_step/tcga/split1.tsv", 3.0, 300, 1.0, 2.5)
     summary = job_costs.summarise(tmp_path)
     assert set(summary) == {
+        "merge_adaptive (tcga)",
+        "classical, all splits (icd9)",
+        "classical, all splits (tcga)",
+        "merge_ablation, all splits (tcga)",
+        "new_step (tcga)",
         "train (icd9)",
         "encode_shard (tcga)",
         "encode_slide (tcga)",
         "mimic_extract",
         "read_tables_tcga",
         "train, all splits (icd9)",
-        "coxnet (tcga)",
     }
     train = summary["train (icd9)"]
     assert train["jobs"] == 3

@@ -1,22 +1,25 @@
-"""Classical reference models (coxnet, logistic, gbm): one job per (dataset, model, split).
+"""Classical reference models (coxnet, logistic, gbm): one job per (dataset, model, split), or
+per (dataset, model) over every split when ``batch_splits`` batches them (like train.smk).
 
-Each job reads the split's files as every trained model does (labels, splits, transforms,
+Each step reads the split's files as every trained model does (labels, splits, transforms,
 the stores of every modality), fits its grid from ``classical.<model>`` on the train
 patients, keeps the setting that scores best on validation and writes the run's
 predictions.parquet and selection.json.
 """
 
+CLASSICAL_LOG = "{model}/{ds}/split{k}"
+
 
 rule classical:
     input:
-        unpack(split_inputs),
+        unpack(over_splits(split_transforms)),
     output:
-        predictions=layout.predictions(layout.run_dir(DS, "{model}", "{k}")),
-        selection=layout.selection(layout.run_dir(DS, "{model}", "{k}")),
+        predictions=split_job(layout.predictions(layout.run_dir(DS, "{model}", "{k}"))),
+        selection=split_job(layout.selection(layout.run_dir(DS, "{model}", "{k}"))),
     log:
-        layout.log(OUT, "{model}/{ds}/split{k}"),
+        split_job(layout.log(OUT, CLASSICAL_LOG)),
     benchmark:
-        layout.benchmark(OUT, "{model}/{ds}/split{k}")
+        layout.benchmark(OUT, split_job_name("{model}/{ds}"))
     wildcard_constraints:
         model="|".join(model_keys("classical")),
     conda:
@@ -26,11 +29,8 @@ rule classical:
         mem_mb=2000,
         runtime=30,
     params:
+        command=split_command(classical_step, CLASSICAL_LOG, split_transforms),
         cfg=lambda wildcards: as_json(job_config(config, wildcards.model)),
-        files=split_args,
-        out_dir=output_folder("predictions"),
         seed=config["seed"],
     shell:
-        "mmlego --log {log:q} classical {params.files} --model {wildcards.model}"
-        " --dataset {wildcards.ds:q} --split {wildcards.k} --cfg {params.cfg:q}"
-        " --seed {params.seed} --threads {threads} --out-dir {params.out_dir:q}"
+        "mmlego {params.command}"

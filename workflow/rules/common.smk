@@ -3,6 +3,7 @@
 import json
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 from mmlego import layout
 from mmlego.data.build import table_outputs
@@ -40,7 +41,8 @@ ensure_mmlego_on_path()
 OUT = config["output_dir"]
 DATASETS = list(config["datasets"])
 SPLITS = list(range(n_splits(config["splits"])))
-# One train job per (dataset, run) for all its splits (start-up paid once), or one per split.
+# One job per (dataset, run) for all its splits (start-up paid once), or one per split: train,
+# metrics, ensembles, combinations, classical models and the merge ablation.
 BATCH_SPLITS = config["batch_splits"]
 DEMO = config["demo"]["enabled"]
 # Trained models whose runs are tuned (tune.trials > 0): rule train_tuned trains them and
@@ -133,15 +135,25 @@ def exact_run_pattern(keys):
     return f"(?:{'|'.join(parts)})" if parts else "(?!)"
 
 
-def split_inputs(wildcards):
-    """Files ``mmlego.data.transforms.load_split`` reads for one split of a dataset."""
+def dataset_files(wildcards):
+    """The files of the job's dataset that every split reads: labels, splits and the store of
+    every modality."""
     root = ds_dir(wildcards.ds)
     return {
         "labels": layout.labels(root),
         "splits": layout.splits(root),
-        "transforms": layout.transforms(root, wildcards.k),
         "stores": [layout.modality_store(root, m) for m in modalities(wildcards.ds)],
     }
+
+
+def split_transforms(wildcards):
+    """The split's fitted transforms (the one file of ``split_inputs`` that is the split's own)."""
+    return {"transforms": layout.transforms(ds_dir(wildcards.ds), wildcards.k)}
+
+
+def split_inputs(wildcards):
+    """Files ``mmlego.data.transforms.load_split`` reads for one split of a dataset."""
+    return {**dataset_files(wildcards), **split_transforms(wildcards)}
 
 
 def run_modalities(ds, run):
@@ -162,38 +174,94 @@ def run_transforms(ds, run, k):
     )
 
 
-def run_inputs(wildcards):
-    """The train job's split files: labels, splits, and the transforms and stores of the
-    modalities the run reads (``run_modalities``), of its one split, or of every split when
-    ``batch_splits`` makes one job per (dataset, run)."""
-    ds, run = wildcards.ds, wildcards.run
-    root = ds_dir(ds)
-    splits = SPLITS if BATCH_SPLITS else [wildcards.k]
-    transforms = [run_transforms(ds, run, k) for k in splits]
+def run_dataset_files(wildcards):
+    """The dataset files the job's run reads on every split: labels, splits and the stores of
+    its modalities (``run_modalities``), so a unimodal run does not see a new modality.
+    """
+    root = ds_dir(wildcards.ds)
     return {
         "labels": layout.labels(root),
         "splits": layout.splits(root),
-        "transforms": transforms if BATCH_SPLITS else transforms[0],
-        "stores": [layout.modality_store(root, m) for m in run_modalities(ds, run)],
-        **shared_tuning_of(wildcards),
+        "stores": [
+            layout.modality_store(root, m)
+            for m in run_modalities(wildcards.ds, wildcards.run)
+        ],
     }
 
 
-def train_job(template):
-    """A train output (or log) template with ``{k}``: as it is for one job per split, or
-    expanded over every split for one job per (dataset, run)."""
+# One job per (dataset, run) over every split, or one per split (`batch_splits`). A rule that
+# batches declares its per-split files with `split_job` (outputs, log), `over_splits` (inputs)
+# and builds its command with `split_command` from one split's argument list.
+
+
+def job_splits(wildcards):
+    """The splits the job runs: every split when ``batch_splits`` batches them, else its own."""
+    return SPLITS if BATCH_SPLITS else [int(wildcards.k)]
+
+
+def split_wildcards(wildcards, k):
+    """The job's wildcards for its split ``k`` (a batched job has no ``{k}`` of its own)."""
+    return SimpleNamespace(**{**dict(wildcards.items()), "k": str(k)})
+
+
+def split_job(template):
+    """An output (or log) template with ``{k}``: as it is for one job per split, or expanded
+    over every split for one job per (dataset, run)."""
     if not BATCH_SPLITS:
         return template
     return expand(template, k=SPLITS, allow_missing=True)
 
 
-def train_job_name():
-    """The train job's name, for its benchmark file."""
-    return "train/{ds}/{run}/splits" if BATCH_SPLITS else "train/{ds}/{run}/split{k}"
+def split_job_name(name):
+    """The job's name for its benchmark file: ``name`` and its split, or ``splits`` when the
+    job batches them."""
+    return f"{name}/splits" if BATCH_SPLITS else f"{name}/split{{k}}"
+
+
+def _as_list(files):
+    return [files] if isinstance(files, str) else list(files)
+
+
+def over_splits(per_split, shared=dataset_files):
+    """An input function: ``shared``'s files (read once by the job) and ``per_split``'s (an
+    input function of one split) for the job's split, or, batched, each name's files of
+    every split in ``SPLITS`` order."""
+
+    def inputs(wildcards):
+        found = dict(shared(wildcards)) if shared else {}
+        if not BATCH_SPLITS:
+            return {**found, **per_split(wildcards)}
+        for k in SPLITS:
+            for name, files in per_split(split_wildcards(wildcards, k)).items():
+                found.setdefault(name, []).extend(_as_list(files))
+        return found
+
+    return inputs
+
+
+def split_views(wildcards, input, output, per_split):
+    """(wildcards, input, output) of each split the job runs, each a namespace: a name of
+    ``per_split`` (the rule's ``over_splits`` function) is that split's part of the job's
+    input, in the shape ``per_split`` gives it; the other inputs are the job's; an output is
+    the split's one file. Taken from the declared files, so they follow a storage plugin.
+    """
+    views, taken = [], {}
+    for i, k in enumerate(job_splits(wildcards)):
+        split = split_wildcards(wildcards, k)
+        files, outputs = dict(input.items()), dict(output.items())
+        if BATCH_SPLITS:
+            for name, value in per_split(split).items():
+                start = taken.get(name, 0)
+                taken[name] = start + len(_as_list(value))
+                part = list(input[name][start : taken[name]])
+                files[name] = part[0] if isinstance(value, str) else part
+            outputs = {name: paths[i] for name, paths in outputs.items()}
+        views.append((split, SimpleNamespace(**files), SimpleNamespace(**outputs)))
+    return views
 
 
 def step_command(steps):
-    """The ``mmlego`` arguments that run ``steps`` (each one run's argument list): the one
+    """The ``mmlego`` arguments that run ``steps`` (each one split's argument list): the one
     step itself, or ``batch`` with each step as a JSON list when the job batches splits.
     """
     if not BATCH_SPLITS:
@@ -202,54 +270,50 @@ def step_command(steps):
     return "batch " + " ".join(shlex.quote(json.dumps(step)) for step in steps)
 
 
-def train_command(wildcards, input, output, threads):
-    """A params function: the ``mmlego`` arguments of the train job, one ``mmlego train``
-    argument list per split (each with its own log, transforms and output folder)."""
-    if BATCH_SPLITS:
-        splits, transforms, models = SPLITS, input.transforms, output.model
-    else:
-        splits, transforms, models = [wildcards.k], [input.transforms], [output.model]
-    # A tuned LegoBlock's step reads its own split's shared tuning.json; untuned, no argument.
-    tunings = [[] for _ in splits]
-    if "shared_tuning" in input.keys():
-        paths = input.shared_tuning if BATCH_SPLITS else [input.shared_tuning]
-        tunings = [["--shared-tuning", path] for path in paths]
-    stores = zip(run_modalities(wildcards.ds, wildcards.run), input.stores, strict=True)
-    shared = ["--labels", input.labels, "--splits", input.splits]
-    for mod, store in stores:
-        shared += ["--store", f"{mod}={store}"]
-    shared += ["--dataset", wildcards.ds, "--run", wildcards.run]
-    shared += ["--cfg", train_job_config(wildcards)]
-    shared += ["--seed", str(config["seed"]), "--device", config["device"]]
-    shared += ["--threads", str(threads)]
-    steps = []
-    for k, transform, model, tuning in zip(
-        splits, transforms, models, tunings, strict=True
-    ):
-        run_log = layout.log(OUT, f"train/{wildcards.ds}/{wildcards.run}/split{k}")
-        own = ["--transforms", transform, "--split", str(k)]
-        own += ["--out-dir", str(Path(model).parent)]
-        own += tuning
-        steps.append(["--log", run_log, "train", *shared, *own])
-    return step_command(steps)
+def split_command(step, log, per_split=lambda wildcards: {}):
+    """A params function: the job's ``mmlego`` arguments (``step_command``), one
+    ``step(wildcards, input, output, threads)`` argument list per split (from that split's
+    ``split_views``), each with its own log ``log`` (a ``layout.log`` name with ``{k}``).
+    """
+
+    def command(wildcards, input, output, threads):
+        steps = []
+        for own, files, outputs in split_views(wildcards, input, output, per_split):
+            split_log = layout.log(OUT, log.format(**vars(own)))
+            steps.append(["--log", split_log, *step(own, files, outputs, threads)])
+        return step_command(steps)
+
+    return command
+
+
+def pair_list(option, names, paths):
+    """``--option name=path`` arguments, one pair per name."""
+    return [
+        arg
+        for n, p in zip(names, _as_list(paths), strict=True)
+        for arg in (f"--{option}", f"{n}={p}")
+    ]
 
 
 def pair_args(option, names, paths):
     """``--option name=path`` arguments, quoted for the shell."""
-    return " ".join(
-        f"--{option} {shlex.quote(f'{n}={p}')}"
-        for n, p in zip(names, paths, strict=True)
-    )
+    return shlex.join(pair_list(option, names, paths))
+
+
+def split_file_list(input, mods):
+    """The arguments naming a split's files (``split_inputs``): labels, splits, transforms, and
+    the store of each of the modalities ``mods``."""
+    files = [
+        a
+        for n in ("labels", "splits", "transforms")
+        for a in (f"--{n}", getattr(input, n))
+    ]
+    return [*files, *pair_list("store", mods, input.stores)]
 
 
 def split_file_args(input, mods):
-    """The arguments naming a split's files (``split_inputs``): labels, splits, transforms, and
-    the store of each of the modalities ``mods``."""
-    files = " ".join(
-        f"--{name} {shlex.quote(str(input[name]))}"
-        for name in ("labels", "splits", "transforms")
-    )
-    return f"{files} {pair_args('store', mods, input.stores)}"
+    """``split_file_list``, quoted for the shell."""
+    return shlex.join(split_file_list(input, mods))
 
 
 def split_args(wildcards, input):
@@ -266,9 +330,14 @@ def block_checkpoints(wildcards):
     ]
 
 
-def block_args(wildcards, input):
+def split_blocks(wildcards):
+    """The split's own inputs of a step on its LegoBlocks: its transforms and the blocks."""
+    return {**split_transforms(wildcards), "blocks": block_checkpoints(wildcards)}
+
+
+def block_list(wildcards, blocks):
     """``--block modality=path`` arguments, in the dataset's modality order."""
-    return pair_args("block", modalities(wildcards.ds), input.blocks)
+    return pair_list("block", modalities(wildcards.ds), blocks)
 
 
 # Tuning (tune.trials > 0; tune.smk): none of these changes an untuned train job.
@@ -280,15 +349,13 @@ def train_job_config(wildcards):
 
 
 def shared_tuning_of(wildcards):
-    """The train job's input ``shared_tuning`` for a tuned LegoBlock run: its split's shared
-    ``tuning.json``, or one per split (in ``SPLITS`` order) when the job batches splits;
-    no input at all otherwise, so an untuned job's inputs are unchanged."""
+    """The split's input ``shared_tuning`` for a tuned LegoBlock run: its split's shared
+    ``tuning.json``; no input at all otherwise, so an untuned job's inputs are unchanged.
+    """
     if not shares_latent_shape(config, parse_run(wildcards.run)[0]):
         return {}
-    splits = SPLITS if BATCH_SPLITS else [wildcards.k]
-    root = ds_dir(wildcards.ds)
-    paths = [layout.tuning(layout.run_dir(root, SHARED_MODEL, k)) for k in splits]
-    return {"shared_tuning": paths if BATCH_SPLITS else paths[0]}
+    run_dir = layout.run_dir(ds_dir(wildcards.ds), SHARED_MODEL, wildcards.k)
+    return {"shared_tuning": layout.tuning(run_dir)}
 
 
 def tuning_files():
@@ -354,16 +421,23 @@ def members_of(wildcards):
     return member_runs(config, wildcards.model, dataset_modalities(spec(wildcards.ds)))
 
 
-def member_inputs(wildcards):
-    """Each member run's predictions and its modality store (for the presence flags)."""
+def member_predictions(wildcards):
+    """The split's predictions of each member run."""
     root = ds_dir(wildcards.ds)
-    members = members_of(wildcards)
     return {
         "predictions": [
             layout.predictions(layout.run_dir(root, run, wildcards.k))
-            for run in members
-        ],
-        "stores": [layout.modality_store(root, parse_run(run)[1]) for run in members],
+            for run in members_of(wildcards)
+        ]
+    }
+
+
+def member_stores(wildcards):
+    """Each member run's modality store (for the presence flags), the same for every split."""
+    root = ds_dir(wildcards.ds)
+    members = members_of(wildcards)
+    return {
+        "stores": [layout.modality_store(root, parse_run(run)[1]) for run in members]
     }
 
 

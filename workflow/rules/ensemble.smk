@@ -1,18 +1,21 @@
 """Models averaged from other runs' predictions (ensemble, lego_ensemble): one job per
-(dataset, split).
+(dataset, model, split), or per (dataset, model) over every split when ``batch_splits``
+batches them (like train.smk).
 
 The trained baselines (snn, abmil, perceiver, perceiver_early, late_*, multimodn, mcat,
-healnet) are jobs of the shared train rule (train.smk), one per (dataset, run, split).
+healnet) are jobs of the shared train rule (train.smk).
 """
+
+ENSEMBLE_LOG = "{model}/{ds}/split{k}"
 
 
 rule ensemble:
     input:
-        unpack(member_inputs),
+        unpack(over_splits(member_predictions, shared=member_stores)),
     output:
-        layout.predictions(layout.run_dir(DS, "{model}", "{k}")),
+        predictions=split_job(layout.predictions(layout.run_dir(DS, "{model}", "{k}"))),
     log:
-        layout.log(OUT, "{model}/{ds}/split{k}"),
+        split_job(layout.log(OUT, ENSEMBLE_LOG)),
     wildcard_constraints:
         model="|".join(model_keys("predictions")),
     retries: 0
@@ -21,17 +24,9 @@ rule ensemble:
         "../../envs/evaluate.yaml"
     threads: 1
     params:
-        members=lambda wildcards, input: pair_args(
-            "member", members_of(wildcards), input.predictions
-        ),
-        stores=lambda wildcards, input: pair_args(
-            "store", members_of(wildcards), input.stores
-        ),
+        command=split_command(ensemble_step, ENSEMBLE_LOG, member_predictions),
         cfg=lambda wildcards: as_json(job_config(config, wildcards.model)),
         survival_mean=lambda wildcards: model_entry(wildcards.model).survival_mean,
         seed=config["seed"],
     shell:
-        "mmlego --log {log:q} ensemble {params.members} {params.stores} --run {wildcards.model}"
-        " --survival-mean {params.survival_mean} --dataset {wildcards.ds:q} --split {wildcards.k}"
-        " --cfg {params.cfg:q}"
-        " --seed {params.seed} --out {output:q}"
+        "mmlego {params.command}"

@@ -1,4 +1,5 @@
-"""Metrics per (dataset, run, split) from the saved predictions; tables and figures."""
+"""Metrics per (dataset, run, split) from the saved predictions (one job per run and split, or
+per run over every split when ``batch_splits`` batches them); tables and figures."""
 
 METRICS_FILES = [f for ds in DATASETS for f in run_files(ds, layout.metrics)]
 PREDICTION_FILES = [f for ds in DATASETS for f in run_files(ds, layout.predictions)]
@@ -27,33 +28,25 @@ MISSING_MODALITY_FILES = [
 ]
 
 
+METRICS_LOG = "metrics/{ds}/{run}/split{k}"
+
+
 rule metrics:
     input:
-        predictions=layout.predictions(RUN),
-        labels=layout.labels(DS),
-        splits=layout.splits(DS),
-        train_log=train_log_of,
-        stores=dataset_stores,
+        unpack(over_splits(metrics_inputs)),
     output:
-        layout.metrics(RUN),
+        metrics=split_job(layout.metrics(RUN)),
     log:
-        layout.log(OUT, "metrics/{ds}/{run}/split{k}"),
+        split_job(layout.log(OUT, METRICS_LOG)),
     retries: 0
     localrule: True
     conda:
         "../../envs/evaluate.yaml"
     threads: 1
     params:
-        train_log=lambda wildcards, input: " ".join(
-            f"--train-log {shlex.quote(path)}" for path in input.train_log
-        ),
-        stores=lambda wildcards, input: pair_args(
-            "store", modalities(wildcards.ds), input.stores
-        ),
+        command=split_command(metrics_step, METRICS_LOG, metrics_inputs),
     shell:
-        "mmlego --log {log:q} metrics --predictions {input.predictions:q} "
-        "--labels {input.labels:q} --splits {input.splits:q} --split {wildcards.k} "
-        "{params.train_log} {params.stores} --out {output:q}"
+        "mmlego {params.command}"
 
 
 rule tables:

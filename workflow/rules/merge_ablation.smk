@@ -1,5 +1,6 @@
 """The merge ablation: every LegoMerge aggregation variant of each split's trained blocks (no
-training; one job per dataset and split), then tables/merge_ablation.{csv,md}."""
+training; one job per dataset and split, or per dataset over every split when ``batch_splits``
+batches them), then tables/merge_ablation.{csv,md}."""
 
 ABLATION_FILES = [
     layout.merge_ablation(ds_dir(ds), k)
@@ -9,31 +10,29 @@ ABLATION_FILES = [
 ]
 
 
+ABLATION_LOG = "merge_ablation/{ds}/split{k}"
+
+
 rule merge_ablation:
     input:
-        unpack(split_inputs),
-        blocks=block_checkpoints,
+        unpack(over_splits(split_blocks)),
     output:
-        layout.merge_ablation(DS, "{k}"),
+        ablation=split_job(layout.merge_ablation(DS, "{k}")),
     log:
-        layout.log(OUT, "merge_ablation/{ds}/split{k}"),
+        split_job(layout.log(OUT, ABLATION_LOG)),
     benchmark:
-        layout.benchmark(OUT, "merge_ablation/{ds}/split{k}")
+        layout.benchmark(OUT, split_job_name("merge_ablation/{ds}"))
     conda:
         "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        # LegoMerge's own options (not `merge.adaptive`, the λ search's).
+        command=split_command(ablation_step, ABLATION_LOG, split_blocks),
         cfg=as_json(job_config(config, "lego_merge")),
-        blocks=block_args,
-        files=split_args,
         seed=config["seed"],
     shell:
-        "mmlego --log {log:q} merge-ablation {params.files} --dataset {wildcards.ds:q}"
-        " --split {wildcards.k} --cfg {params.cfg:q} --seed {params.seed}"
-        " --threads {threads} {params.blocks} --out {output:q}"
+        "mmlego {params.command}"
 
 
 rule merge_ablation_table:

@@ -9,18 +9,20 @@ trained by ``train_tuned``, the same job that also declares the study's ``tuning
 with ``tune.trials: 0`` that rule does not exist and ``train`` trains every run, as before.
 """
 
+TRAIN_LOG = "train/{ds}/{run}/split{k}"
+
 
 rule train:
     input:
-        unpack(run_inputs),
+        unpack(over_splits(train_inputs, shared=run_dataset_files)),
     output:
-        model=train_job(layout.model(RUN)),
-        log_csv=train_job(layout.train_log(RUN)),
-        predictions=train_job(layout.predictions(RUN)),
+        model=split_job(layout.model(RUN)),
+        log_csv=split_job(layout.train_log(RUN)),
+        predictions=split_job(layout.predictions(RUN)),
     log:
-        train_job(layout.log(OUT, "train/{ds}/{run}/split{k}")),
+        split_job(layout.log(OUT, TRAIN_LOG)),
     benchmark:
-        layout.benchmark(OUT, train_job_name())
+        layout.benchmark(OUT, split_job_name("train/{ds}/{run}"))
     wildcard_constraints:
         run=run_pattern("train", exclude=TUNED_MODELS),
     conda:
@@ -32,7 +34,7 @@ rule train:
         runtime=120,
     params:
         # Each split's `mmlego --log LOG train ...` (under `mmlego batch` when batched).
-        command=train_command,
+        command=split_command(train_step, TRAIN_LOG, train_inputs),
         # Snakemake's params trigger skips params derived from input or output (the command),
         # so the run's own config sections (with `tune` when tuned), seed and device stand
         # here too: editing one model's config reruns only its runs.
@@ -47,9 +49,9 @@ if TUNED_MODELS:
 
     use rule train as train_tuned with:
         output:
-            model=train_job(layout.model(RUN)),
-            log_csv=train_job(layout.train_log(RUN)),
-            predictions=train_job(layout.predictions(RUN)),
-            tuning=train_job(layout.tuning(RUN)),
+            model=split_job(layout.model(RUN)),
+            log_csv=split_job(layout.train_log(RUN)),
+            predictions=split_job(layout.predictions(RUN)),
+            tuning=split_job(layout.tuning(RUN)),
         wildcard_constraints:
             run=exact_run_pattern(TUNED_MODELS),
