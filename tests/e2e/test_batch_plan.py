@@ -16,8 +16,8 @@ from tests.conftest import REPO, run_snakemake
 PLAN_FILE = REPO / "tests" / "e2e" / "data" / "plan_demo.tsv"
 # The rules whose jobs batch_splits makes one per (dataset, run) instead of one per split.
 BATCHED_RULES = (
-    "train", "metrics", "ensemble", "merge", "merge_adaptive", "fuse", "classical",
-    "merge_ablation",
+    "train", "metrics", "ensemble", "merge", "merge_adaptive", "naive_mc", "damc", "fuse",
+    "classical", "merge_ablation",
 )  # fmt: skip
 
 
@@ -60,10 +60,11 @@ def test_the_recorded_plan_has_five_splits_of_every_batched_job():
     per_run, per_split = recorded_jobs(per_split=False), recorded_jobs(per_split=True)
     assert set(per_run) == set(BATCHED_RULES)
     assert {rule: 5 * n for rule, n in per_run.items()} == per_split
-    # 54 trained (dataset, run) pairs of the demo's 4 datasets; every run is scored.
+    # 54 trained (dataset, run) pairs of the demo's 4 datasets, NaiveMC and DAMC on each of
+    # its 4 datasets; every run is scored.
     assert per_run["train"] == 54
     made = [r for r in BATCHED_RULES if r not in ("metrics", "merge_ablation")]
-    assert per_run["metrics"] == sum(per_run[r] for r in made) == 78
+    assert per_run["metrics"] == sum(per_run[r] for r in made) == 86
 
 
 def test_batched_splits_make_one_job_per_dataset_and_run(batched):
