@@ -62,7 +62,9 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries
     # were planned; no JSON is printed.
     (command,) = [line for line in lines if "mmlego --log" in line]
     (cfg,) = re.findall(r"--cfg @(out/\.config/[0-9a-f]{16}\.json) ", command)
-    fragment = json.loads((tmp_path / cfg).read_text())  # the dataset's section, defaults filled
+    # The labels job's part of the dataset's section (defaults filled), and no modality's
+    # entry: editing a modality leaves the labels job as it is.
+    fragment = json.loads((tmp_path / cfg).read_text())
     assert fragment["labels"] == {**study["datasets"]["mine"]["labels"], "id": "patient_id"}
-    assert fragment["modalities"]["clin"]["path"] == "clinical.csv"
+    assert fragment["modalities"] == {}
     assert '{"' not in output
