@@ -35,15 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Write the table and the figure (imports here keep ``mmlego --help`` fast)."""
-    from mmlego.commands.train import name_path_pairs
+    from mmlego.commands.tables import dataset_stores
     from mmlego.evaluate.composition_files import write_composition
 
-    stores: dict[str, dict[str, str]] = {}
-    for name, path in name_path_pairs(args.store, "--store").items():
-        ds, dot, modality = name.partition(".")
-        if not dot:
-            raise ValueError(f"--store {name}={path}: name it DATASET.MODALITY")
-        stores.setdefault(ds, {})[modality] = path
+    stores = dataset_stores(args.store)
     write_composition(
         args.metrics, args.predictions, args.weights, stores, n_boot=args.bootstrap,
         seed=args.seed, out_csv=args.out_csv, out_md=args.out_md, out_png=args.out_png,

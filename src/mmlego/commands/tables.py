@@ -45,17 +45,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     paper.set_defaults(func=run_paper)
 
 
+def dataset_stores(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """``--store DATASET.MODALITY=PATH`` arguments as {dataset: {modality: path}}."""
+    from mmlego.commands.train import name_path_pairs
+
+    stores: dict[str, dict[str, str]] = {}
+    for name, path in name_path_pairs(pairs, "--store").items():
+        ds, dot, modality = name.partition(".")
+        if not dot:
+            raise ValueError(f"--store {name}={path}: name it DATASET.MODALITY")
+        stores.setdefault(ds, {})[modality] = path
+    return stores
+
+
 def run(args: argparse.Namespace) -> None:
     """Write every table (imports kept here so that ``mmlego --help`` stays fast)."""
     from mmlego.commands.train import name_path_pairs
     from mmlego.evaluate.table_files import write_tables
 
-    stores: dict[str, dict[str, str]] = {}
-    for name, path in name_path_pairs(args.store, "--store").items():
-        ds, dot, modality = name.partition(".")
-        if not dot:
-            raise ValueError(f"--store {name}={path}: name it DATASET.MODALITY")
-        stores.setdefault(ds, {})[modality] = path
+    stores = dataset_stores(args.store)
     write_tables(
         args.metrics, args.predictions, name_path_pairs(args.labels, "--labels"),
         load_cfg(args.cfg), seed=args.seed, out_dir=args.out_dir, stores=stores,
