@@ -66,19 +66,14 @@ def rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
 def resample_scorer(preds: Predictions) -> Callable[[np.ndarray], float]:
     """``rows -> primary_score(preds, rows)`` for the thousands of bootstrap resamples: the
     columns are read once, and AUCs are taken from ranks (``rank_auc``). An undefined value
-    (one class, no event) is NaN without a warning; a class absent from a resample is left out
-    of the macro mean, as ``macro_ovr_auc`` does."""
+    (one class, no event) is NaN (the c-index's with ``harrell_c``'s warning, which
+    ``bootstrap_difference`` silences once for all resamples); a class absent from a resample
+    is left out of the macro mean, as ``macro_ovr_auc`` does."""
     frame = preds.frame
     if preds.task == "survival":
         time, event = frame["time"].to_numpy(), frame["event"].to_numpy()
         risk = frame["risk"].to_numpy()
-
-        def survival(rows: np.ndarray) -> float:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                return harrell_c(time[rows], event[rows], risk[rows])
-
-        return survival
+        return lambda rows: harrell_c(time[rows], event[rows], risk[rows])
     label = frame["label"].to_numpy()
     probs = frame[preds.columns("prob")].to_numpy(float)
     if preds.task == "binary":
