@@ -86,7 +86,6 @@ class _Scorer:
         self.score = score
         self.curve: list[tuple[Weights, float]] = []
         self.seen: dict[Weights, float] = {}
-        self.best: Weights = ()
 
     def __call__(self, lam: Weights) -> float:
         key = _key(lam)
@@ -94,11 +93,12 @@ class _Scorer:
             value = float(self.score(lam))
             self.seen[key] = value
             self.curve.append((lam, value))
-            # Better by more than rounding only: the earlier λ (equal weights first) wins a tie
-            # (the same ranking scored through other arithmetic can differ in the last bit).
-            if not self.best or _rank(value) > _rank(self.seen[_key(self.best)]) + TIE:
-                self.best = lam
         return self.seen[key]
+
+    @property
+    def best(self) -> Weights:
+        """The best λ scored so far (``best_on_curve``)."""
+        return best_on_curve(self.curve)
 
 
 def _coordinate_search(scorer: _Scorer, n: int, step: float, seed: int) -> None:
@@ -126,6 +126,8 @@ def best_on_curve(curve: list[tuple[Weights, float]]) -> Weights:
     """The λ of highest score on ``curve`` (the earliest of a tie, NaN below every number)."""
     best, value = curve[0]
     for lam, v in curve[1:]:
+        # Better by more than rounding only: the earlier λ (equal weights first) wins a tie
+        # (the same ranking scored through other arithmetic can differ in the last bit).
         if _rank(v) > _rank(value) + TIE:
             best, value = lam, v
     return best
