@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mmlego.demo.slides import write_slide
 from tests.conftest import run_snakemake
 
 N = 12
@@ -68,3 +69,51 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries
     assert fragment["labels"] == {**study["datasets"]["mine"]["labels"], "id": "patient_id"}
     assert fragment["modalities"] == {}
     assert '{"' not in output
+
+
+def test_an_unreadable_slide_fails_the_manifest_once_and_is_never_encoded(tmp_path):
+    """A slide that cannot be opened is found by the manifest step (``retries: 0``), not by its
+    encoding job, which a cluster profile retries: one message, even with ``--retries 2``."""
+    ids = [f"p{i:02d}" for i in range(N)]
+    pd.DataFrame({"patient_id": ids, "months": np.linspace(1, 30, N), "dead": 1}).to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    pd.DataFrame({"patient_id": ids, "age": np.arange(N, dtype=float)}).to_csv(
+        tmp_path / "clinical.csv", index=False
+    )
+    write_slide(tmp_path / "good.tif", size=256, seed=0)
+    (tmp_path / "scan.svs").write_text("an export that went wrong\n")
+    pd.DataFrame({"patient_id": ids[:2], "path": ["good.tif", "scan.svs"]}).to_csv(
+        tmp_path / "slides.csv", index=False
+    )
+    study = {
+        "output_dir": "out",
+        "models": ["lego_block"],
+        "datasets": {
+            "mine": {
+                "kind": "generic",
+                "task": "survival",
+                "labels": {"path": "labels.csv", "time": "months", "event": "dead"},
+                "modalities": {
+                    "clin": {"type": "tabular", "path": "clinical.csv"},
+                    "slides": {"type": "wsi", "manifest": "slides.csv"},
+                },
+            }
+        },
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    done = run_snakemake(
+        "--cores", "1", "--configfile", "study.yaml", "--retries", "2", cwd=tmp_path
+    )
+    output = done.stdout + done.stderr
+    message = (
+        "manifest failed: mine/slides: 1 of 2 slides cannot be encoded; fix or remove each file "
+        f"(and its manifest row), then rerun. {tmp_path / 'scan.svs'}: not a slide format "
+        "OpenSlide can read"
+    )
+    assert done.returncode != 0
+    assert output.count(message) == 1, output
+    assert "Trying to restart job" not in output
+    assert len(output.splitlines()) < 30, output
+    assert not (tmp_path / "out/mine/manifests/slides.csv").exists()
+    assert not (tmp_path / "out/mine/features").exists()

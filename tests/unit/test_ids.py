@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from mmlego.data.build import build_manifest, build_tables
 from mmlego.data.generic import read_generic
@@ -165,7 +166,7 @@ def test_extra_ids_drop_in_a_manifest_lists_the_dropped_files(tmp_path):
     labels = _write(_labels(["0001", "0002"]), tmp_path / "labels.csv")
     clinical = _write(pd.DataFrame({"pid": ["0001"], "age": [1.0]}), tmp_path / "c.csv")
     for name in ("0001.jpg", "7.jpg"):
-        (tmp_path / name).write_bytes(b"x")
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
     _write(pd.DataFrame({"pid": ["0001", "7"], "path": ["0001.jpg", "7.jpg"]}), tmp_path / "m.csv")
     ds = _dataset(labels, clinical, extra_ids="drop")
     ds["modalities"]["photos"] = {"type": "image", "manifest": str(tmp_path / "m.csv"), "id": "pid"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from mmlego.data.isic import downsample_by_patient, image_manifest, read_isic_metadata
 
@@ -89,7 +90,7 @@ def test_build_writes_labels_store_manifest_and_the_kept_ids(tmp_path):
     frame.to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "train").mkdir()
     for name in frame["image_name"]:
-        (tmp_path / "train" / f"{name}.jpg").write_bytes(b"x")
+        Image.new("RGB", (8, 8)).save(tmp_path / "train" / f"{name}.jpg")
     ds = {"kind": "isic", "task": "binary", "images": str(tmp_path / "train"),
           "metadata": str(tmp_path / "train.csv"), "downsample": 5}  # fmt: skip
     out = tmp_path / "out"

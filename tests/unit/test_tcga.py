@@ -11,6 +11,7 @@ from mmlego.data.labels import read_labels
 from mmlego.data.manifests import read_manifest
 from mmlego.data.store import read_modality
 from mmlego.data.tcga import patient_of, read_tcga_table
+from mmlego.demo.slides import write_slide
 from mmlego.utils.provenance import provenance
 
 P1, P2, P3 = "TCGA-AA-0001", "TCGA-AA-0002", "TCGA-BB-0003"
@@ -121,7 +122,12 @@ def test_tables_and_manifest_end_to_end(tmp_path):
         "notes.txt",
         "thumb.svs",
     ):
-        (slides / name).write_bytes(b"x")
+        # The labelled patients' slides are real (the manifest step opens them); the rest
+        # are never opened.
+        if name.startswith((P1, f"uuid1/{P1}", P2)):
+            write_slide(slides / name, size=256, seed=0)
+        else:
+            (slides / name).write_bytes(b"x")
     ds = {
         "kind": "tcga",
         "task": "survival",

@@ -10,6 +10,8 @@ modality gets a `manifest` checkpoint that the features stage expands into one j
 or image.
 """
 
+from mmlego.preprocess.rules import mpp_fallback
+
 TABLE_DATASETS = [
     ds
     for ds in DATASETS
@@ -156,7 +158,11 @@ checkpoint manifest:
         "../../envs/data.yaml"
     params:
         cfg=lambda wildcards: as_json(spec(wildcards.ds)),
+        # The manifest step opens every slide, so a slide with no resolution anywhere fails
+        # there, once, not in its (retried) encoding job.
+        fallback=lambda wildcards: mpp_fallback(config, wildcards.ds),
     shell:
         "mmlego --log {log:q} manifest --dataset {wildcards.ds:q} --cfg {params.cfg:q}"
         " --modality {wildcards.mod:q} --labels {input.labels:q}"
         " --out {output.manifest:q} --out-skipped {output.skipped:q}"
+        " --fallback-mpp {params.fallback:q}"

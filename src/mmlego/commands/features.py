@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 
 from mmlego.utils.atomic import atomic_path
-from mmlego.utils.config_arg import load_cfg
+from mmlego.utils.config_arg import load_cfg, optional_float
 
 log = logging.getLogger(__name__)
-
-
-def _optional_float(text: str) -> float | None:
-    """A float, or None for an empty string / 'nan' (manifest cells left blank)."""
-    if text.strip().lower() in ("", "nan", "none", "null"):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _common(slide)
     slide.add_argument("--slide", required=True, help="slide file (any format OpenSlide reads)")
     slide.add_argument("--item-id", required=True, help="the slide's id (its manifest item_id)")
-    slide.add_argument("--mpp", type=_optional_float, default=None, help="manifest µm/px")
+    slide.add_argument("--mpp", type=optional_float, default=None, help="manifest µm/px")
     slide.add_argument(
-        "--fallback-mpp", type=_optional_float, default=None, help="µm/px when metadata lacks it"
+        "--fallback-mpp", type=optional_float, default=None, help="µm/px when metadata lacks it"
     )
     slide.add_argument("--out", required=True, help="feature h5 to write")
     _readers(slide)
@@ -72,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     shard.add_argument("--mode", choices=("grid", "whole"), default="grid", help="images only")
     shard.add_argument("--size", type=int, default=512, help="side images are resized to")
     shard.add_argument(
-        "--fallback-mpp", type=_optional_float, default=None, help="slides only: µm/px fallback"
+        "--fallback-mpp", type=optional_float, default=None, help="slides only: µm/px fallback"
     )
     shard.add_argument("--out-dir", required=True, help="folder of per-item h5 files")
     _readers(shard)
@@ -84,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     qc.add_argument(
         "--features", nargs="+", required=True, help="folders holding the slides' feature h5s"
     )
-    qc.add_argument("--fallback-mpp", type=_optional_float, default=None)
+    qc.add_argument("--fallback-mpp", type=optional_float, default=None)
     qc.add_argument("--out-dir", required=True, help="folder of PNGs to write")
     qc.set_defaults(func=run_tissue_qc)
 
@@ -130,7 +121,7 @@ def run_encode_shard(args: argparse.Namespace) -> None:
     config = _encode_config(args)
     if args.type == "wsi":
         encode_slides(
-            [(row.item_id, row.path, _optional_float(str(row.mpp))) for row in rows.itertuples()],
+            [(row.item_id, row.path, optional_float(str(row.mpp))) for row in rows.itertuples()],
             args.out_dir,
             config=config,
             fallback_mpp=args.fallback_mpp,
@@ -163,7 +154,7 @@ def run_tissue_qc(args: argparse.Namespace) -> None:
                 find(row.item_id),
                 tmp / f"{row.item_id}.png",
                 config=config,
-                manifest_mpp=_optional_float(str(row.mpp)),
+                manifest_mpp=optional_float(str(row.mpp)),
                 fallback_mpp=args.fallback_mpp,
             )
     log.info("wrote %d QC images to %s", len(manifest), args.out_dir)

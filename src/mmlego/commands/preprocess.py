@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmlego.utils.config_arg import load_cfg
+from mmlego.utils.config_arg import load_cfg, optional_float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     manifest.add_argument("--labels", required=True, help="the dataset's labels.parquet")
     manifest.add_argument("--out", required=True, help="manifest CSV to write")
     manifest.add_argument("--out-skipped", required=True, help="QC CSV of skipped files")
+    manifest.add_argument(
+        "--fallback-mpp",
+        type=optional_float,
+        default=None,
+        help="µm/px of slides with no mpp in the manifest or metadata ('none': no fallback)",
+    )
     manifest.set_defaults(func=run_manifest)
 
 
@@ -78,4 +84,12 @@ def run_manifest(args: argparse.Namespace) -> None:
     from mmlego.data.build import build_manifest
 
     ds = load_cfg(args.cfg)
-    build_manifest(args.dataset, ds, args.modality, args.labels, args.out, args.out_skipped)
+    build_manifest(
+        args.dataset,
+        ds,
+        args.modality,
+        args.labels,
+        args.out,
+        args.out_skipped,
+        fallback_mpp=args.fallback_mpp,
+    )

@@ -14,7 +14,12 @@ from typing import Any
 import pandas as pd
 
 from mmlego import layout
-from mmlego.data.kinds import dataset_kind, reads_tables_per_modality, table_modalities
+from mmlego.data.kinds import (
+    dataset_kind,
+    dataset_modalities,
+    reads_tables_per_modality,
+    table_modalities,
+)
 from mmlego.data.labels import read_labels, write_labels
 from mmlego.data.manifests import write_manifest
 from mmlego.data.store import write_modality
@@ -130,14 +135,24 @@ def build_manifest(
     labels_path: str | Path,
     out: str | Path,
     skipped_out: str | Path,
+    *,
+    fallback_mpp: float | None = None,
 ) -> None:
-    """Write the manifest of bag modality ``mod`` for the labelled patients, and the skipped items."""
+    """Write the manifest of bag modality ``mod`` for the labelled patients, and the skipped items.
+
+    Every listed file is opened first (:mod:`mmlego.preprocess.item_check`): one that cannot be
+    encoded fails this step, which is never retried, rather than its encoding job.
+    """
+    from mmlego.preprocess.item_check import check_items
+
     kind = dataset_kind(ds)
     if kind.read_manifest is None:
         raise ValueError(f"dataset {name!r}: kind {kind.name!r} has no bag manifests")
     labels, _ = read_labels(labels_path)
     ids = labels["patient_id"].tolist()
     frame, skipped = kind.read_manifest(ds, mod, ids)
+    (mod_type,) = [m.type for m in dataset_modalities(ds) if m.name == mod]
+    check_items(frame, mod_type, fallback_mpp, source=f"{name}/{mod}")
     write_manifest(out, frame)
     _write_csv(Path(skipped_out), skipped)
     log.info(

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from mmlego.preprocess.grid import PatchGrid
+from mmlego.preprocess.item_check import unreadable_image_error
 from mmlego.preprocess.slide import Slide, resize_rgb
 
 
@@ -52,10 +53,7 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         with Image.open(path) as image:
             rgb = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(
-            f"{path}: not a readable image ({type(err).__name__}: {err}); "
-            "remove it from the manifest or replace the file"
-        ) from err
+        raise unreadable_image_error(path, err) from err
     return resize_rgb(rgb, size, size)
 
 

@@ -25,6 +25,14 @@ def _cached_manifest(path: str, mtime: float) -> pd.DataFrame:
     return read_manifest(path)
 
 
+def mpp_fallback(config: Mapping[str, Any], ds: str) -> str:
+    """Dataset ``ds``'s mpp fallback, else the preprocess section's ('none' when neither)."""
+    value = config["datasets"][ds].get("mpp_fallback")
+    if value is None:
+        value = config["preprocess"]["mpp_fallback"]
+    return "none" if value is None else str(value)
+
+
 class FeatureInputs:
     """Paths, parameters and input functions of the feature stage for one config."""
 
@@ -84,10 +92,7 @@ class FeatureInputs:
 
     def mpp_fallback(self, wildcards: Any) -> str:
         """The dataset's mpp fallback, else the preprocess section's ('none' when neither)."""
-        value = self.config["datasets"][wildcards.ds].get("mpp_fallback")
-        if value is None:
-            value = self.config["preprocess"]["mpp_fallback"]
-        return "none" if value is None else str(value)
+        return mpp_fallback(self.config, wildcards.ds)
 
     def mod_type(self, wildcards: Any) -> str:
         """wsi or image."""

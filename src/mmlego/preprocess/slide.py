@@ -46,6 +46,14 @@ def choose_level(base_mpp: float, downsamples: tuple[float, ...], target_mpp: fl
     return best
 
 
+def no_mpp_error(path: Path) -> ValueError:
+    """The error of a slide whose resolution is nowhere: manifest, metadata or config."""
+    return ValueError(
+        f"{path}: the slide has no mpp metadata; add an 'mpp' column to the manifest, "
+        "or set preprocess.mpp_fallback (or datasets.<name>.mpp_fallback) in the config"
+    )
+
+
 class Slide:
     """A whole-slide image opened with OpenSlide; errors name the file."""
 
@@ -118,10 +126,7 @@ class Slide:
                 fallback_mpp,
             )
             return Resolution(float(fallback_mpp), "fallback")
-        raise ValueError(
-            f"{self.path}: the slide has no mpp metadata; add an 'mpp' column to the manifest, "
-            "or set preprocess.mpp_fallback (or datasets.<name>.mpp_fallback) in the config"
-        )
+        raise no_mpp_error(self.path)
 
     def read_region(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
         """RGB uint8 (height, width, 3) of a region; ``x, y`` in level-0 pixels.

@@ -1,5 +1,6 @@
 """The ``--cfg`` argument of every step: a config fragment as inline JSON, or ``@path`` of a
-JSON file holding it.
+JSON file holding it; and ``optional_float``, the type of the numeric arguments a rule may
+pass as ``none``.
 
 The rules pass ``@path``: each fragment is written once, at DAG-build time, to a file named
 by the hash of its content (``fragment_file``), so a failing job's command stays one short
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,11 @@ def load_cfg(arg: str) -> Any:
         raise ValueError(
             f"{where} is not valid JSON ({err}); give a JSON object, or @path of a JSON file"
         ) from None
+
+
+def optional_float(text: str) -> float | None:
+    """A float, or None for an empty string / 'nan' / 'none' (manifest cells left blank)."""
+    if text.strip().lower() in ("", "nan", "none", "null"):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
