@@ -234,6 +234,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--margin", type=float, help="tune.margin (default: unset, 0)")
     parser.add_argument(
+        "--timeout-s", type=float,
+        help="tune.timeout_s, a cap per study (trials then depend on the machine's speed)",
+    )  # fmt: skip
+    parser.add_argument("--startup-trials", type=int, help="tune.startup_trials (default 5)")
+    parser.add_argument("--warmup-epochs", type=int, help="tune.warmup_epochs (default 2)")
+    parser.add_argument(
         "--space", choices=("default", "small"), default="default",
         help="small: only train.lr, train.weight_decay and lego.dropout",
     )  # fmt: skip
@@ -245,7 +251,14 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     for cohort in COHORTS:
         export_cohort.write_cohort(cohort, out / "raw" / cohort)
-    extra = {k: v for k, v in (("objective", args.objective), ("margin", args.margin)) if v}
+    given = {
+        "objective": args.objective,
+        "margin": args.margin,
+        "timeout_s": args.timeout_s,
+        "startup_trials": args.startup_trials,
+        "warmup_epochs": args.warmup_epochs,
+    }
+    extra = {key: value for key, value in given.items() if value is not None}
     configs = {
         s: study(out, s, args.trials, args.fixed_latent, extra, args.space, args.name)
         for s in SETTINGS
