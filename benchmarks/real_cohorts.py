@@ -215,6 +215,37 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def tuning_stats(config: dict) -> str:
+    """Per cohort and tuned run: the trials each split's study ran (complete, pruned), how
+    many splits kept trial 0 (the defaults), and the mean gain of the best trial over trial 0
+    in the objective's units (read from the tuned study's ``tuning.json`` files)."""
+    lines = ["", "## The tuned studies' trials", ""]
+    lines += ["| cohort | run | trials (complete + pruned) | kept the defaults | best − trial 0 |"]
+    lines += ["| --- | --- | --- | --- | --- |"]
+    for ds, runs in runs_of(config).items():
+        root = layout.dataset_dir(config["output_dir"], ds)
+        for run in runs:
+            found = []
+            for k in range(config["splits"]["repeats"]):
+                path = Path(layout.run_dir(root, run, k)) / "tuning.json"
+                if path.exists():
+                    found.append(json.loads(path.read_text()))
+            if not found:
+                continue
+            states = [[t["state"] for t in f["trials"]] for f in found]
+            cells = ", ".join(f"{s.count('COMPLETE')}+{s.count('PRUNED')}" for s in states)
+            kept = sum(f["chosen"]["trial"] == 0 for f in found)
+            gains = [
+                max(t["value"] for t in f["trials"] if t["value"] is not None)
+                - f["trials"][0]["value"]
+                for f in found
+                if f["trials"][0]["value"] is not None
+            ]
+            gain = f"{np.mean(gains):+.4f}" if gains else ""
+            lines.append(f"| {ds} | `{run}` | {cells} | {kept} of {len(found)} | {gain} |")
+    return "\n".join(lines) + "\n"
+
+
 def record_seconds(path: Path, setting: str, seconds: float) -> None:
     """Add one study's wall time to ``seconds.json`` (read afresh: the studies may run apart)."""
     times = json.loads(path.read_text()) if path.exists() else {}
@@ -276,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("coxnet differs between the two studies; they must share splits")
     frame.to_csv(out / f"{args.name or 'real_cohorts'}.csv", index=False)
     text = markdown(frame, seconds, args.trials, args.fixed_latent)
+    if configs["tuned"]["tune"]["trials"] > 0:
+        text += tuning_stats(configs["tuned"])
     if extra or args.space != "default":
         text += f"\nTuned study `{label['tuned']}`: space {args.space}, tune {extra}.\n"
     payload = {
