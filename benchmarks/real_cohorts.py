@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     if configs["tuned"]["tune"]["trials"] > 0:
         text += tuning_stats(configs["tuned"])
     if extra or args.space != "default":
+        # The header above names the default space; say what this study tuned instead.
         text += f"\nTuned study `{label['tuned']}`: space {args.space}, tune {extra}.\n"
     payload = {
         "trials": args.trials,
