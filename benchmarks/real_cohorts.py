@@ -19,6 +19,15 @@ coxnet (difference ≥ -0.02) on each cohort.
 
 ``--setting defaults`` or ``--setting tuned`` runs one study only; ``--report-only`` remakes
 the report from finished studies. Wall time per study is logged in the report.
+
+Options for small cohorts (issue 17): ``--objective loss`` scores trials by the validation
+loss, ``--margin M`` keeps the defaults unless a trial beats them by more than M,
+``--space small`` tunes only ``train.lr``, ``train.weight_decay`` and ``lego.dropout``, and
+``--name NAME`` puts the tuned study under ``out/NAME`` (several variants side by side, each
+against the same ``defaults`` study)::
+
+    python benchmarks/real_cohorts.py --trials 30 --fixed-latent --objective loss --margin 0.01 \
+        --space small --name tuned_loss --setting tuned
 """
 
 from __future__ import annotations
@@ -57,22 +66,41 @@ GOAL = -0.02  # tuned LegoMerge or LegoFuse at least coxnet - 0.02
 
 # The LegoBlocks' latent shape (tuned once per split for both blocks, the shared stage).
 LATENT_KEYS = ("lego.latent_len", "lego.latent_dim")
+# The keys --space small leaves out of the LegoBlocks' space: the architecture and batch size,
+# which give each block its own shape of model (and so LegoMerge blocks tuned apart).
+NOT_SMALL = ("train.batch_size", "lego.depth", "lego.encoder_dim")
 
 
-def study(out: Path, setting: str, trials: int, fixed_latent: bool = False) -> dict:
+def study(
+    out: Path,
+    setting: str,
+    trials: int,
+    fixed_latent: bool = False,
+    tune: dict | None = None,
+    space: str = "default",
+    name: str | None = None,
+) -> dict:
     """The config of one setting's study of both cohorts (raw files under ``out/raw``).
 
     ``fixed_latent``: the tuned study keeps the latent shape at its config value (no shared
     stage, which costs as many fits as tuning the blocks themselves), tuning the rest of the
-    default space.
+    default space. ``tune``: further ``tune`` keys of the tuned study (``objective``,
+    ``margin``); ``space`` ``small`` also removes :data:`NOT_SMALL`; ``name``: the tuned
+    study's folder under ``out`` (default ``tuned``).
     """
-    base = export_cohort.study_config(out / "raw" / COHORTS[0], out / setting, 20, 5)
+    folder = name if setting == "tuned" and name else setting
+    base = export_cohort.study_config(out / "raw" / COHORTS[0], out / folder, 20, 5)
     datasets = {c: export_cohort.dataset_config(c, out / "raw" / c) for c in COHORTS}
     config = {**base, "datasets": datasets, "models": MODELS}
     config["tune"] = {"trials": trials if setting == "tuned" else 0}
-    if fixed_latent and setting == "tuned":
-        space = dict.fromkeys(LATENT_KEYS)  # null removes a key from lego_block's space
-        config["tune"]["models"] = {"lego_block": {"space": space}}
+    if setting != "tuned":
+        return config
+    config["tune"].update(tune or {})
+    removed = (LATENT_KEYS if fixed_latent else ()) + (NOT_SMALL if space == "small" else ())
+    if removed:
+        # null removes a key from lego_block's space
+        config["tune"]["models"] = {"lego_block": {"space": dict.fromkeys(removed)}}
+    if fixed_latent:
         config["tune"]["shared"] = {"keys": []}
     return config
 
@@ -187,6 +215,37 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def tuning_stats(config: dict) -> str:
+    """Per cohort and tuned run: the trials each split's study ran (complete, pruned), how
+    many splits kept trial 0 (the defaults), and the mean gain of the best trial over trial 0
+    in the objective's units (read from the tuned study's ``tuning.json`` files)."""
+    lines = ["", "## The tuned studies' trials", ""]
+    lines += ["| cohort | run | trials (complete + pruned) | kept the defaults | best − trial 0 |"]
+    lines += ["| --- | --- | --- | --- | --- |"]
+    for ds, runs in runs_of(config).items():
+        root = layout.dataset_dir(config["output_dir"], ds)
+        for run in runs:
+            found = []
+            for k in range(config["splits"]["repeats"]):
+                path = Path(layout.run_dir(root, run, k)) / "tuning.json"
+                if path.exists():
+                    found.append(json.loads(path.read_text()))
+            if not found:
+                continue
+            states = [[t["state"] for t in f["trials"]] for f in found]
+            cells = ", ".join(f"{s.count('COMPLETE')}+{s.count('PRUNED')}" for s in states)
+            kept = sum(f["chosen"]["trial"] == 0 for f in found)
+            gains = [
+                max(t["value"] for t in f["trials"] if t["value"] is not None)
+                - f["trials"][0]["value"]
+                for f in found
+                if f["trials"][0]["value"] is not None
+            ]
+            gain = f"{np.mean(gains):+.4f}" if gains else ""
+            lines.append(f"| {ds} | `{run}` | {cells} | {kept} of {len(found)} | {gain} |")
+    return "\n".join(lines) + "\n"
+
+
 def record_seconds(path: Path, setting: str, seconds: float) -> None:
     """Add one study's wall time to ``seconds.json`` (read afresh: the studies may run apart)."""
     times = json.loads(path.read_text()) if path.exists() else {}
@@ -201,6 +260,21 @@ def main(argv: list[str] | None = None) -> None:
         "--fixed-latent", action="store_true",
         help="do not tune the LegoBlocks' latent shape (no shared stage: half the fits)",
     )  # fmt: skip
+    parser.add_argument(
+        "--objective", choices=("loss", "metric"), help="tune.objective (default: unset)"
+    )
+    parser.add_argument("--margin", type=float, help="tune.margin (default: unset, 0)")
+    parser.add_argument(
+        "--timeout-s", type=float,
+        help="tune.timeout_s, a cap per study (trials then depend on the machine's speed)",
+    )  # fmt: skip
+    parser.add_argument("--startup-trials", type=int, help="tune.startup_trials (default 5)")
+    parser.add_argument("--warmup-epochs", type=int, help="tune.warmup_epochs (default 2)")
+    parser.add_argument(
+        "--space", choices=("default", "small"), default="default",
+        help="small: only train.lr, train.weight_decay and lego.dropout",
+    )  # fmt: skip
+    parser.add_argument("--name", help="folder of the tuned study under --out (default tuned)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--setting", choices=SETTINGS, action="append", help="default: both")
     parser.add_argument("--report-only", action="store_true", help="only remake the report")
@@ -208,25 +282,45 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     for cohort in COHORTS:
         export_cohort.write_cohort(cohort, out / "raw" / cohort)
-    configs = {s: study(out, s, args.trials, args.fixed_latent) for s in SETTINGS}
+    given = {
+        "objective": args.objective,
+        "margin": args.margin,
+        "timeout_s": args.timeout_s,
+        "startup_trials": args.startup_trials,
+        "warmup_epochs": args.warmup_epochs,
+    }
+    extra = {key: value for key, value in given.items() if value is not None}
+    configs = {
+        s: study(out, s, args.trials, args.fixed_latent, extra, args.space, args.name)
+        for s in SETTINGS
+    }
+    label = {"defaults": "defaults", "tuned": args.name or "tuned"}
     if not args.report_only:
         for setting in args.setting or SETTINGS:
-            took = run_study(configs[setting], out / f"{setting}.yaml", args.cores)
-            record_seconds(out / "seconds.json", setting, took)
-    seconds = json.loads((out / "seconds.json").read_text())
+            took = run_study(configs[setting], out / f"{label[setting]}.yaml", args.cores)
+            record_seconds(out / "seconds.json", label[setting], took)
+    times = json.loads((out / "seconds.json").read_text())
+    seconds = {label[s]: times[label[s]] for s in SETTINGS if label[s] in times}
     frame = pd.concat([scores(configs[s], s) for s in SETTINGS], ignore_index=True)
     cox = frame.query("run == 'coxnet'").pivot_table("test", ["cohort", "split"], "setting")
     if not np.allclose(cox["defaults"], cox["tuned"]):
         raise SystemExit("coxnet differs between the two studies; they must share splits")
-    frame.to_csv(out / "real_cohorts.csv", index=False)
+    frame.to_csv(out / f"{args.name or 'real_cohorts'}.csv", index=False)
     text = markdown(frame, seconds, args.trials, args.fixed_latent)
+    if configs["tuned"]["tune"]["trials"] > 0:
+        text += tuning_stats(configs["tuned"])
+    if extra or args.space != "default":
+        # The header above names the default space; say what this study tuned instead.
+        text += f"\nTuned study `{label['tuned']}`: space {args.space}, tune {extra}.\n"
     payload = {
         "trials": args.trials,
         "fixed_latent": args.fixed_latent,
+        "tune": extra,
+        "space": args.space,
         "seconds": seconds,
         "rows": frame.to_dict("records"),
     }
-    write_report(out, "real_cohorts", payload, text)
+    write_report(out, "real_cohorts" if args.name is None else args.name, payload, text)
 
 
 if __name__ == "__main__":

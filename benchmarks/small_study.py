@@ -12,6 +12,9 @@ epoch took, in the training log and the metrics' ``train_seconds``, are left out
 ``results/benchmarks/small_study.{json,md}``.
 
     .venv/bin/python benchmarks/small_study.py [--patients 150] [--splits 5] [--cores 2]
+
+``--batched-only`` runs the batched study alone (no comparison), for the cost of many
+repeats, e.g. ``--splits 20 --batched-only``; its report is ``small_study_batched_<N>``.
 """
 
 from __future__ import annotations
@@ -143,13 +146,48 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def batched_only(args: argparse.Namespace) -> None:
+    """The batched study alone: its jobs, wall and CPU seconds, and the splits it ran."""
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="small_study_") as scratch:
+        root = Path(scratch)
+        write_study(root, args.patients, args.splits)
+        run = run_study(root, True, args.cores)
+        metrics = len(list((root / "out").rglob("metrics.json")))
+    report = {
+        "patients": args.patients,
+        "splits": args.splits,
+        "cores": args.cores,
+        "batch_splits": True,
+        **run,
+        "metrics_files": metrics,
+        "load_before": load_before,
+        "load_after": load_average(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    text = (
+        f"{args.patients} patients, two tables, lego_block + lego_merge + lego_fuse, "
+        f"{args.splits} holdout splits, batched, `--cores {args.cores}`, from the config to "
+        f"the report: {run['jobs']} jobs, {run['wall_s']} s wall, {run['cpu_s']} CPU-s, "
+        f"{metrics} metrics files (load average {load_before:.1f} before, "
+        f"{report['load_after']:.1f} after; `benchmarks/small_study.py --batched-only`).\n"
+    )
+    write_report(args.out, f"small_study_batched_{args.splits}", report, text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=150)
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--batched-only", action="store_true", help="run only the batched study (no comparison)"
+    )
     args = parser.parse_args()
+    if args.batched_only:
+        batched_only(args)
+        return
     load_before = load_average()
     runs, files = {}, {}
     with tempfile.TemporaryDirectory(prefix="small_study_") as scratch:

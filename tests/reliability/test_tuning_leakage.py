@@ -11,27 +11,32 @@ from tests.reliability.test_leakage import _scramble_test_labels
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN, make_split
 
 CFG = {"lego": TINY_LEGO, "train": {**TINY_TRAIN, "epochs": 3, "patience": 3}}
-SETTINGS = TuneSettings.from_config(
-    {
-        "trials": 3,
-        "startup_trials": 1,
-        "warmup_epochs": 1,
-        "space": {
-            "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-            "lego.latent_dim": {"type": "categorical", "choices": [4, 8, 12]},
-        },
-        "shared": {"keys": ["lego.latent_dim"], "trials": 3},
-    }
-)
+SECTION = {
+    "trials": 3,
+    "startup_trials": 1,
+    "warmup_epochs": 1,
+    "space": {
+        "train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+        "lego.latent_dim": {"type": "categorical", "choices": [4, 8, 12]},
+    },
+    "shared": {"keys": ["lego.latent_dim"], "trials": 3},
+}
+SETTINGS = TuneSettings.from_config(SECTION)
+# The small-cohort options: scored on the val loss, trial 0 kept unless beaten by a margin.
+LOSS_MARGIN = TuneSettings.from_config({**SECTION, "objective": "loss", "margin": 0.01})
 RUNS = ["lego_block.tab", "lego_block.img"]
 
 
-def _tune_block(data):
+def _tune_block(data, settings=SETTINGS):
     tuned = tune_run(
-        data, run="lego_block.tab", split=0, cfg=CFG, settings=SETTINGS, seed=3,
+        data, run="lego_block.tab", split=0, cfg=CFG, settings=settings, seed=3,
         fixed={"lego.latent_dim": 8},
     )  # fmt: skip
     return tuned.summary, {k: v.clone() for k, v in tuned.model.state_dict().items()}
+
+
+def _tune_block_on_loss(data):
+    return _tune_block(data, LOSS_MARGIN)
 
 
 def _tune_shape(data):
@@ -42,9 +47,11 @@ def _tune_shape(data):
     return summary, {}
 
 
-@pytest.mark.parametrize("stage", [_tune_block, _tune_shape], ids=["run", "shared"])
+@pytest.mark.parametrize(
+    "stage", [_tune_block, _tune_shape, _tune_block_on_loss], ids=["run", "shared", "loss-margin"]
+)
 def test_tuning_never_reads_the_test_labels(stage):
-    kinds = ("vector",) if stage is _tune_block else ("vector", "bag")
+    kinds = ("vector", "bag") if stage is _tune_shape else ("vector",)
     data = make_split("survival", n=40, kinds=kinds)
     before, weights = stage(data)
     scrambled = make_split("survival", n=40, kinds=kinds)

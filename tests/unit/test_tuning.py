@@ -14,6 +14,7 @@ from mmlego.config import SCHEMA_PATH, fill_defaults
 from mmlego.models.catalogue import job_config, parse_run
 from mmlego.predictions import read_predictions
 from mmlego.train.combine import merge_run
+from mmlego.train.monitor import replay
 from mmlego.train.outputs import load_model, read_checkpoint
 from mmlego.train.run import fit_run, train_run
 from mmlego.train.tuning import (
@@ -276,7 +277,7 @@ def test_a_tuned_run_writes_its_trials_and_the_chosen_params_into_its_provenance
     summary = json.loads((tmp_path / "tuning.json").read_text())
     assert summary["stage"] == "run" and summary["runs"] == [run]
     assert summary["objective"] == {"direction": "maximize", "set": "val",
-                                    "monitor": {run: "c_index"}}  # fmt: skip
+                                    "monitor": {run: "c_index"}, "name": "select_on"}  # fmt: skip
     assert len(summary["trials"]) == 2 and summary["provenance"] == {"seed": 3}
     chosen = summary["chosen"]
     payload = read_checkpoint(tmp_path / "model.pt")
@@ -410,3 +411,59 @@ def test_the_config_check_names_a_bad_tune_key():
         ConfigError, match=r"'tune\.models\.lego_merge': 'lego_merge' is not a trained"
     ):
         check_config(config)
+
+
+@pytest.mark.parametrize(("select_on", "objective"), [("metric", "loss"), ("loss", "metric")])
+def test_the_objective_scores_the_kept_epoch_on_its_own_measure(select_on, objective):
+    """tune.objective changes what a trial is scored by, not which epoch the loop keeps."""
+    data = make_split("binary", n=40, kinds=("vector",))
+    cfg = {**CFG, "train": {**CFG["train"], "select_on": select_on}}
+    settings = _settings({"train.lr": LR}, trials=2, objective=objective)
+    tuned = tune_run(data, run="lego_block.tab", split=0, cfg=cfg, settings=settings, seed=7)
+    log = tuned.result.log.set_index("epoch")
+    # The loop kept its own best epoch: by the metric, or by the loss.
+    kept, _ = replay(tuned.result.log, use_metric=select_on == "metric", patience=3)
+    assert tuned.result.best_epoch == kept
+    expected = -log.loc[kept, "val_loss"] if objective == "loss" else log.loc[kept, "val_metric"]
+    assert tuned.summary["chosen"]["value"] == pytest.approx(float(expected), abs=0, rel=0)
+    monitor = "val_loss" if objective == "loss" else "auc"
+    assert all(t["monitors"] == {"lego_block.tab": monitor} for t in tuned.summary["trials"])
+    assert tuned.summary["objective"]["name"] == objective
+
+
+def _margin_study(margin):
+    space = parse_space({"x": {"type": "float", "low": 0.0, "high": 1.0}})
+    settings = _settings({}, pruner="none", margin=margin)
+    return run_study(
+        lambda cfg, progress: (cfg["x"], f"model {cfg['x']}"), space=space, cfg={"x": 0.5},
+        settings=settings, trials=6, sampler_seed=0, warmup_steps=0, name="toy",
+    )  # fmt: skip
+
+
+def test_a_margin_keeps_the_config_values_unless_a_trial_beats_them_by_more():
+    plain = _margin_study(0.0)
+    values = [t.value for t in plain.trials]
+    assert values[0] == 0.5 and max(values) > 0.5  # trial 0 is the config's value
+    gain = max(values) - 0.5
+    assert plain.chosen.value == max(values) and plain.best is plain.chosen
+    # A margin at the gain keeps trial 0 and its fit; the trials themselves do not change.
+    held = _margin_study(gain)
+    assert [t.value for t in held.trials] == values
+    assert held.chosen.number == 0 and held.kept == "model 0.5"
+    assert held.best.number == plain.chosen.number
+    # Just under the gain, the best trial wins.
+    beaten = _margin_study(gain * 0.99)
+    assert beaten.chosen.number == plain.chosen.number and beaten.kept == plain.kept
+
+
+def test_objective_and_margin_are_checked_and_passed_on_only_when_set():
+    with pytest.raises(ValueError, match=r"'tune\.objective': 'auc' is not one of loss, metric"):
+        TuneSettings.from_config({"trials": 1, "objective": "auc"})
+    with pytest.raises(ValueError, match=r"'tune\.margin'"):
+        TuneSettings.from_config({"trials": 1, "margin": -0.1})
+    cfg = job_config(_config(trials=2), "lego_block")
+    plain = run_tune_settings(_config(trials=2)["tune"], "lego_block", cfg)
+    assert "objective" not in plain and "margin" not in plain  # a tuned job's params as before
+    section = _config(trials=2, objective="loss", margin=0.02)["tune"]
+    settings = TuneSettings.from_config(run_tune_settings(section, "lego_block", cfg))
+    assert (settings.objective, settings.margin) == ("loss", 0.02)

@@ -27,16 +27,18 @@ from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import torch
 
 from mmlego.models.base import InputSpec, MultimodalModel
 from mmlego.models.catalogue import parse_run
 from mmlego.train.loop import FitResult
+from mmlego.train.monitor import metric_name
 from mmlego.train.run import fit_run, train_run, write_run_outputs
 from mmlego.train.tuning.record import read_chosen, tuning_summary, write_tuning
 from mmlego.train.tuning.settings import TuneSettings
 from mmlego.train.tuning.space import apply_params
-from mmlego.train.tuning.study import TrialProgress, run_study
+from mmlego.train.tuning.study import TrialProgress, fit_value, run_study
 from mmlego.utils.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -57,6 +59,17 @@ def sampler_seed(run_seed: int, tune_seed: int | None) -> int:
 def without_tune(cfg: dict[str, Any]) -> dict[str, Any]:
     """The config sections a model's builder and loop read (the ``tune`` settings removed)."""
     return {key: value for key, value in cfg.items() if key != "tune"}
+
+
+def monitor_name(result: FitResult, objective: str | None, task: str) -> str:
+    """What a trial's value measures: the loop's monitor (objective None), ``val_loss``, or
+    the metric (``val_loss`` where the kept epoch's metric is undefined)."""
+    if objective is None:
+        return result.monitor
+    if objective == "loss":
+        return "val_loss"
+    metric = result.log.set_index("epoch").loc[result.best_epoch, "val_metric"]
+    return "val_loss" if pd.isna(metric) else metric_name(task)
 
 
 @dataclass
@@ -101,8 +114,8 @@ def tune_run(
             data, run=run, split=split, cfg=trial_cfg, device=device, seed=seed,
             on_epoch_end=progress.epoch_callback(run, report=True),
         )  # fmt: skip
-        progress.monitors[run] = result.monitor
-        return result.best_score, (model, result, modalities, trial_cfg)
+        progress.monitors[run] = monitor_name(result, settings.objective, data.task)
+        return fit_value(result, settings.objective), (model, result, modalities, trial_cfg)
 
     outcome = run_study(
         fit_trial, space=space, cfg=base, settings=settings, trials=settings.trials,
@@ -145,8 +158,8 @@ def tune_shared(
                 data, run=run, split=split, cfg=trial_cfg, device=device, seed=seeds[run],
                 on_epoch_end=progress.epoch_callback(run),
             )  # fmt: skip
-            progress.monitors[run] = result.monitor
-            scores.append(result.best_score)
+            progress.monitors[run] = monitor_name(result, settings.objective, data.task)
+            scores.append(fit_value(result, settings.objective))
             if done < len(runs):
                 progress.report(done, fmean(scores))
         return fmean(scores), None

@@ -11,6 +11,8 @@ LegoBlocks' shared stage under ``{ds}/lego_block/split{k}/``). Keys:
   searched; ``fixed``: parameters set by the shared stage;
 - ``trials``: per trial its ``number``, ``params``, ``state`` (COMPLETE, PRUNED, or FAIL
   when its score is not finite), ``value`` (null unless complete), ``epochs`` and best val ``scores`` per run;
+- ``margin`` (``tune.margin``) and ``best_trial``: the highest-value trial, which is not the
+  chosen one when it beat trial 0 (the config's values) by no more than the margin;
 - ``chosen``: the chosen trial's number and value, and ``params``: every parameter the
   tuned run uses, ``fixed`` ones included.
 """
@@ -49,7 +51,12 @@ def tuning_summary(
         "stage": stage,
         "runs": runs,
         "split": split,
-        "objective": {"direction": "maximize", "set": "val", "monitor": monitors},
+        "objective": {
+            "direction": "maximize",
+            "set": "val",
+            "monitor": monitors,
+            "name": settings.objective or "select_on",
+        },
         "sampler": {"name": "TPESampler", "seed": outcome.sampler_seed},
         "pruner": {
             "name": settings.pruner,
@@ -61,6 +68,8 @@ def tuning_summary(
         "space": {key: param.describe() for key, param in space.items()},
         "fixed": fixed,
         "trials": [asdict(t) for t in outcome.trials],
+        "margin": outcome.margin,
+        "best_trial": None if outcome.best is None else outcome.best.number,
         "chosen": {
             "trial": chosen.number,
             "value": chosen.value,

@@ -18,6 +18,8 @@ from mmlego.models.catalogue import job_config
 from mmlego.train.tuning.space import Param, applicable, has_key, parse_space
 
 PRUNERS = ("median", "none")
+# What a trial is scored by; None follows train.select_on (the score early stopping keeps).
+OBJECTIVES = ("loss", "metric")
 # Config sections a trained run's jobs read, so the only ones a tuned key can set.
 TUNABLE_SECTIONS = ("train", "lego", "baselines")
 SHARED_MODEL = "lego_block"
@@ -36,6 +38,8 @@ class TuneSettings:
     warmup_epochs: int = 2
     shared_keys: tuple[str, ...] = ()
     shared_trials: int = 0
+    objective: str | None = None
+    margin: float = 0.0
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> TuneSettings:
@@ -44,6 +48,15 @@ class TuneSettings:
             raise ValueError(
                 f"config key 'tune.pruner': {section['pruner']!r} is not one of {', '.join(PRUNERS)}"
             )
+        objective = section.get("objective")
+        if objective is not None and objective not in OBJECTIVES:
+            raise ValueError(
+                f"config key 'tune.objective': {objective!r} is not one of "
+                f"{', '.join(OBJECTIVES)} (or null: follow train.select_on)"
+            )
+        margin = float(section.get("margin") or 0.0)
+        if not margin >= 0:
+            raise ValueError(f"config key 'tune.margin': {margin} must be >= 0")
         shared = section.get("shared") or {}
         return cls(
             trials=int(section["trials"]),
@@ -55,6 +68,8 @@ class TuneSettings:
             warmup_epochs=int(section.get("warmup_epochs", 2)),
             shared_keys=tuple(shared.get("keys", ())),
             shared_trials=int(shared.get("trials") or section["trials"]),
+            objective=objective,
+            margin=margin,
         )
 
     def shared_space(self) -> dict[str, Param]:
@@ -101,6 +116,9 @@ def run_tune_settings(
         for key in ("timeout_s", "seed", "pruner", "startup_trials", "warmup_epochs")
         if key in section
     }
+    # Passed on only when set, so a tuned job's params (and rerun triggers) stay as they were
+    # before these keys existed.
+    settings.update({key: section[key] for key in ("objective", "margin") if section.get(key)})
     timeout = ((section.get("models") or {}).get(model) or {}).get("timeout_s")
     if timeout is not None:
         settings["timeout_s"] = timeout

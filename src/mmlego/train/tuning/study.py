@@ -13,7 +13,13 @@ number of trials depends on the machine's speed; without it a study is bit-for-b
 repeatable on the CPU.
 
 Trial 0 takes the config's own value of every parameter whose range holds it, so the chosen
-parameters are never worse on validation than the untuned defaults.
+parameters are never worse on validation than the untuned defaults. ``tune.margin`` keeps
+trial 0 unless another trial beats its value by more than the margin: on a small validation
+set the best of many trials mostly wins by the set's noise.
+
+``tune.objective`` (``loss`` | ``metric``) scores a trial by the kept epoch's validation
+loss (minus it) or metric, whatever the loop selects epochs on; unset, it is the loop's own
+selection score (``train.select_on``).
 """
 
 from __future__ import annotations
@@ -22,24 +28,39 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from mmlego.train.tuning.settings import TuneSettings
 from mmlego.train.tuning.space import Param, apply_params, get_value, has_key
 
+if TYPE_CHECKING:
+    from mmlego.train.loop import FitResult
+
 log = logging.getLogger(__name__)
 
 
-def epoch_score(row: Mapping[str, float]) -> float:
-    """The score the training loop ranks this epoch by: the loop's own ``score`` when the row
-    has it (``train.select_on``); else the metric, or minus the val loss when the metric is
-    undefined (the loop's ``validation_metric`` is NaN exactly then)."""
-    if "score" in row:
+def epoch_score(row: Mapping[str, float], objective: str | None = None) -> float:
+    """An epoch's score under ``objective``: ``loss``, minus the val loss; ``metric``, the
+    metric, or minus the val loss when the metric is undefined (the loop's
+    ``validation_metric`` is NaN exactly then); None, the loop's own ``score`` when the row
+    has it (``train.select_on``), else as ``metric``."""
+    if objective == "loss":
+        return -float(row["val_loss"])
+    if objective is None and "score" in row:
         return float(row["score"])
     metric = row["val_metric"]
     return float(metric) if not math.isnan(metric) else -float(row["val_loss"])
+
+
+def fit_value(result: FitResult, objective: str | None) -> float:
+    """A fitted run's trial value: the loop's selection score (None), or the kept epoch's
+    score under ``objective`` (the model the trial would keep is the one it is scored by)."""
+    if objective is None:
+        return float(result.best_score)
+    row = result.log.set_index("epoch").loc[result.best_epoch]
+    return epoch_score({"val_loss": row["val_loss"], "val_metric": row["val_metric"]}, objective)
 
 
 @dataclass
@@ -53,6 +74,7 @@ class TrialProgress:
     """
 
     trial: optuna.Trial
+    objective: str | None = None
     epochs: dict[str, int] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     monitors: dict[str, str] = field(default_factory=dict)
@@ -64,7 +86,9 @@ class TrialProgress:
             self.epochs[run] = epoch
             if not row.get("candidate", True):
                 return  # before train.min_epochs: the loop cannot keep this epoch
-            self.scores[run] = max(self.scores.get(run, -math.inf), epoch_score(row))
+            self.scores[run] = max(
+                self.scores.get(run, -math.inf), epoch_score(row, self.objective)
+            )
             if report:
                 self.report(epoch, self.scores[run])
 
@@ -96,13 +120,16 @@ class TrialRecord:
 
 @dataclass
 class StudyOutcome:
-    """Every trial, the chosen one (highest value; ties to the earlier trial) and what its
-    fit returned."""
+    """Every trial, the chosen one (highest value, ties to the earlier trial; trial 0, the
+    config's values, unless that value is beaten by more than ``margin``) and what its fit
+    returned. ``best`` is the highest-value trial, whether or not it was chosen."""
 
     trials: list[TrialRecord]
     chosen: TrialRecord
     kept: Any
     sampler_seed: int
+    best: TrialRecord | None = None
+    margin: float = 0.0
 
 
 def config_start(space: Mapping[str, Param], cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,10 +182,12 @@ def run_study(
         study.enqueue_trial(start)
     records: list[TrialRecord] = []
     best: dict[str, Any] = {"value": -math.inf, "record": None, "kept": None}
+    # Trial 0 (the config's values) and its fit, kept for tune.margin.
+    first: dict[str, Any] = {"record": None, "kept": None}
 
     def objective(trial: optuna.Trial) -> float:
         params = {key: param.suggest(trial) for key, param in space.items()}
-        progress = TrialProgress(trial)
+        progress = TrialProgress(trial, settings.objective)
 
         def record(state: str, value: float | None) -> TrialRecord:
             records.append(
@@ -184,6 +213,8 @@ def run_study(
             log.warning("%s: trial %d with %s has score %s", name, trial.number, params, value)
             return math.nan
         done = record("COMPLETE", value)
+        if trial.number == 0 and start:
+            first.update(record=done, kept=kept)
         if value > best["value"]:
             best.update(value=value, record=done, kept=kept)
         return value
@@ -194,4 +225,10 @@ def run_study(
             f"{name}: no trial completed with a finite validation score; raise tune.trials "
             "or tune.timeout_s, or narrow tune.space"
         )
-    return StudyOutcome(records, best["record"], best["kept"], sampler_seed)
+    chosen, kept = best["record"], best["kept"]
+    default = first["record"]
+    if default is not None and chosen.value - default.value <= settings.margin:
+        chosen, kept = default, first["kept"]
+    return StudyOutcome(
+        records, chosen, kept, sampler_seed, best=best["record"], margin=settings.margin
+    )
