@@ -348,6 +348,13 @@ class LegoBlock(MultimodalModel):
             self.encoder.eval()  # a frozen encoder must not even change its dropout behaviour
         return self
 
+    def compile_real_parts(self) -> None:
+        """``torch.compile`` the real-valued modules in place: the encoder's network, the update
+        steps and the head. The latent's FFT stays eager: inductor generates no code for
+        complex operators. Parameters and ``state_dict`` keys are unchanged."""
+        for module in (self.encoder.net, *self.steps, self.head):
+            module.compile()
+
     # -- the frequency domain ----------------------------------------------------------------
     def _dims(self) -> tuple[int, ...]:
         return (-2, -1) if self.fft_mode == "2d" else (-2,)
