@@ -3,6 +3,7 @@
 - :func:`cpu_info`: CPU model, cores, SIMD / matrix-unit flags, torch's view of them;
 - :func:`matmul_ceiling`: the best sustained square-matmul GFLOP/s over a few sizes, per dtype
   and torch thread count, the ceiling that the models' achieved GFLOP/s are compared with;
+- :func:`counted_flops`: matmul-class FLOPs of a call, the CPU attention kernel included;
 - :func:`load_average`: the 1-minute load average, which every benchmark reports at its start
   and end (numbers taken on a shared machine are noisy; ratios taken side by side are not).
 
@@ -18,6 +19,11 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 
@@ -105,6 +111,33 @@ def matmul_ceiling(
         return max(matmul_rate(dtype, n, clock) for n in CEILING_SIZES)
     finally:
         torch.set_num_threads(before)
+
+
+def _cpu_attention_flops(query, key, value, *_, **__) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward_flops(grad_out, query, key, value, *_, **__) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# FlopCounterMode knows scaled_dot_product_attention's GPU kernels, not the CPU one that our
+# cross-attention runs on: without these its q·kᵀ and attention·v FLOPs go uncounted.
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
+        _cpu_attention_backward_flops
+    ),
+}
+
+
+def counted_flops(op) -> float:
+    """Matmul-class FLOPs of one call of ``op``: matmuls and attention (CPU kernel included),
+    2 per multiply-add; FFTs and elementwise work are not counted."""
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+    with counter:
+        op()
+    return float(counter.get_total_flops())
 
 
 def load_average() -> float:

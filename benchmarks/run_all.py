@@ -32,6 +32,7 @@ def plan(args: argparse.Namespace) -> dict[str, list[str] | str]:
     steps: dict[str, list[str] | str] = {
         "train_loop": ["train_loop.py", *(["--quick"] if quick else [])],
         "lego_block": ["lego_block.py", *(["--quick"] if quick else [])],
+        "ts_profile": ["ts_profile.py", *(["--steps", "2"] if quick else [])],
         "cluster_costs": ["cluster_costs.py"],
         "small_study": ["small_study.py", *(["--splits", "2"] if quick else [])],
         "baselines_learning": ["baselines_learning.py"],

@@ -45,6 +45,7 @@ RATES = (
 )
 OTHERS = (
     ("LegoBlock and LegoMerge cost", "lego.md"),
+    ("The time-series LegoBlock's training step, per op", "ts_profile.md"),
     ("A small study, one job per split vs batched splits", "small_study.md"),
     ("Per-job costs at paper scale (docs/scaling.md)", "cluster_costs.json"),
     ("Generator at scale", "generator_scale.md"),

@@ -19,11 +19,13 @@ For each case, in one process and interleaved ``--repeats`` times (the best of e
 - samples per CPU second as well as per wall second: CPU time of this process is little
   inflated by other processes on a shared machine, so that ratio is the one to trust;
 - achieved GFLOP/s of the bare step (matmul-class FLOPs of forward + backward counted by
-  torch's FlopCounterMode; the FFTs are not counted) against the best square-matmul rate at
-  the same torch thread count, measured in the same run (``machine.matmul_ceiling``), both
+  torch's FlopCounterMode, the CPU attention kernel included; the FFTs are not counted)
+  against the best square-matmul rate at the same torch thread count, measured in the same run (``machine.matmul_ceiling``), both
   per CPU second;
-- optionally the bare step with the forward ``torch.compile``-d (``--compile``), with its
-  compile time: inductor generates no code for complex operators, which the block uses.
+- optionally the bare step compiled as ``train.compile: true`` compiles it (``--compile``:
+  the block's real-valued parts, encoder network, update steps and head, through
+  ``torch.compile``; the latent's FFT stays eager, as inductor generates no code for complex
+  operators), with its compile time.
 
 Usage: ``python benchmarks/train_loop.py [--out results/benchmarks] [--quick]``; writes
 ``train_loop.json`` and ``train_loop.md``. The load average at the start and end is reported.
@@ -40,16 +42,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from machine import cpu_info, load_average, matmul_ceiling
+from machine import counted_flops, cpu_info, load_average, matmul_ceiling
 from summary import write_report
-from torch.utils.flop_counter import FlopCounterMode
 
 from mmlego.data.store import ModalityData
 from mmlego.data.transforms import SplitData
 from mmlego.models.lego import LegoBlock
 from mmlego.models.losses import TaskLoss
 from mmlego.train.data import PatientDataset
-from mmlego.train.loop import fit, predict
+from mmlego.train.loop import compile_for_training, fit, predict
 from mmlego.train.monitor import validation_metric
 
 
@@ -108,7 +109,9 @@ class BareStep:
 
     def __init__(self, case: Case, data: SplitData, *, compiled: bool = False) -> None:
         self.block = new_block(case).train()
-        self.forward = torch.compile(self.block) if compiled else self.block
+        if compiled:
+            compile_for_training(self.block)  # what train.compile does in the loop
+        self.forward = self.block
         self.optimizer = torch.optim.AdamW(
             self.block.parameters(), lr=TRAIN["lr"], weight_decay=TRAIN["weight_decay"]
         )
@@ -126,11 +129,9 @@ class BareStep:
 
     def flops(self) -> float:
         """Matmul-class FLOPs of one forward + backward (2 per multiply-add)."""
-        counter = FlopCounterMode(display=False)
-        with counter:
-            self.loss_fn(self.block(self.batch), self.targets).backward()
+        flops = counted_flops(lambda: self.loss_fn(self.block(self.batch), self.targets).backward())
         self.optimizer.zero_grad(set_to_none=True)
-        return float(counter.get_total_flops())
+        return flops
 
 
 def timed(op, samples: int) -> dict[str, float]:

@@ -296,3 +296,31 @@ def test_a_full_mask_is_dropped_and_changes_nothing():
         with_mask = block.steps[0](queries, context, every)
         without = block.steps[0](queries, context, None)
     assert torch.allclose(with_mask, without, atol=1e-6)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_shared_steps_project_the_context_once_with_unchanged_outputs_and_gradients(shared):
+    # One step applied depth times sees one context: its keys and values are projected once.
+    # The reference projects them in every step, as each step on its own does.
+    block = _block(depth=3, weight_sharing=shared).train()
+    bag = _bag()
+    calls = []
+    for step in block.steps:
+        step.attn.to_kv.register_forward_hook(lambda *_: calls.append(1))
+    logits = block({"m": bag})
+    assert len(calls) == (1 if shared else 3)
+    fast = torch.autograd.grad(logits.square().sum(), list(block.parameters()), allow_unused=True)
+    context, mask = block.encoder(bag)
+    start = block.start_frequency(3)
+    real = start.real
+    for i in range(3):
+        real = block.steps[0 if shared else i](real, context, mask, shared_latent=i == 0)
+    reference = block.head(real)
+    assert torch.equal(logits, reference)
+    slow = torch.autograd.grad(
+        reference.square().sum(), list(block.parameters()), allow_unused=True
+    )
+    for a, b in zip(fast, slow, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -12,7 +12,9 @@ The spatial latent stays complex between steps, as in the paper and the released
 next step's FFT returns exactly Z_t+1: F(F⁻¹(Z)) = Z. Neither transform is therefore computed
 between steps; the steps chain on the frequency latent itself, carried as its real and
 imaginary parts (two real tensors: no complex autograd on the hot path). Z_0 is the same for
-every sample, so the first step's latent norm and query projection run once per batch. (Taking the real part of
+every sample, so the first step's latent norm and query projection run once per batch. With
+``weight_sharing`` every step attends to the same context with the same weights, so its keys
+and values are projected once per forward, not once per step. (Taking the real part of
 L_t+1 instead, as this package once did, keeps only the Hermitian part of Z_t+1; with
 ``fft: 2d`` the update breaks that symmetry, so part of every update was lost. On the demo's
 validation sets the two did not differ measurably: config/README.md, "lego".)
@@ -84,6 +86,10 @@ class CrossAttention(nn.Module):
         self.to_kv = nn.Linear(context_dim, 2 * inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
 
+    def project_context(self, context: torch.Tensor) -> torch.Tensor:
+        """Keys and values of the (normalised) context, side by side: (B, M, 2 · inner)."""
+        return self.to_kv(context)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -91,14 +97,18 @@ class CrossAttention(nn.Module):
         mask: torch.Tensor | None,
         *,
         shared_queries: bool = False,
+        kv: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``shared_queries``: every sample's queries ``x`` are the same (the first step's
-        latent), so they are projected once and broadcast over the batch."""
+        latent), so they are projected once and broadcast over the batch. ``kv``: the
+        context's :meth:`project_context`, when the caller has it already (a step applied
+        ``depth`` times sees the same context every time)."""
         b, n, _ = x.shape
         m = context.shape[1]
         q = self.to_q(x[:1] if shared_queries else x).expand(b, -1, -1)
         q = q.reshape(b, n, self.heads, -1).transpose(1, 2)  # b h n k
-        k, v = self.to_kv(context).view(b, m, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        kv = self.project_context(context) if kv is None else kv
+        k, v = kv.view(b, m, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -135,6 +145,11 @@ class UpdateStep(nn.Module):
         self.norm_ff = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, mult=ff_mult, dropout=dropout)
 
+    def context_kv(self, context: torch.Tensor) -> torch.Tensor:
+        """The attention's keys and values of ``context`` (what :meth:`forward` takes as
+        ``kv``): the same for every application of this step to one context."""
+        return self.attn.project_context(self.norm_context(context))
+
     def forward(
         self,
         real: torch.Tensor,
@@ -142,12 +157,15 @@ class UpdateStep(nn.Module):
         mask: torch.Tensor | None,
         *,
         shared_latent: bool = False,
+        kv: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``shared_latent``: ``real`` is one latent broadcast over the batch (the first
-        step), so its norm and query projection are computed once, not once per sample."""
+        step), so its norm and query projection are computed once, not once per sample.
+        ``kv``: :meth:`context_kv` of ``context``, when the caller computed it already."""
         queries = self.norm_latent(real[:1] if shared_latent else real)
         queries = queries.expand(real.shape[0], -1, -1)
-        update = self.attn(queries, self.norm_context(context), mask, shared_queries=shared_latent)
+        kv = self.context_kv(context) if kv is None else kv
+        update = self.attn(queries, context, mask, shared_queries=shared_latent, kv=kv)
         real = real + update
         return real + self.ff(self.norm_ff(real))
 
@@ -330,6 +348,13 @@ class LegoBlock(MultimodalModel):
             self.encoder.eval()  # a frozen encoder must not even change its dropout behaviour
         return self
 
+    def compile_real_parts(self) -> None:
+        """``torch.compile`` the real-valued modules in place: the encoder's network, the update
+        steps and the head. The latent's FFT stays eager: inductor generates no code for
+        complex operators. Parameters and ``state_dict`` keys are unchanged."""
+        for module in (self.encoder.net, *self.steps, self.head):
+            module.compile()
+
     # -- the frequency domain ----------------------------------------------------------------
     def _dims(self) -> tuple[int, ...]:
         return (-2, -1) if self.fft_mode == "2d" else (-2,)
@@ -356,11 +381,13 @@ class LegoBlock(MultimodalModel):
         imag: torch.Tensor,
         context: torch.Tensor,
         mask: torch.Tensor | None,
+        kv: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`step` on the real and imaginary parts of Z_i, kept as two real tensors.
 
         The steps update only the real part, so carrying the parts apart spares the complex
         tensors (and their autograd) that :meth:`step` builds; the values are the same.
+        ``kv``: the step's keys and values of ``context`` (:meth:`context_kv`), if known.
         """
         if self.l2_normalise:
             # F.normalize of the complex latent over the latent axis: one scale per column.
@@ -370,23 +397,30 @@ class LegoBlock(MultimodalModel):
         update = self.steps[0 if len(self.steps) == 1 else i]
         # A latent not yet updated is the same for every sample (a stride-0 batch view).
         shared = real.dim() == 3 and real.shape[0] > 1 and real.stride(0) == 0
-        return update(real, context, mask, shared_latent=shared), imag
+        return update(real, context, mask, shared_latent=shared, kv=kv), imag
+
+    def context_kv(self, context: torch.Tensor) -> torch.Tensor | None:
+        """Keys and values of ``context`` for every step when the steps share their weights
+        (one projection instead of ``depth``), or None: each step projects its own."""
+        return self.steps[0].context_kv(context) if len(self.steps) == 1 else None
 
     def embed_parts(self, inputs: ModalityBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and imaginary parts of the final frequency latent (each B, c, d)."""
         start = self.start_frequency(inputs.x.shape[0])
         real, imag = start.real, start.imag
         context, mask = self.encoder(inputs)
+        kv = self.context_kv(context)
         for i in range(self.depth):
-            real, imag = self.step_parts(i, real, imag, context, mask)
+            real, imag = self.step_parts(i, real, imag, context, mask, kv)
         return real, imag
 
     def run_steps(self, freq: torch.Tensor, inputs: ModalityBatch) -> torch.Tensor:
         """All ``depth`` steps from the frequency latent ``freq``; returns the final one."""
         context, mask = self.encoder(inputs)
+        kv = self.context_kv(context)
         real, imag = freq.real, freq.imag
         for i in range(self.depth):
-            real, imag = self.step_parts(i, real, imag, context, mask)
+            real, imag = self.step_parts(i, real, imag, context, mask, kv)
         return torch.complex(real, imag)
 
     def embed(self, batch: Batch | ModalityBatch) -> torch.Tensor:

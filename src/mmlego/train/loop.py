@@ -77,6 +77,13 @@ def predict(
     return torch.cat(logits) if logits else torch.zeros(0), merged, ids
 
 
+def compile_for_training(model: nn.Module) -> None:
+    """``train.compile``: ``torch.compile`` the model in place, through its own
+    ``compile_real_parts`` where it has one (a LegoBlock keeps its complex FFT eager)."""
+    compile_parts = getattr(model, "compile_real_parts", None)
+    (compile_parts or model.compile)()
+
+
 def _scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int) -> Any:
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
@@ -102,7 +109,8 @@ def fit(
 
     Args:
         cfg: the ``train`` config section (epochs, batch_size, lr, weight_decay, patience,
-            select_on, min_epochs, scheduler, grad_clip, survival_alpha, class_weights).
+            select_on, min_epochs, scheduler, grad_clip, survival_alpha, class_weights,
+            compile: ``torch.compile`` the model first, off by default).
             ``min_epochs`` is capped at the run's ``epochs`` (LegoFuse fine-tunes for fewer).
         require: modalities a patient must have to be used for training and validation (a
             LegoBlock requires its own; LegoFuse all of them).
@@ -127,6 +135,8 @@ def fit(
                 "store's 'present' flags and the split"
             )
     model.to(device)
+    if cfg.get("compile", False):
+        compile_for_training(model)
     class_weight = None
     if data.task != "survival" and cfg.get("class_weights", False):
         class_weight = inverse_frequency_weights(train_set.targets["label"], data.n_out)
