@@ -54,18 +54,23 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     """The folder ``name`` that ``build(folder)`` fills, built once per test session and shared
     by every xdist worker (the pattern pytest-xdist documents): it lives in the session's
     base temp folder, the parent of each worker's, and the first worker to ask builds it
-    under a file lock while the others wait, then reuse it. Callers must not change it."""
+    under a file lock while the others wait, then reuse it. Callers must not change it. A
+    failed build fails every worker with its message, without building again."""
     base = tmp_path_factory.getbasetemp()
     # Under xdist each worker's base temp is a subfolder of the session's; alone, it is ours.
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     folder = root / f"built-once-{name}"
-    done = root / f"built-once-{name}.done"
+    done, failed = root / f"built-once-{name}.done", root / f"built-once-{name}.failed"
     with FileLock(str(root / f"built-once-{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"building {name} failed in another worker:\n{failed.read_text()}")
         if not done.exists():
-            # A build that failed in another worker left a partial folder: start clean.
-            shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            build(folder)
+            try:
+                build(folder)
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}"[-6000:])
+                raise
             done.touch()
     return folder
 
