@@ -25,9 +25,10 @@ def _volatile(key: object) -> bool:
     return isinstance(key, str) and (key in VOLATILE or key.endswith(VOLATILE_SUFFIXES))
 
 
-# Not results: logs, timings, and the config fragments the rules pass as `--cfg @file` (their
-# names and texts follow the config, e.g. its batch_splits or output folder).
-SKIP_DIRS = {"logs", "benchmarks", ".config"}
+# Not results: logs, timings, the config fragments the rules pass as `--cfg @file` (their
+# names and texts follow the config, e.g. its batch_splits or output folder), and the report
+# pages, which show the resolved config (its output folder, batch_splits and hash).
+SKIP_DIRS = {"logs", "benchmarks", ".config", "report"}
 RTOL, ATOL = 1e-5, 1e-7
 
 
