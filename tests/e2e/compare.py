@@ -25,9 +25,10 @@ def _volatile(key: object) -> bool:
     return isinstance(key, str) and (key in VOLATILE or key.endswith(VOLATILE_SUFFIXES))
 
 
-# Not results: logs, timings, and the config fragments the rules pass as `--cfg @file` (their
-# names and texts follow the config, e.g. its batch_splits or output folder).
-SKIP_DIRS = {"logs", "benchmarks", ".config"}
+# Not results: logs, timings, the config fragments the rules pass as `--cfg @file` (their
+# names and texts follow the config, e.g. its batch_splits or output folder), and the report
+# pages, which show the resolved config (its output folder, batch_splits and hash).
+SKIP_DIRS = {"logs", "benchmarks", ".config", "report"}
 RTOL, ATOL = 1e-5, 1e-7
 
 
@@ -39,11 +40,11 @@ def _files(root: Path) -> set[Path]:
     }
 
 
-def _strip(value: Any) -> Any:
+def _strip(value: Any, skip: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if not _volatile(k)}
+        return {k: _strip(v, skip) for k, v in value.items() if not (_volatile(k) or k in skip)}
     if isinstance(value, list):
-        return [_strip(v) for v in value]
+        return [_strip(v, skip) for v in value]
     return value
 
 
@@ -109,14 +110,18 @@ def _torch(a: Path, b: Path, where: str) -> None:
             _assert_close(_strip(ca[key]), _strip(cb[key]), f"{where}:{key}")
 
 
-def assert_same_file(a: Path, b: Path, where: str) -> None:
-    """Content equality of one output file, by format."""
+def assert_same_file(a: Path, b: Path, where: str, skip: frozenset[str] = frozenset()) -> None:
+    """Content equality of one output file, by format (a JSON or YAML key in ``skip`` aside)."""
     name = a.name
     if name.endswith(".json"):
-        _assert_close(_strip(json.loads(a.read_text())), _strip(json.loads(b.read_text())), where)
+        _assert_close(
+            _strip(json.loads(a.read_text()), skip), _strip(json.loads(b.read_text()), skip), where
+        )
     elif name.endswith((".yaml", ".yml")):
         _assert_close(
-            _strip(yaml.safe_load(a.read_text())), _strip(yaml.safe_load(b.read_text())), where
+            _strip(yaml.safe_load(a.read_text()), skip),
+            _strip(yaml.safe_load(b.read_text()), skip),
+            where,
         )
     elif name.endswith(".parquet"):
         _frames(pd.read_parquet(a), pd.read_parquet(b), where)
@@ -134,12 +139,15 @@ def assert_same_file(a: Path, b: Path, where: str) -> None:
         assert a.read_bytes() == b.read_bytes(), f"{where}: bytes differ"
 
 
-def assert_same_outputs(expected_root: Path, actual_root: Path) -> None:
-    """The same files under both roots (logs and benchmarks aside), with equal contents."""
+def assert_same_outputs(
+    expected_root: Path, actual_root: Path, skip: frozenset[str] = frozenset()
+) -> None:
+    """The same files under both roots (logs and benchmarks aside), with equal contents (the
+    JSON and YAML keys in ``skip`` aside)."""
     expected, actual = _files(expected_root), _files(actual_root)
     assert expected == actual, (
         f"only in {expected_root}: {sorted(map(str, expected - actual))}; "
         f"only in {actual_root}: {sorted(map(str, actual - expected))}"
     )
     for rel in sorted(expected):
-        assert_same_file(expected_root / rel, actual_root / rel, str(rel))
+        assert_same_file(expected_root / rel, actual_root / rel, str(rel), skip)

@@ -11,9 +11,11 @@ Needs root (it starts daemons). Set MMLEGO_REQUIRE_SLURM=1 (CI does) to fail ins
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -167,9 +169,9 @@ def _write_study(root: Path, n: int = 40, seed: int = 3) -> Path:
     return path
 
 
-def _snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
+def _command(workdir: Path, config: Path, *args: str) -> list[str]:
     """snakemake in ``workdir`` under `timeout -k 30`: a stuck run ignores SIGTERM."""
-    cmd = [
+    return [
         "timeout",
         "-k",
         "30",
@@ -185,7 +187,33 @@ def _snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
         "none",
         *args,
     ]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+def _snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
+    return subprocess.run(
+        _command(workdir, config, *args), cwd=workdir, env=env, capture_output=True, text=True
+    )
+
+
+@contextlib.contextmanager
+def _started_snakemake(workdir: Path, config: Path, *args: str, env: dict[str, str]):
+    """snakemake started in ``workdir`` (its output to ``workdir.log``) while the block runs;
+    left early (a failed assertion, a skip), it is killed with every process it started."""
+    with open(workdir.with_suffix(".log"), "w") as log:
+        proc = subprocess.Popen(
+            _command(workdir, config, *args),
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 SLURM_PROFILES = (
@@ -217,35 +245,47 @@ def _squeue_states(env: dict[str, str]) -> dict[int, str]:
 
 
 def test_study_runs_through_slurm_and_matches_a_local_run(tmp_path, slurm_env):
-    config = _write_study(tmp_path)
+    study = _write_study(tmp_path)
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    on_slurm.mkdir()
-    local.mkdir()
+    # A config file in each run's folder: its `output_dir: out` is taken from the file's
+    # folder, so each run writes its own outputs (one config beside both wrote one folder,
+    # the local run found it done, and the comparison below compared two empty folders).
+    for workdir in (on_slurm, local):
+        workdir.mkdir()
+        (workdir / study.name).write_text(study.read_text())
+    # The local run to compare with runs meanwhile: the SLURM run mostly waits (submission,
+    # status checks every few seconds), so the two take about the time of one.
+    with _started_snakemake(local, local / study.name, "--cores", "2", env=slurm_env) as base:
+        run = _snakemake(on_slurm, on_slurm / study.name, *SLURM_PROFILES, env=slurm_env)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+        # Snakemake announces local jobs as "localrule X:" and executor jobs as "rule X:".
+        log = run.stdout + run.stderr
+        assert "localrule resolve_config:" in log
+        expected = set(re.findall(r"^rule (\w+):$", log, flags=re.MULTILINE))
+        if not expected:
+            pytest.skip("the workflow has no non-local rule yet: nothing was submitted to SLURM")
 
-    run = _snakemake(on_slurm, config, *SLURM_PROFILES, env=slurm_env)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
-    # Snakemake announces local jobs as "localrule X:" and executor jobs as "rule X:".
-    log = run.stdout + run.stderr
-    assert "localrule resolve_config:" in log
-    expected = set(re.findall(r"^rule (\w+):$", log, flags=re.MULTILINE))
-    if not expected:
-        pytest.skip("the workflow has no non-local rule yet: nothing was submitted to SLURM")
-
-    job_ids = _slurm_logs(on_slurm)
-    assert set(job_ids) == expected, f"SLURM logs for {sorted(job_ids)}, planned {sorted(expected)}"
-    states = _squeue_states(slurm_env)
-    submitted = [i for ids in job_ids.values() for i in ids]
-    assert all(states.get(i) == "COMPLETED" for i in submitted), (submitted, states)
-    # Each job's own log is SLURM's stdout of that job: the jobstep reports the rule it ran.
-    for rule, ids in job_ids.items():
-        text = "".join(
-            p.read_text()
-            for p in (on_slurm / ".snakemake/slurm_logs" / f"rule_{rule}").rglob("*.log")
+        job_ids = _slurm_logs(on_slurm)
+        assert set(job_ids) == expected, (
+            f"SLURM logs for {sorted(job_ids)}, planned {sorted(expected)}"
         )
-        assert f"rule {rule}:" in text or f"localrule {rule}:" in text, text[-2000:]
-        assert len(ids) == len(set(ids))
+        states = _squeue_states(slurm_env)
+        submitted = [i for ids in job_ids.values() for i in ids]
+        assert all(states.get(i) == "COMPLETED" for i in submitted), (submitted, states)
+        # Each job's own log is SLURM's stdout of that job: the jobstep reports the rule it ran.
+        for rule, ids in job_ids.items():
+            text = "".join(
+                p.read_text()
+                for p in (on_slurm / ".snakemake/slurm_logs" / f"rule_{rule}").rglob("*.log")
+            )
+            assert f"rule {rule}:" in text or f"localrule {rule}:" in text, text[-2000:]
+            assert len(ids) == len(set(ids))
 
-    base = _snakemake(local, config, "--cores", "2", env=slurm_env)
-    assert base.returncode == 0, base.stdout[-3000:] + base.stderr[-3000:]
+        base.wait(timeout=RUN_TIMEOUT_S + 60)
+    assert base.returncode == 0, local.with_suffix(".log").read_text()[-6000:]
     assert not (local / ".snakemake" / "slurm_logs").exists()
-    assert_same_outputs(local / "out", on_slurm / "out")
+    for workdir in (on_slurm, local):
+        assert (workdir / "out" / "tables" / "table2.md").is_file(), workdir
+    # The SLURM profile sets batch_splits: false (one job per split), which the resolved
+    # config records; each split's results are the same either way.
+    assert_same_outputs(local / "out", on_slurm / "out", skip=frozenset({"batch_splits"}))

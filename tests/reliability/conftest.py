@@ -7,16 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import built_once
 from tests.reliability.study import run, write_study
+
+
+def _build(folder: Path) -> None:
+    root = write_study(folder / "study")
+    result = run(root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")
 def base_study(tmp_path_factory) -> Path:
-    """A tiny study run to the end once (uninterrupted); tests copy it, never change it."""
-    root = write_study(tmp_path_factory.mktemp("base") / "study")
-    result = run(root)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return root
+    """A tiny study run to the end once per session, for every xdist worker (uninterrupted);
+    tests copy it, never change it."""
+    return built_once(tmp_path_factory, "base-study", _build) / "study"
 
 
 @pytest.fixture
