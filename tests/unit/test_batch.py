@@ -71,14 +71,14 @@ def _store_args(root) -> list[str]:
     return [f"--store={m}={layout.modality_store(str(root), m)}" for m in KINDS]
 
 
-def _step(root, out, k: int, *, transforms: str | None = None) -> list[str]:
-    """Split ``k``'s ``mmlego`` arguments, as the train rule writes them."""
+def _step(root, out, k: int, *, transforms: str | None = None, run: str = RUN) -> list[str]:
+    """Split ``k``'s ``mmlego`` arguments of ``run``, as the train rule writes them."""
     root_s = str(root)
     return [
         "--log", str(out / f"split{k}.log"), "train",
         "--labels", layout.labels(root_s), "--splits", layout.splits(root_s),
         "--transforms", transforms or layout.transforms(root_s, k), *_store_args(root),
-        "--dataset", "d", "--split", str(k), "--run", RUN,
+        "--dataset", "d", "--split", str(k), "--run", run,
         "--out-dir", str(out / f"split{k}"), "--cfg", json.dumps(CFG), "--seed", "3",
         "--device", "cpu", "--threads", "1",
     ]  # fmt: skip
@@ -88,14 +88,23 @@ def _tensors(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
+OTHER = "lego_block.vitals"
+
+
 def test_a_batch_of_two_splits_writes_what_two_single_runs_write(dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     single, batch = tmp_path / "single", tmp_path / "batch"
     # Split 1, the batch's second step, alone in a fresh process as its own job runs it
-    # (started first, it runs beside the rest of the test).
+    # (started first, it runs beside the rest of the test); so is the other run's split 1,
+    # the last step of the batch of two runs (runs_per_job) below.
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
     alone = subprocess.Popen(
         [str(BIN / "mmlego"), *_step(dataset, single, 1)],
-        env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH}, stderr=subprocess.PIPE, text=True,
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    other_alone = subprocess.Popen(
+        [str(BIN / "mmlego"), *_step(dataset, single / OTHER, 1, run=OTHER)],
+        env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert main(_step(dataset, single, 0)) == 0
     # The batch runs in this process, after other state has been left behind on purpose:
@@ -106,10 +115,17 @@ def test_a_batch_of_two_splits_writes_what_two_single_runs_write(dataset, tmp_pa
     torch.set_num_threads(2)
     steps = [json.dumps(_step(dataset, batch, k)) for k in (0, 1)]
     assert main(["batch", *steps]) == 0
-    _, err = alone.communicate(timeout=300)
-    assert alone.returncode == 0, err[-2000:]
-    for k in (0, 1):
-        a, b = single / f"split{k}", batch / f"split{k}"
+    # Two runs of the dataset in one batch, as a job of runs_per_job.train: 2 runs them.
+    two_runs = [_step(dataset, batch / "two", k) for k in (0, 1)]
+    two_runs += [_step(dataset, batch / "two" / OTHER, k, run=OTHER) for k in (0, 1)]
+    assert main(["batch", *map(json.dumps, two_runs)]) == 0
+    for proc in (alone, other_alone):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    compared = [(single / f"split{k}", batch / f"split{k}") for k in (0, 1)]
+    compared += [(single / f"split{k}", batch / "two" / f"split{k}") for k in (0, 1)]
+    compared.append((single / OTHER / "split1", batch / "two" / OTHER / "split1"))
+    for a, b in compared:
         assert (a / "predictions.parquet").read_bytes() == (b / "predictions.parquet").read_bytes()
         # The training log equal but for its wall-clock column.
         logs = [pd.read_csv(d / "train_log.csv").drop(columns="seconds") for d in (a, b)]
@@ -119,10 +135,13 @@ def test_a_batch_of_two_splits_writes_what_two_single_runs_write(dataset, tmp_pa
         assert list(ta) == list(tb)
         for key in ta:
             assert torch.equal(ta[key], tb[key]), key
-    # The two splits differ (different patients and seeds), so the comparison above is not
-    # of two copies of one file.
+    # The two splits differ (different patients and seeds), and so do the two runs, so the
+    # comparisons above are not of copies of one file.
     assert (batch / "split0/predictions.parquet").read_bytes() != (
         batch / "split1/predictions.parquet"
+    ).read_bytes()
+    assert (batch / "two" / "split1/predictions.parquet").read_bytes() != (
+        batch / "two" / OTHER / "split1/predictions.parquet"
     ).read_bytes()
     # Each split logs to its own file, and only there.
     log0, log1 = ((batch / f"split{k}.log").read_text() for k in (0, 1))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,6 +61,23 @@ def test_seeding_is_repeatable():
     second = (np.random.rand(3), torch.rand(3))
     assert np.array_equal(first[0], second[0]) and torch.equal(first[1], second[1])
     assert derive_seed(0, "tcga", 1) == derive_seed(0, "tcga", 1) != derive_seed(0, "tcga", 2)
+
+
+def test_seeding_asks_for_deterministic_kernels_without_importing_the_compiler():
+    # A fresh process: this one may have imported Inductor already.
+    code = (
+        "import sys, torch\n"
+        "from mmlego.utils.seeding import seed_everything\n"
+        "seed_everything(1)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert 'torch._inductor.config' not in sys.modules\n"
+        "import torch._inductor.config as inductor\n"
+        "assert inductor.deterministic is True\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_device_auto_is_cpu_without_cuda():

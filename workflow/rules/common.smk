@@ -44,6 +44,8 @@ SPLITS = list(range(n_splits(config["splits"])))
 # One job per (dataset, run) for all its splits (start-up paid once), or one per split: train,
 # metrics, ensembles, combinations, classical models and the merge ablation.
 BATCH_SPLITS = config["batch_splits"]
+# With BATCH_SPLITS, the runs of one dataset a train or metrics job takes (runs_per_job).
+RUNS_PER_JOB = config["runs_per_job"] if BATCH_SPLITS else {"train": 1, "metrics": 1}
 DEMO = config["demo"]["enabled"]
 # Trained models whose runs are tuned (tune.trials > 0): rule train_tuned trains them and
 # declares their tuning.json; none with tune.trials: 0, so then rule train is as before.
@@ -284,6 +286,89 @@ def split_command(step, log, per_split=lambda wildcards: {}):
         return step_command(steps)
 
     return command
+
+
+# Several runs of one dataset in one job (`runs_per_job`): a rule per job, named by dataset and
+# number, with the files of every (run, split) step listed; `chunk_rules` ranks it before the
+# rule of one run, whose job it replaces.
+
+
+def reads_bag(ds, run):
+    """Whether run ``run`` reads a bag modality (slides, images), whose store is built last."""
+    bags = {m.name for m in bag_modalities(spec(ds))}
+    return bool(bags.intersection(run_modalities(ds, run)))
+
+
+def run_chunks(ds, chunk_runs, size, key):
+    """``chunk_runs`` of ``ds`` in jobs of at most ``size`` runs; a job's runs share
+    ``key(run)`` (and whether they read a bag: a tabular run must not wait for the slides).
+    Only jobs of two runs or more: a lone run keeps its own rule's job."""
+    groups = {}
+    for run in chunk_runs:
+        groups.setdefault((key(run), reads_bag(ds, run)), []).append(run)
+    chunks = []
+    for group in groups.values():
+        # As few jobs as ``size`` allows, of near-equal length (8 + 1 runs would leave a lone
+        # run to pay a start-up of its own; 5 + 4 do not).
+        n = -(-len(group) // size)
+        bounds = [len(group) * j // n for j in range(n + 1)]
+        chunks += [group[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [chunk for chunk in chunks if len(chunk) > 1]
+
+
+def chunk_steps(ds, chunk):
+    """The (dataset, run, split) wildcards of the steps of a job over the runs ``chunk``."""
+    return [SimpleNamespace(ds=ds, run=run, k=str(k)) for run in chunk for k in SPLITS]
+
+
+def chunk_files(steps, per_step):
+    """Each name's files of ``per_step`` (a function of one step's wildcards) over ``steps``,
+    every file once, in step order: the job's inputs."""
+    found = {}
+    for own in steps:
+        for name, files in per_step(own).items():
+            listed = found.setdefault(name, [])
+            listed += [f for f in _as_list(files) if f not in listed]
+    return found
+
+
+def chunk_command(steps, step, log, per_step):
+    """A params function: ``mmlego batch`` of each of ``steps``'s argument list (``step`` of
+    its wildcards, files and outputs), with its own log ``log``. A step's files are looked up
+    among the job's declared inputs (so they follow a storage plugin), its outputs are the
+    step's entry of each output list."""
+
+    def command(wildcards, input, output, threads):
+        declared = {
+            name: dict(zip(files, input[name], strict=True))
+            for name, files in chunk_files(steps, per_step).items()
+        }
+        args = []
+        for i, own in enumerate(steps):
+            files = {
+                name: (
+                    declared[name][value]
+                    if isinstance(value, str)
+                    else [declared[name][v] for v in value]
+                )
+                for name, value in per_step(own).items()
+            }
+            outputs = {name: paths[i] for name, paths in output.items()}
+            step_log = layout.log(OUT, log.format(**vars(own)))
+            own_args = step(
+                own, SimpleNamespace(**files), SimpleNamespace(**outputs), threads
+            )
+            args.append(["--log", step_log, *own_args])
+        return "batch " + " ".join(shlex.quote(json.dumps(a)) for a in args)
+
+    return command
+
+
+def chunk_rules(rule_name, chunk_names):
+    """Rank each job rule of ``chunk_names`` before ``rule_name``, the rule of one run, which
+    could make the same files."""
+    for name in chunk_names:
+        workflow.ruleorder(name, rule_name)
 
 
 def pair_list(option, names, paths):

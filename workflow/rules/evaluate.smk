@@ -49,6 +49,50 @@ rule metrics:
         "mmlego {params.command}"
 
 
+# Several runs' metrics per job (runs_per_job.metrics): a rule per job, ranked before the rule
+# of one run. The job is rerun when any of its runs' predictions change; scoring the others
+# again costs seconds and gives the same scores.
+def metrics_files(wildcards):
+    """One step's inputs: the dataset's files and the split's own."""
+    return {**dataset_files(wildcards), **metrics_inputs(wildcards)}
+
+
+METRICS_CHUNKS = {
+    f"metrics_{ds}_{i}": chunk_steps(ds, chunk)
+    for ds in DATASETS
+    for i, chunk in enumerate(
+        run_chunks(ds, runs(ds), RUNS_PER_JOB["metrics"], key=lambda run: ())
+    )
+}
+
+for _name, _steps in METRICS_CHUNKS.items():
+
+    rule:
+        name:
+            _name
+        input:
+            **chunk_files(_steps, metrics_files),
+        output:
+            metrics=[
+                layout.metrics(layout.run_dir(ds_dir(s.ds), s.run, s.k))
+                for s in _steps
+            ],
+        log:
+            [layout.log(OUT, METRICS_LOG.format(**vars(s))) for s in _steps],
+        retries: 0
+        localrule: True
+        conda:
+            "../../envs/evaluate.yaml"
+        threads: 1
+        params:
+            command=chunk_command(_steps, metrics_step, METRICS_LOG, metrics_files),
+        shell:
+            "mmlego {params.command}"
+
+
+chunk_rules("metrics", METRICS_CHUNKS)
+
+
 rule tables:
     input:
         metrics=METRICS_FILES,

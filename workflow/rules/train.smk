@@ -55,3 +55,61 @@ if TUNED_MODELS:
             tuning=split_job(layout.tuning(RUN)),
         wildcard_constraints:
             run=exact_run_pattern(TUNED_MODELS),
+
+
+# Several runs of one model and dataset per job (runs_per_job.train > 1): a rule per job,
+# ranked before rule train. Its runs share one config fragment, so editing another model's
+# config leaves the job as it was; a change to this model's config, or a new modality, reruns
+# all of the job's runs (with the same results).
+def train_files(wildcards):
+    """One step's inputs: the run's dataset files and the split's own."""
+    return {**run_dataset_files(wildcards), **train_inputs(wildcards)}
+
+
+TRAIN_CHUNKS = {
+    f"train_{ds}_{i}": chunk_steps(ds, chunk)
+    for ds in DATASETS
+    for i, chunk in enumerate(
+        run_chunks(
+            ds,
+            [r for r in runs(ds, "train") if parse_run(r)[0] not in TUNED_MODELS],
+            RUNS_PER_JOB["train"],
+            key=lambda run: parse_run(run)[0],
+        )
+    )
+}
+
+for _name, _steps in TRAIN_CHUNKS.items():
+    _dirs = [layout.run_dir(ds_dir(s.ds), s.run, s.k) for s in _steps]
+
+    rule:
+        name:
+            _name
+        input:
+            **chunk_files(_steps, train_files),
+        output:
+            model=[layout.model(d) for d in _dirs],
+            log_csv=[layout.train_log(d) for d in _dirs],
+            predictions=[layout.predictions(d) for d in _dirs],
+        log:
+            [layout.log(OUT, TRAIN_LOG.format(**vars(s))) for s in _steps],
+        benchmark:
+            layout.benchmark(OUT, f"train/{_steps[0].ds}/{_name}")
+        conda:
+            "../../envs/train.yaml"
+        threads: 1
+        resources:
+            gpu=1,
+            mem_mb=8000,
+            runtime=120,
+        params:
+            command=chunk_command(_steps, train_step, TRAIN_LOG, train_files),
+            # The one config fragment of the job's model, as rule train's params.
+            cfg=train_job_config(_steps[0]),
+            seed=config["seed"],
+            device=config["device"],
+        shell:
+            "mmlego {params.command}"
+
+
+chunk_rules("train", TRAIN_CHUNKS)

@@ -93,7 +93,8 @@ def run_transforms(args: argparse.Namespace) -> None:
 
 def run_join_transforms(args: argparse.Namespace) -> None:
     """Join a split's modality transforms files."""
-    from mmlego.data.transforms import join_transforms, write_transforms
+    # Not mmlego.data.transforms: joining JSON files needs neither numpy nor pandas.
+    from mmlego.data.transform_files import join_transforms, write_transforms
     from mmlego.utils.provenance import provenance
 
     joined = join_transforms(args.part)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> np.random.Gener
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     if deterministic:
         # warn_only: a few CUDA kernels have no deterministic variant; CPU ones all do.
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic_algorithms(torch)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         if torch.backends.cudnn.is_available():
             torch.backends.cudnn.benchmark = False
@@ -39,3 +40,20 @@ def derive_seed(seed: int, *parts: object) -> int:
 
     text = "/".join([str(seed), *map(str, parts)])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def deterministic_algorithms(torch) -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing the
+    compiler when nothing has imported it yet.
+
+    That call sets the flag of the kernels and Inductor's ``deterministic`` option, and to set
+    the option it imports ``torch._inductor.config``: some 800 modules (sympy, dynamo), about
+    1.3 CPU-seconds of every job that seeds. A job that never compiles needs only the flag;
+    for one that compiles later, ``TORCHINDUCTOR_DETERMINISTIC=1`` gives the option the same
+    value when Inductor's config is first imported.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
