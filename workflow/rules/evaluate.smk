@@ -52,11 +52,6 @@ rule metrics:
 # Several runs' metrics per job (runs_per_job.metrics): a rule per job, ranked before the rule
 # of one run. The job is rerun when any of its runs' predictions change; scoring the others
 # again costs seconds and gives the same scores.
-def metrics_files(wildcards):
-    """One step's inputs: the dataset's files and the split's own."""
-    return {**dataset_files(wildcards), **metrics_inputs(wildcards)}
-
-
 METRICS_CHUNKS = {
     f"metrics_{ds}_{i}": chunk_steps(ds, chunk)
     for ds in DATASETS

@@ -104,3 +104,15 @@ def ablation_step(wildcards, input, output, threads):
     args += ["--cfg", as_json(job_config(config, "lego_merge"))]
     args += ["--seed", str(config["seed"]), "--threads", str(threads)]
     return [*args, *block_list(wildcards, input.blocks), "--out", output.ablation]
+
+
+# The inputs of one step of a multi-run job (runs_per_job): the rules train_<ds>_<i> and
+# metrics_<ds>_<i> join them over the job's steps.
+def train_files(wildcards):
+    """One step's inputs: the run's dataset files and the split's own."""
+    return {**run_dataset_files(wildcards), **train_inputs(wildcards)}
+
+
+def metrics_files(wildcards):
+    """One step's inputs: the dataset's files and the split's own."""
+    return {**dataset_files(wildcards), **metrics_inputs(wildcards)}

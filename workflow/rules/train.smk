@@ -61,11 +61,6 @@ if TUNED_MODELS:
 # ranked before rule train. Its runs share one config fragment, so editing another model's
 # config leaves the job as it was; a change to this model's config, or a new modality, reruns
 # all of the job's runs (with the same results).
-def train_files(wildcards):
-    """One step's inputs: the run's dataset files and the split's own."""
-    return {**run_dataset_files(wildcards), **train_inputs(wildcards)}
-
-
 TRAIN_CHUNKS = {
     f"train_{ds}_{i}": chunk_steps(ds, chunk)
     for ds in DATASETS
