@@ -1,11 +1,12 @@
 """Raw tables -> labels, vector/series modality stores, and manifests of slides and images.
 
-MIMIC-III datasets are extracted by mimic.smk. A TCGA or ISIC dataset gets one
-`read_tables_<ds>` job (labels and every vector/series store from one read of its raw table).
-A generic dataset, whose labels and modalities are files of their own, gets one job per file:
-`read_tables_<ds>` for the labels, `read_table_<ds>_<mod>` for each tabular or time-series
-modality, and `table_qc_<ds>` joining their QC rows; adding a modality to its config then
-leaves the labels and the other stores untouched, so nothing trained on them reruns. Each bag
+MIMIC-III datasets are extracted by mimic.smk. An ISIC dataset gets one `read_tables_<ds>` job
+(labels and every vector/series store from one read of its raw table). A generic or TCGA
+dataset gets one job per part: `read_tables_<ds>` for the labels, `read_table_<ds>_<mod>` for
+each tabular or time-series modality (a generic dataset's own file, or a TCGA omics group's
+columns of the table), and `table_qc_<ds>` joining their QC rows; adding a modality to its
+config (a TCGA `omics` group) then leaves the labels and the other stores untouched, so
+nothing trained on them reruns. A manifest job reads only its kind's keys of the section. Each bag
 modality gets a `manifest` checkpoint that the features stage expands into one job per slide
 or image.
 """
@@ -58,7 +59,8 @@ for _ds in SEPARATE_TABLE_DATASETS:
         input:
             dataset_kind(spec(_ds)).labels_inputs(spec(_ds)),
         output:
-            layout.labels(ds_dir(_ds)),
+            labels=layout.labels(ds_dir(_ds)),
+            qc=layout.qc_labels_tables(ds_dir(_ds)),
         log:
             layout.log(OUT, f"{_ds}/tables"),
         benchmark:
@@ -117,7 +119,9 @@ for _ds in SEPARATE_TABLE_DATASETS:
         name:
             f"table_qc_{_ds}"
         input:
-            [
+            # The labels job's excluded patients first, as the one-job reader writes them.
+            [layout.qc_labels_tables(ds_dir(_ds))]
+            + [
                 layout.qc_modality_tables(ds_dir(_ds), m.name)
                 for m in table_modalities(spec(_ds))
             ],
@@ -155,7 +159,8 @@ checkpoint manifest:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=lambda wildcards: as_json(spec(wildcards.ds)),
+        # The keys the kind's manifest reads: editing a table modality leaves it as it was.
+        cfg=lambda wildcards: as_json(manifest_job_config(spec(wildcards.ds))),
     shell:
         "mmlego --log {log:q} manifest --dataset {wildcards.ds:q} --cfg {params.cfg:q}"
         " --modality {wildcards.mod:q} --labels {input.labels:q}"

@@ -45,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_tables(args: argparse.Namespace) -> None:
     """Build labels and stores."""
     from mmlego.data.build import build_labels, build_modality_table, build_tables
+    from mmlego.data.kinds import dataset_modalities
     from mmlego.utils.provenance import provenance
 
     ds = load_cfg(args.cfg)
@@ -53,7 +54,7 @@ def run_tables(args: argparse.Namespace) -> None:
         build_tables(args.dataset, ds, args.out_dir, provenance=prov, seed=args.seed)
     elif args.part == "labels":
         build_labels(args.dataset, ds, args.out_dir, provenance=prov)
-    elif args.part in ds["modalities"]:
+    elif args.part in (names := [m.name for m in dataset_modalities(ds)]):
         if args.labels is None:
             raise ValueError(f"--part {args.part}: give the dataset's labels.parquet as --labels")
         build_modality_table(
@@ -62,7 +63,7 @@ def run_tables(args: argparse.Namespace) -> None:
     else:
         raise KeyError(
             f"--part {args.part!r}: not 'labels' nor a modality of the config given "
-            f"({', '.join(ds['modalities']) or 'none'})"
+            f"({', '.join(names) or 'none'})"
         )
 
 

@@ -73,13 +73,14 @@ def build_tables(
 def build_labels(
     name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any]
 ) -> None:
-    """Write the labels of a dataset whose modalities are read one job each (``labels.parquet``)."""
+    """Write the labels of a dataset whose modalities are read one job each
+    (``labels.parquet``) and the QC rows of the patients its reader excluded."""
     kind = _per_modality_kind(name, ds)
-    labels, classes = kind.read_labels(ds)
-    write_labels(
-        layout.labels(str(out_dir)), labels, ds["task"], provenance=provenance, classes=classes
-    )
-    log.info("%s: %d labelled patients", name, len(labels))
+    labels, classes, excluded = kind.read_labels(ds)
+    root = str(out_dir)
+    write_labels(layout.labels(root), labels, ds["task"], provenance=provenance, classes=classes)
+    _write_csv(Path(layout.qc_labels_tables(root)), excluded.reindex(columns=QC_COLUMNS))
+    log.info("%s: %d labelled patients, %d excluded", name, len(labels), len(excluded))
 
 
 def build_modality_table(
