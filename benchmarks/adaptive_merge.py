@@ -363,11 +363,11 @@ def split_rows(config: dict, ds: str, k: int) -> list[dict]:
         add(f"adaptive {variant}", lam, test.metric(lam), val=val.metric(lam),
             inner=inner_score(variant, val, n, alpha=alpha, seed=SEED + k))  # fmt: skip
     # The workflow's own adaptive merge (its lambda.json), as a check of the default variant.
-    study = json.loads(
-        Path(layout.merge_weights(layout.run_dir(root, "lego_merge_adaptive", k))).read_text()
-    )["lambda"]
-    lam = tuple(study[m] for m in names)
-    add("lego_merge_adaptive (workflow)", lam, test.metric(lam), val=val.metric(lam))
+    own = Path(layout.merge_weights(layout.run_dir(root, "lego_merge_adaptive", k)))
+    if own.exists():
+        study = json.loads(own.read_text())["lambda"]
+        lam = tuple(study[m] for m in names)
+        add("lego_merge_adaptive (workflow)", lam, test.metric(lam), val=val.metric(lam))
     add("naive_mc", equal, model_metric(NaiveMC(blocks), data, test_ids))
     weights_file = Path(layout.merge_weights(layout.run_dir(root, "damc", k)))
     damc = json.loads(weights_file.read_text())["lambda"]
@@ -482,6 +482,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--study", choices=STUDIES, action="append", help="default: both")
     parser.add_argument("--report-only", action="store_true", help="only rescore the studies")
+    parser.add_argument(
+        "--dataset", action="append", help="score only these datasets (default: every one)"
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     studies = args.study or list(STUDIES)
@@ -502,6 +505,7 @@ def main(argv: list[str] | None = None) -> None:
         row
         for study in studies
         for ds in configs[study]["datasets"]
+        if args.dataset is None or ds in args.dataset
         for k in range(configs[study]["splits"]["repeats"])
         for row in split_rows(configs[study], ds, k)
     ]
