@@ -256,7 +256,7 @@ def choose(variant: str, val: Cached, n: int, *, alpha: float, seed: int = SEED)
 
     score = neg_loss if kind.startswith("loss") else metric
     if kind in ("metric", "loss") and margin != "se":
-        gain = required_gain(float(margin), val.n) if kind == "metric" else 0.0
+        gain = required_gain(float(margin), val.n)
         lam, _ = choose_weights(lambda w: score(val, w), n, step=DEFAULT_STEP, seed=seed,
                                 gain=gain)  # fmt: skip
         return lam
@@ -290,6 +290,7 @@ VARIANTS = {
     "metric:0.3": "val metric, margin 0.3/√n",
     "metric:se": "val metric, margin one bootstrap SE",
     "loss:0": "val loss (argmin)",
+    "loss:0.1": "val loss, margin 0.1/√n (select_on: loss at the default margin)",
     "loss:se": "val loss, margin one bootstrap SE",
     "anchor:0.1": "prior: equal or the best val block, a mix only +0.1/√n",
 }
