@@ -77,7 +77,7 @@ for _ds in SEPARATE_TABLE_DATASETS:
             # Only the keys the labels are read with: a modality's entry is not among them.
             cfg=as_json(table_job_config(spec(_ds))),
             seed=config["seed"],
-            out_dir=ds_dir(_ds),
+            out_dir=output_folder("labels"),
         shell:
             "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
             " --seed {params.seed} --out-dir {params.out_dir:q} --part labels"
@@ -109,7 +109,8 @@ for _ds in SEPARATE_TABLE_DATASETS:
                 # This modality's entry and the keys it is read with, no other modality's.
                 cfg=as_json(table_job_config(spec(_ds), _mod.name)),
                 seed=config["seed"],
-                out_dir=ds_dir(_ds),
+                # The dataset folder, which holds the labels it reads.
+                out_dir=input_folder("labels"),
             shell:
                 "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
                 " --seed {params.seed} --out-dir {params.out_dir:q} --part {params.mod:q}"
