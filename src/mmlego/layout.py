@@ -142,8 +142,14 @@ def qc_tables(ds_dir: str) -> str:
 
 def qc_modality_tables(ds_dir: str, mod: str) -> str:
     """QC: the rows of ``qc_tables`` of one table modality, for a dataset whose modalities are
-    read one job each (``kind: generic``)."""
+    read one job each (``kind: generic`` and ``tcga``)."""
     return f"{ds_dir}/qc/tables_{mod}.csv"
+
+
+def qc_labels_tables(ds_dir: str) -> str:
+    """QC: the rows of ``qc_tables`` of the patients the labels job excluded, for a dataset
+    whose modalities are read one job each."""
+    return f"{ds_dir}/qc/labels.csv"
 
 
 def qc_downsampling(ds_dir: str) -> str:

@@ -128,3 +128,64 @@ def test_adding_a_modality_retrains_only_its_own_runs(tmp_path, batch_splits):
         assert _runs_of(jobs, rule) == {run}
         # One job per split, or one for both when batch_splits batches them.
         assert sum(name == rule for name, _ in jobs) == (1 if batch_splits else 2)
+
+
+def planned_commands(text: str) -> dict[tuple[str, ...], tuple[str, str]]:
+    """{outputs: (rule, shell command)} of every job of a ``snakemake -n -p --quiet host``
+    listing."""
+    jobs = {}
+    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?(?:rule|checkpoint) )", text):
+        head = re.search(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
+        outputs = re.search(r"\n\s+output: (.*)", block)
+        command = re.search(r"\nShell command: (.*)", block)
+        if head and outputs:
+            jobs[tuple(outputs[1].split(", "))] = (head[1], command[1] if command else "")
+    return jobs
+
+
+def _tcga_plan(root, omics: list[str]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of a TCGA study with these omics groups (a slide modality too)."""
+    (root / "slides").mkdir(exist_ok=True)
+    (root / "table.csv").write_text("case_id,slide_id,survival_months,censorship\n")
+    config = {
+        "output_dir": str(root / "out"),
+        "device": "cpu",
+        "splits": {"repeats": 2},
+        "demo": {"enabled": False},
+        "datasets": {
+            "tc": {"kind": "tcga", "task": "survival", "slides": str(root / "slides"),
+                   "table": str(root / "table.csv"), "omics_as": "separate", "omics": omics},
+        },
+        "models": ["lego_block", "lego_merge"],
+    }  # fmt: skip
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = run_snakemake("-n", "-p", "--quiet", "host", "--cores", "1", "--configfile", str(path),
+                         cwd=root)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    return planned_commands(plan.stdout)
+
+
+# The jobs that make what a LegoBlock is trained on (and train it): with the same outputs and
+# the same command (so the same params and config fragments), snakemake reuses their outputs.
+BLOCK_INPUT_RULES = ("read_tables_tc", "read_table_tc_", "splits", "manifest", "build_bags",
+                     "tissue_qc", "modality_transforms", "train")  # fmt: skip
+
+
+def test_adding_a_tcga_omics_group_leaves_the_other_blocks_inputs_as_they_were(tmp_path):
+    before = _tcga_plan(tmp_path, ["rna", "cnv"])
+    after = _tcga_plan(tmp_path, ["rna", "cnv", "mut"])
+    kept = {out: job for out, job in before.items() if job[0].startswith(BLOCK_INPUT_RULES)}
+    trained = {path.split("/")[-3] for out, (rule, _) in kept.items() if rule == "train"
+               for path in out}  # fmt: skip
+    assert trained == {"lego_block.slides", "lego_block.rna", "lego_block.cnv"}
+    # Every job that the old blocks depend on is planned again exactly as it was: the labels,
+    # each old group's store, the slides' manifest and bags, the transforms, the training.
+    assert {out: after.get(out) for out in kept} == kept
+    new = {job for out, job in after.items() if out not in before}
+    new_rules = {rule for rule, _ in new}
+    assert {"read_table_tc_mut", "modality_transforms", "train"} <= new_rules
+    assert not new_rules & {"read_tables_tc", "splits", "manifest", "build_bags"}
+    retrained = {path.split("/")[-3] for out, (rule, _) in after.items() if rule == "train"
+                 and out not in before for path in out}  # fmt: skip
+    assert retrained == {"lego_block.mut"}

@@ -173,7 +173,13 @@ def test_extra_ids_drop_in_a_manifest_lists_the_dropped_files(tmp_path):
     out = tmp_path / "out"
     build_tables("mine", ds, out, provenance=provenance({}), seed=0)
     build_manifest(
-        "mine", ds, "photos", out / "labels.parquet", out / "m.csv", out / "qc" / "skipped.csv"
+        "mine",
+        ds,
+        "photos",
+        out / "labels.parquet",
+        out / "m.csv",
+        out / "qc" / "skipped.csv",
+        mod_type="image",
     )
     manifest = read_manifest(out / "m.csv")
     assert manifest["patient_id"].tolist() == ["0001"] and manifest["item_id"].tolist() == ["0001"]

@@ -103,7 +103,9 @@ def test_build_writes_labels_store_manifest_and_the_kept_ids(tmp_path):
         read_modality(out / "modalities" / "metadata.h5").ids.tolist()
         == labels["patient_id"].tolist()
     )
-    build_manifest("isic", ds, "image", out / "labels.parquet", out / "m.csv", out / "s.csv")
+    build_manifest(
+        "isic", ds, "image", out / "labels.parquet", out / "m.csv", out / "s.csv", mod_type="image"
+    )
     manifest = read_manifest(out / "m.csv")
     assert (
         manifest["patient_id"].tolist()

@@ -96,5 +96,13 @@ def test_build_manifest_fails_on_a_bad_slide_and_writes_no_manifest(tmp_path, sl
     out = tmp_path / "out"
     build_tables("mine", ds, out, provenance=provenance({}), seed=0)
     with pytest.raises(ValueError, match=r"mine/slides: 1 of 2 slides .*notes\.svs"):
-        build_manifest("mine", ds, "slides", out / "labels.parquet", out / "m.csv", out / "s.csv")
+        build_manifest(
+            "mine",
+            ds,
+            "slides",
+            out / "labels.parquet",
+            out / "m.csv",
+            out / "s.csv",
+            mod_type="wsi",
+        )
     assert not (out / "m.csv").exists() and not (out / "s.csv").exists()

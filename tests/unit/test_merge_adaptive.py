@@ -286,3 +286,46 @@ def test_a_step_that_does_not_divide_one_stops_before_any_output(tmp_path):
     with pytest.raises(ValueError, match=r"merge\.adaptive\.step must divide 1"):
         _run(data, {"tab": tmp_path / "none.pt", "img": tmp_path / "none.pt"}, tmp_path / "o", 0.3)
     assert not (tmp_path / "o").exists()
+
+
+def test_select_on_loss_scores_lambda_by_the_merged_heads_validation_loss(tmp_path):
+    from mmlego.models.losses import TaskLoss
+    from mmlego.models.merge import LegoMergeAdaptive
+    from mmlego.train.combine import load_blocks
+    from mmlego.train.data import PatientDataset
+    from mmlego.train.merge_weights import set_score
+
+    # By hand: two patients, one class-1 logit pair each; cross-entropy log(1 + e^-1) and
+    # log(1 + e^0) averaged, negated; the metric (AUC) of the same logits is 1.
+    logits = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    targets = {"label": torch.tensor([1, 0])}
+    by_hand = -(math.log(1 + math.exp(-1)) + math.log(2)) / 2
+    assert set_score("binary", "loss")(logits, targets) == pytest.approx(by_hand, abs=1e-6)
+    assert set_score("binary", "metric")(logits, targets) == 1.0
+    with pytest.raises(ValueError, match=r"select_on must be one of \('metric', 'loss'\)"):
+        set_score("binary", "auc")
+
+    data = make_split("binary", n=90, seed=1)
+    paths = _trained_blocks(tmp_path, data)
+    cfg = {"merge": {"adaptive": {"step": 0.25, "margin": 0.0, "select_on": "loss"}}}
+    merged = adaptive_merge_run(data, block_paths=paths, cfg=cfg, dataset="toy", split=0,
+                                out_dir=tmp_path / "loss", provenance={}, seed=1)  # fmt: skip
+    report = json.loads((tmp_path / "loss" / "lambda.json").read_text())
+    assert report["select_on"] == "loss" and report["metric"] == "neg_val_loss"
+    # Every point of the curve is minus the validation cross-entropy of the model with that λ
+    # (its own forward pass, not the scorer's cached latents); the chosen λ has the lowest.
+    blocks, _, _ = load_blocks(paths, data)
+    batch, target, _ = PatientDataset(data, data.sets["val"]).collate(range(len(data.sets["val"])))
+    for point in report["curve"]:
+        model = LegoMergeAdaptive(blocks, weights=point["lambda"]).eval()
+        with torch.no_grad():
+            loss = float(TaskLoss("binary")(model(batch), target))
+        assert point["val_metric"] == pytest.approx(-loss, rel=1e-5)
+    assert report["val_metric"] == max(p["val_metric"] for p in report["curve"])
+    assert report["lambda"] == pytest.approx(merged.weights)
+    # A bad value stops the job before any output.
+    cfg["merge"]["adaptive"]["select_on"] = "auc"
+    with pytest.raises(ValueError, match="select_on"):
+        adaptive_merge_run(data, block_paths=paths, cfg=cfg, dataset="toy", split=0,
+                           out_dir=tmp_path / "bad", provenance={}, seed=1)  # fmt: skip
+    assert not (tmp_path / "bad").exists()

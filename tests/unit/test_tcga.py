@@ -150,6 +150,7 @@ def test_tables_and_manifest_end_to_end(tmp_path):
         out / "labels.parquet",
         out / "manifests" / "slides.csv",
         out / "qc" / "skipped_slides.csv",
+        mod_type="wsi",
     )
     manifest = read_manifest(out / "manifests" / "slides.csv")
     assert manifest["patient_id"].tolist() == [P1, P1, P2]
@@ -182,3 +183,43 @@ def test_reader_on_the_generators_all_clean_table(tmp_path):
     for data in result.modalities:
         assert data.dim == 6
         assert data.present.tolist() == (~genes_empty.loc[data.ids]).tolist()
+
+
+def test_per_modality_jobs_write_what_the_one_job_reader_writes(tmp_path):
+    """The labels job and each group's job (``read-tables --part``) give the labels, QC rows
+    and stores of ``read_tcga_table``; a group's job reads no other group's config."""
+    from mmlego import layout
+    from mmlego.data.build import build_labels, build_modality_table, join_table_qc
+    from mmlego.data.kinds import table_job_config
+
+    table = _table()
+    table.loc[3, "survival_months"] = 0.0  # P3 is excluded from the labels
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    ds = {"kind": "tcga", "task": "survival", "table": str(path), "slides": str(tmp_path),
+          "omics_as": "separate", "omics": ["mut", "rna"]}  # fmt: skip
+    assert table_job_config(ds) == {"kind": "tcga", "task": "survival", "table": str(path)}
+    assert table_job_config(ds, "rna") == {"kind": "tcga", "table": str(path),
+                                           "omics_as": "separate", "omics": ["rna"]}  # fmt: skip
+    one, parts = tmp_path / "one", tmp_path / "parts"
+    build_tables("tc", ds, one, provenance=provenance({}), seed=0)
+    build_labels("tc", table_job_config(ds), parts, provenance=provenance({}))
+    for group in ds["omics"]:
+        build_modality_table("tc", table_job_config(ds, group), group,
+                             layout.labels(str(parts)), parts, provenance=provenance({}))  # fmt: skip
+    qc = [layout.qc_labels_tables(str(parts))]
+    qc += [layout.qc_modality_tables(str(parts), g) for g in ds["omics"]]
+    join_table_qc(qc, layout.qc_tables(str(parts)))
+    assert read_labels(layout.labels(str(parts)))[0].equals(read_labels(layout.labels(str(one)))[0])
+    qc_parts = pd.read_csv(layout.qc_tables(str(parts)))
+    assert qc_parts.equals(pd.read_csv(layout.qc_tables(str(one))))
+    assert qc_parts["patient_id"].tolist() == [P3]
+    for group in ds["omics"]:
+        a = read_modality(layout.modality_store(str(parts), group))
+        b = read_modality(layout.modality_store(str(one), group))
+        assert a.feature_names == b.feature_names and list(a.ids) == list(b.ids)
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.present, b.present)
+    with pytest.raises(KeyError, match="no tabular modality 'cnv'"):
+        build_modality_table("tc", table_job_config(ds, "rna"), "cnv",
+                             layout.labels(str(parts)), parts, provenance=provenance({}))  # fmt: skip

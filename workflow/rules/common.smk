@@ -12,6 +12,7 @@ from mmlego.data.kinds import (
     bag_modalities,
     dataset_kind,
     dataset_modalities,
+    manifest_job_config,
     missing_raw_inputs,
     missing_raw_inputs_message,
     reads_tables_per_modality,

@@ -1,11 +1,12 @@
 """Raw tables -> labels, vector/series modality stores, and manifests of slides and images.
 
-MIMIC-III datasets are extracted by mimic.smk. A TCGA or ISIC dataset gets one
-`read_tables_<ds>` job (labels and every vector/series store from one read of its raw table).
-A generic dataset, whose labels and modalities are files of their own, gets one job per file:
-`read_tables_<ds>` for the labels, `read_table_<ds>_<mod>` for each tabular or time-series
-modality, and `table_qc_<ds>` joining their QC rows; adding a modality to its config then
-leaves the labels and the other stores untouched, so nothing trained on them reruns. Each bag
+MIMIC-III datasets are extracted by mimic.smk. An ISIC dataset gets one `read_tables_<ds>` job
+(labels and every vector/series store from one read of its raw table). A generic or TCGA
+dataset gets one job per part: `read_tables_<ds>` for the labels, `read_table_<ds>_<mod>` for
+each tabular or time-series modality (a generic dataset's own file, or a TCGA omics group's
+columns of the table), and `table_qc_<ds>` joining their QC rows; adding a modality to its
+config (a TCGA `omics` group) then leaves the labels and the other stores untouched, so
+nothing trained on them reruns. A manifest job reads only its kind's keys of the section. Each bag
 modality gets a `manifest` checkpoint that the features stage expands into one job per slide
 or image.
 """
@@ -20,6 +21,10 @@ TABLE_DATASETS = [
 ]
 SEPARATE_TABLE_DATASETS = [ds for ds in DATASETS if reads_tables_per_modality(spec(ds))]
 MANIFEST_DATASETS = [ds for ds in DATASETS if bag_modalities(spec(ds))]
+# wsi or image, per dataset and bag modality: what the manifest step opens each file as.
+BAG_TYPES = {
+    ds: {m.name: m.type for m in bag_modalities(spec(ds))} for ds in MANIFEST_DATASETS
+}
 
 for _ds in TABLE_DATASETS:
 
@@ -60,7 +65,8 @@ for _ds in SEPARATE_TABLE_DATASETS:
         input:
             dataset_kind(spec(_ds)).labels_inputs(spec(_ds)),
         output:
-            layout.labels(ds_dir(_ds)),
+            labels=layout.labels(ds_dir(_ds)),
+            qc=layout.qc_labels_tables(ds_dir(_ds)),
         log:
             layout.log(OUT, f"{_ds}/tables"),
         benchmark:
@@ -77,7 +83,7 @@ for _ds in SEPARATE_TABLE_DATASETS:
             # Only the keys the labels are read with: a modality's entry is not among them.
             cfg=as_json(table_job_config(spec(_ds))),
             seed=config["seed"],
-            out_dir=ds_dir(_ds),
+            out_dir=output_folder("labels"),
         shell:
             "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
             " --seed {params.seed} --out-dir {params.out_dir:q} --part labels"
@@ -109,7 +115,8 @@ for _ds in SEPARATE_TABLE_DATASETS:
                 # This modality's entry and the keys it is read with, no other modality's.
                 cfg=as_json(table_job_config(spec(_ds), _mod.name)),
                 seed=config["seed"],
-                out_dir=ds_dir(_ds),
+                # The dataset folder, which holds the labels it reads.
+                out_dir=input_folder("labels"),
             shell:
                 "mmlego --log {log:q} read-tables --dataset {params.ds:q} --cfg {params.cfg:q}"
                 " --seed {params.seed} --out-dir {params.out_dir:q} --part {params.mod:q}"
@@ -119,7 +126,9 @@ for _ds in SEPARATE_TABLE_DATASETS:
         name:
             f"table_qc_{_ds}"
         input:
-            [
+            # The labels job's excluded patients first, as the one-job reader writes them.
+            [layout.qc_labels_tables(ds_dir(_ds))]
+            + [
                 layout.qc_modality_tables(ds_dir(_ds), m.name)
                 for m in table_modalities(spec(_ds))
             ],
@@ -157,12 +166,14 @@ checkpoint manifest:
     conda:
         "../../envs/data.yaml"
     params:
-        cfg=lambda wildcards: as_json(spec(wildcards.ds)),
+        # The keys the kind's manifest reads: editing a table modality leaves it as it was.
+        cfg=lambda wildcards: as_json(manifest_job_config(spec(wildcards.ds))),
         # The manifest step opens every slide, so a slide with no resolution anywhere fails
         # there, once, not in its (retried) encoding job.
         fallback=lambda wildcards: mpp_fallback(config, wildcards.ds),
+        type=lambda wildcards: BAG_TYPES[wildcards.ds][wildcards.mod],
     shell:
         "mmlego --log {log:q} manifest --dataset {wildcards.ds:q} --cfg {params.cfg:q}"
         " --modality {wildcards.mod:q} --labels {input.labels:q}"
         " --out {output.manifest:q} --out-skipped {output.skipped:q}"
-        " --fallback-mpp {params.fallback:q}"
+        " --type {params.type} --fallback-mpp {params.fallback:q}"

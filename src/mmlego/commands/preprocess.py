@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     manifest.add_argument("--out", required=True, help="manifest CSV to write")
     manifest.add_argument("--out-skipped", required=True, help="QC CSV of skipped files")
     manifest.add_argument(
+        "--type", required=True, choices=["wsi", "image"], help="what each file is opened as"
+    )
+    manifest.add_argument(
         "--fallback-mpp",
         type=optional_float,
         default=None,
@@ -51,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_tables(args: argparse.Namespace) -> None:
     """Build labels and stores."""
     from mmlego.data.build import build_labels, build_modality_table, build_tables
+    from mmlego.data.kinds import dataset_modalities
     from mmlego.utils.provenance import provenance
 
     ds = load_cfg(args.cfg)
@@ -59,7 +63,7 @@ def run_tables(args: argparse.Namespace) -> None:
         build_tables(args.dataset, ds, args.out_dir, provenance=prov, seed=args.seed)
     elif args.part == "labels":
         build_labels(args.dataset, ds, args.out_dir, provenance=prov)
-    elif args.part in ds["modalities"]:
+    elif args.part in (names := [m.name for m in dataset_modalities(ds)]):
         if args.labels is None:
             raise ValueError(f"--part {args.part}: give the dataset's labels.parquet as --labels")
         build_modality_table(
@@ -68,7 +72,7 @@ def run_tables(args: argparse.Namespace) -> None:
     else:
         raise KeyError(
             f"--part {args.part!r}: not 'labels' nor a modality of the config given "
-            f"({', '.join(ds['modalities']) or 'none'})"
+            f"({', '.join(names) or 'none'})"
         )
 
 
@@ -91,5 +95,6 @@ def run_manifest(args: argparse.Namespace) -> None:
         args.labels,
         args.out,
         args.out_skipped,
+        mod_type=args.type,
         fallback_mpp=args.fallback_mpp,
     )

@@ -16,7 +16,6 @@ import pandas as pd
 from mmlego import layout
 from mmlego.data.kinds import (
     dataset_kind,
-    dataset_modalities,
     reads_tables_per_modality,
     table_modalities,
 )
@@ -78,13 +77,14 @@ def build_tables(
 def build_labels(
     name: str, ds: Mapping[str, Any], out_dir: str | Path, *, provenance: dict[str, Any]
 ) -> None:
-    """Write the labels of a dataset whose modalities are read one job each (``labels.parquet``)."""
+    """Write the labels of a dataset whose modalities are read one job each
+    (``labels.parquet``) and the QC rows of the patients its reader excluded."""
     kind = _per_modality_kind(name, ds)
-    labels, classes = kind.read_labels(ds)
-    write_labels(
-        layout.labels(str(out_dir)), labels, ds["task"], provenance=provenance, classes=classes
-    )
-    log.info("%s: %d labelled patients", name, len(labels))
+    labels, classes, excluded = kind.read_labels(ds)
+    root = str(out_dir)
+    write_labels(layout.labels(root), labels, ds["task"], provenance=provenance, classes=classes)
+    _write_csv(Path(layout.qc_labels_tables(root)), excluded.reindex(columns=QC_COLUMNS))
+    log.info("%s: %d labelled patients, %d excluded", name, len(labels), len(excluded))
 
 
 def build_modality_table(
@@ -136,9 +136,11 @@ def build_manifest(
     out: str | Path,
     skipped_out: str | Path,
     *,
+    mod_type: str,
     fallback_mpp: float | None = None,
 ) -> None:
-    """Write the manifest of bag modality ``mod`` for the labelled patients, and the skipped items.
+    """Write the manifest of bag modality ``mod`` (``mod_type`` wsi or image) for the labelled
+    patients, and the skipped items.
 
     Every listed file is opened first (:mod:`mmlego.preprocess.item_check`): one that cannot be
     encoded fails this step, which is never retried, rather than its encoding job.
@@ -151,7 +153,6 @@ def build_manifest(
     labels, _ = read_labels(labels_path)
     ids = labels["patient_id"].tolist()
     frame, skipped = kind.read_manifest(ds, mod, ids)
-    (mod_type,) = [m.type for m in dataset_modalities(ds) if m.name == mod]
     check_items(frame, mod_type, fallback_mpp, source=f"{name}/{mod}")
     write_manifest(out, frame)
     _write_csv(Path(skipped_out), skipped)

@@ -48,8 +48,8 @@ class RawInput:
 TableReader = Callable[[str, Mapping[str, Any], int], Any]
 # (dataset spec, bag modality, labelled patient ids) -> (manifest frame, skipped items)
 ManifestReader = Callable[[Mapping[str, Any], str, list[str]], tuple[pd.DataFrame, pd.DataFrame]]
-# dataset spec -> (labels sorted by id, class names or None)
-LabelsReader = Callable[[Mapping[str, Any]], tuple[pd.DataFrame, list[str] | None]]
+# dataset spec -> (labels sorted by id, class names or None, excluded patients' QC rows)
+LabelsReader = Callable[[Mapping[str, Any]], tuple[pd.DataFrame, list[str] | None, pd.DataFrame]]
 # (dataset spec, modality, labelled patient ids) -> (its store's data, its QC rows)
 ModalityTableReader = Callable[[Mapping[str, Any], str, list[str]], tuple[Any, pd.DataFrame]]
 
@@ -76,8 +76,15 @@ class DatasetKind:
     modality_keys: tuple[str, ...] = ()
     labels_inputs: Callable[[Mapping[str, Any]], list[str]] = lambda ds: []
     modality_inputs: Callable[[Mapping[str, Any], str], list[str]] = lambda ds, mod: []
-    # The folders and tables a bag modality's manifest is built from, and the reader.
+    # The rest of the section a modality's job reads besides ``modality_keys``: by default
+    # its own ``modalities.<name>`` entry.
+    modality_config: Callable[[Mapping[str, Any], str], dict[str, Any]] = lambda ds, mod: {
+        "modalities": {mod: ds["modalities"][mod]}
+    }
+    # The folders and tables a bag modality's manifest is built from, and the reader;
+    # ``manifest_keys`` the keys of the section it reads (None: the whole section).
     manifest_sources: Callable[[Mapping[str, Any], str], list[str]] = lambda ds, mod: []
+    manifest_keys: tuple[str, ...] | None = None
     read_manifest: ManifestReader | None = None
     # Whether the table reader also writes the downsampling QC table (ISIC).
     qc_downsampling: bool = False
@@ -87,6 +94,7 @@ class DatasetKind:
 
 
 NO_SKIPPED = pd.DataFrame(columns=["item", "reason"])
+NO_SKIPPED_QC = pd.DataFrame(columns=["patient_id", "modality", "reason"])
 
 
 # --------------------------------------------------------------------------- tcga
@@ -102,6 +110,27 @@ def _tcga_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
     from mmlego.data.tcga import read_tcga_table
 
     return read_tcga_table(ds["table"], ds)
+
+
+def _tcga_labels(ds: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str] | None, pd.DataFrame]:
+    from mmlego.data.tcga import read_tcga_labels
+
+    labels, excluded = read_tcga_labels(ds["table"])
+    return labels, None, excluded
+
+
+def _tcga_modality(ds: Mapping[str, Any], mod: str, ids: list[str]) -> tuple[Any, pd.DataFrame]:
+    from mmlego.data.tcga import read_tcga_modality
+
+    return read_tcga_modality(ds["table"], ds, mod, ids), NO_SKIPPED_QC
+
+
+def _tcga_modality_config(ds: Mapping[str, Any], mod: str) -> dict[str, Any]:
+    # A separate omics group reads its own columns only: the section as if it were the
+    # only group. The joint modality reads every group and the clinical columns.
+    if ds["omics_as"] == "joint":
+        return {key: ds[key] for key in ("omics_as", "omics", "clinical") if key in ds}
+    return {"omics_as": ds["omics_as"], "omics": [mod]}
 
 
 def _tcga_manifest(
@@ -130,7 +159,15 @@ TCGA = DatasetKind(
     },
     table_inputs=lambda ds: [ds["table"]],
     read_tables=_tcga_tables,
+    read_labels=_tcga_labels,
+    read_modality_table=_tcga_modality,
+    labels_keys=("kind", "task", "table"),
+    modality_keys=("kind", "table"),
+    modality_config=_tcga_modality_config,
+    labels_inputs=lambda ds: [ds["table"]],
+    modality_inputs=lambda ds, mod: [ds["table"]],
     manifest_sources=lambda ds, mod: [ds["slides"], ds["table"]],
+    manifest_keys=("kind", "slides", "table"),
     read_manifest=_tcga_manifest,
     in_paper=True,
 )
@@ -208,10 +245,13 @@ def _generic_tables(name: str, ds: Mapping[str, Any], seed: int) -> Any:
     return read_generic(ds)
 
 
-def _generic_labels(ds: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str] | None]:
+def _generic_labels(
+    ds: Mapping[str, Any],
+) -> tuple[pd.DataFrame, list[str] | None, pd.DataFrame]:
     from mmlego.data.generic import read_labels_file
 
-    return read_labels_file(ds)
+    labels, classes = read_labels_file(ds)  # a bad label row stops the job: none excluded
+    return labels, classes, NO_SKIPPED_QC
 
 
 def _generic_modality(ds: Mapping[str, Any], mod: str, ids: list[str]) -> tuple[Any, pd.DataFrame]:
@@ -297,8 +337,16 @@ def table_job_config(ds: Mapping[str, Any], mod: str | None = None) -> dict[str,
     kind = dataset_kind(ds)
     keys = kind.labels_keys if mod is None else kind.modality_keys
     cfg = {key: ds[key] for key in keys if key in ds}
-    cfg["modalities"] = {} if mod is None else {mod: ds["modalities"][mod]}
-    return cfg
+    if mod is None:
+        return {**cfg, "modalities": {}} if "modalities" in ds else cfg
+    return {**cfg, **kind.modality_config(ds, mod)}
+
+
+def manifest_job_config(ds: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a dataset's config section that its manifests read (the whole section
+    unless the kind names ``manifest_keys``): editing a table modality leaves it unchanged."""
+    keys = dataset_kind(ds).manifest_keys
+    return dict(ds) if keys is None else {key: ds[key] for key in keys if key in ds}
 
 
 def bag_modalities(ds: Mapping[str, Any]) -> list[Modality]:

@@ -104,63 +104,88 @@ def _labels(patients: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataF
     return labels, excluded
 
 
-def read_tcga_table(path: str | Path, ds: Mapping[str, Any]) -> TcgaTables:
-    """Labels and the tabular modalities (``omics`` or one per group) of a TCGA dataset."""
+def _patients(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """The table's patient rows (one per ``case_id``) and how errors name the table."""
     source = f"TCGA table {path}"
     table = read_table(path, what="TCGA table", text_columns=TEXT_COLUMNS)
     require_columns(table, _LABEL_COLUMNS, source=source)
-    clinical = list(ds.get("clinical", ["age", "is_female"]))
-    require_columns(table, clinical, source=source)
-    groups = list(ds.get("omics", list(OMICS_SUFFIX)))
-    by_group = {g: omics_columns(list(table.columns), g) for g in groups}
+    return _one_row_per_patient(table, source), source
+
+
+def _group_columns(patients: pd.DataFrame, groups: Sequence[str], source: str) -> dict:
+    """{omics group: its columns}; raises naming the groups the table has no column of."""
+    by_group = {g: omics_columns(list(patients.columns), g) for g in groups}
     empty = [g for g, cols in by_group.items() if not cols]
     if empty:
         raise ValueError(
             f"{source}: no columns ending in {[OMICS_SUFFIX[g] for g in empty]} for omics "
             f"group(s) {empty}; remove them from 'omics' in the config"
         )
-    patients = _one_row_per_patient(table, source)
+    return by_group
+
+
+def _modality(
+    patients: pd.DataFrame, ids: list[str], ds: Mapping[str, Any], name: str, source: str
+) -> ModalityData:
+    """Tabular modality ``name`` of the patients ``ids``: ``omics`` (every group of ``omics``
+    and the ``clinical`` columns) when ``omics_as`` is joint, else the omics group ``name``
+    alone, which reads no other group's columns."""
+    patients = patients.loc[ids]
+    if ds.get("omics_as", "joint") == "joint":
+        clinical = list(ds.get("clinical", ["age", "is_female"]))
+        require_columns(patients, clinical, source=source)
+        groups = list(ds.get("omics", list(OMICS_SUFFIX)))
+        by_group = _group_columns(patients, groups, source)
+        columns, attrs = (
+            [c for g in groups for c in by_group[g]],
+            {"groups": groups, "clinical": clinical},
+        )
+        numeric, cats = split_columns(patients, columns + clinical)
+    else:
+        columns = _group_columns(patients, [name], source)[name]
+        attrs = {"suffix": OMICS_SUFFIX[name]}
+        numeric, cats = split_columns(patients, columns)
+    # A patient "has" an omics modality when any of its columns is measured.
+    present = patients[columns].notna().any(axis=1)
+    return vector_modality(name, "tabular", ids, patients, numeric=numeric, categorical=cats,
+                           present=present, source=source, attrs=attrs)  # fmt: skip
+
+
+def tcga_modality_names(ds: Mapping[str, Any]) -> list[str]:
+    """The table modalities of a TCGA dataset: ``omics``, or one per group of ``omics``."""
+    if ds.get("omics_as", "joint") == "joint":
+        return ["omics"]
+    return list(ds.get("omics", list(OMICS_SUFFIX)))
+
+
+def read_tcga_labels(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(labels, excluded patients with reasons) of a TCGA table; reads no omics column."""
+    patients, source = _patients(path)
+    return _labels(patients, source)
+
+
+def read_tcga_modality(
+    path: str | Path, ds: Mapping[str, Any], name: str, ids: list[str]
+) -> ModalityData:
+    """One tabular modality of a TCGA dataset for the labelled patients ``ids``: adding an
+    omics group to a ``separate`` config leaves every other group's store as it was."""
+    if name not in tcga_modality_names(ds):
+        raise KeyError(
+            f"TCGA table {path}: no tabular modality {name!r}; the config gives "
+            f"{tcga_modality_names(ds)}"
+        )
+    patients, source = _patients(path)
+    return _modality(patients, ids, ds, name, source)
+
+
+def read_tcga_table(path: str | Path, ds: Mapping[str, Any]) -> TcgaTables:
+    """Labels and the tabular modalities (``omics`` or one per group) of a TCGA dataset."""
+    patients, source = _patients(path)
+    require_columns(patients, list(ds.get("clinical", ["age", "is_female"])), source=source)
+    _group_columns(patients, list(ds.get("omics", list(OMICS_SUFFIX))), source)
     labels, excluded = _labels(patients, source)
     ids = labels["patient_id"].tolist()
-    patients = patients.loc[ids]
-
-    def has_data(columns: list[str]) -> pd.Series:
-        # A patient "has" an omics modality when any of its columns is measured.
-        return patients[columns].notna().any(axis=1)
-
-    if ds.get("omics_as", "joint") == "joint":
-        omics = [c for g in groups for c in by_group[g]]
-        numeric, cats = split_columns(patients, omics + clinical)
-        mods = [
-            vector_modality(
-                "omics",
-                "tabular",
-                ids,
-                patients,
-                numeric=numeric,
-                categorical=cats,
-                present=has_data(omics),
-                source=source,
-                attrs={"groups": groups, "clinical": clinical},
-            )
-        ]
-    else:
-        mods = []
-        for group in groups:
-            numeric, cats = split_columns(patients, by_group[group])
-            mods.append(
-                vector_modality(
-                    group,
-                    "tabular",
-                    ids,
-                    patients,
-                    numeric=numeric,
-                    categorical=cats,
-                    present=has_data(by_group[group]),
-                    source=source,
-                    attrs={"suffix": OMICS_SUFFIX[group]},
-                )
-            )
+    mods = [_modality(patients, ids, ds, name, source) for name in tcga_modality_names(ds)]
     return TcgaTables(labels=labels, modalities=mods, excluded=excluded)
 
 

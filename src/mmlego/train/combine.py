@@ -28,11 +28,13 @@ from mmlego.train.merge_weights import (
     DEFAULT_MARGIN,
     DEFAULT_STEP,
     GRID_MAX,
+    SELECT_ON,
     Score,
     choose_weights,
     composition_scorer,
     grid_units,
     required_gain,
+    set_score,
     validation_scorer,
     weights_report,
 )
@@ -119,19 +121,23 @@ def merge_options(section: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k != "adaptive"}
 
 
-def adaptive_options(cfg: dict[str, Any]) -> tuple[float, float]:
-    """``merge.adaptive``'s (step, margin), checked before anything is loaded or written."""
+def adaptive_options(cfg: dict[str, Any]) -> tuple[float, float, str]:
+    """``merge.adaptive``'s (step, margin, select_on), checked before anything is loaded or
+    written."""
     section = cfg.get("merge", {}).get("adaptive", {})
     step = float(section.get("step", DEFAULT_STEP))
     margin = float(section.get("margin", DEFAULT_MARGIN))
+    select_on = str(section.get("select_on", SELECT_ON[0]))
     grid_units(step)
     required_gain(margin, 1)
-    return step, margin
+    set_score("survival", select_on)  # raises on an unknown value
+    return step, margin, select_on
 
 
 def tuned_weights(
-    score: Score, modalities: list[str], data: SplitData, *, step: float, margin: float, seed: int
-) -> tuple[tuple[float, ...], dict[str, Any]]:
+    score: Score, modalities: list[str], data: SplitData, *, step: float, margin: float,
+    seed: int, select_on: str = "metric",
+) -> tuple[tuple[float, ...], dict[str, Any]]:  # fmt: skip
     """λ chosen on the validation patients (``score``) and the ``lambda.json`` contents."""
     n_val = len(data.sets["val"])
     gain = required_gain(margin, n_val)
@@ -140,6 +146,7 @@ def tuned_weights(
     report = weights_report(
         modalities, chosen, curve, task=data.task, step=step,
         search="grid" if n <= GRID_MAX else "coordinate", margin=margin, gain=gain, n_val=n_val,
+        select_on=select_on,
     )  # fmt: skip
     return chosen, report
 
@@ -179,14 +186,15 @@ def adaptive_merge_run(
     model and its predictions. ``seed`` seeds the coordinate search (more than
     :data:`GRID_MAX` modalities).
     """
-    step, margin = adaptive_options(cfg)  # a bad value stops the job before any output
+    step, margin, select_on = adaptive_options(cfg)  # a bad value stops the job before output
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
     options = merge_options(cfg["merge"])
     # Validation only: the scorer is given the val set; no test label is read before λ is fixed.
     base = LegoMergeAdaptive(blocks, **options).eval()
     names = list(base.modalities)
-    chosen, report = tuned_weights(validation_scorer(base, data), names, data, step=step,
-                                   margin=margin, seed=seed)  # fmt: skip
+    chosen, report = tuned_weights(validation_scorer(base, data, select_on=select_on), names,
+                                   data, step=step, margin=margin, seed=seed,
+                                   select_on=select_on)  # fmt: skip
     merged = LegoMergeAdaptive(blocks, weights=dict(zip(names, chosen, strict=True)), **options)
     merged = merged.to(device).eval()
     hparams = {"blocks": block_cfgs, "merge": merged.options()}
@@ -215,7 +223,7 @@ def compose_run(
     ``lambda.json`` with ``cfg["merge"]["adaptive"]``'s step and margin); writes the model's
     outputs."""
     name = "damc" if adaptive else "naive_mc"
-    step, margin = adaptive_options(cfg)  # a bad value stops the job before any output
+    step, margin, select_on = adaptive_options(cfg)  # a bad value stops the job before output
     blocks, block_cfgs, spec = load_blocks(block_paths, data)
     default_seed = LegoBlock.__init__.__kwdefaults__["init_seed"]
     init_seeds = {m: c["lego"].get("init_seed", default_seed) for m, c in block_cfgs.items()}
@@ -227,8 +235,10 @@ def compose_run(
         )  # fmt: skip
     weights = None
     if adaptive:
-        chosen, report = tuned_weights(composition_scorer(blocks, data), list(blocks), data,
-                                       step=step, margin=margin, seed=seed)  # fmt: skip
+        chosen, report = tuned_weights(
+            composition_scorer(blocks, data, select_on=select_on), list(blocks), data,
+            step=step, margin=margin, seed=seed, select_on=select_on,
+        )  # fmt: skip
         weights = dict(zip(blocks, chosen, strict=True))
     composed = NaiveMC(blocks, weights=weights).to(device).eval()
     hparams = {"blocks": block_cfgs, "compose": composed.options()}

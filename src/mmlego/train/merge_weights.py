@@ -13,6 +13,13 @@ the best λ is taken only when it beats equal weights by more than a margin,
 ``merge.adaptive.margin`` / √(validation patients) (:func:`required_gain`): the noise of a
 c-index or AUC shrinks as 1/√n, so the default 0.1 asks 0.018 of 30 patients, 0.01 of 100 and
 0.002 of 2,500. Otherwise equal weights are kept.
+
+``merge.adaptive.select_on`` is what λ is scored by: ``metric`` (the default) the task metric,
+``loss`` minus the merged head's task loss on the validation patients (the training loss: the
+survival NLL, the cross-entropy), which moves smoothly with λ where a c-index on a hundred
+patients jumps; the margin is then asked of the loss. benchmarks/adaptive_merge.py compares
+the two (docs/real_cohorts.md): neither wins on validation across datasets, so the default
+stays.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import torch
 
 from mmlego.models.compose import NaiveMC, average_parameters
 from mmlego.models.lego import LegoBlock
+from mmlego.models.losses import TaskLoss
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
 from mmlego.train.data import PatientDataset
 from mmlego.train.monitor import metric_name, validation_metric
@@ -39,6 +47,7 @@ SEARCH_ROUNDS = 10
 TIE = 1e-12  # scores closer than this are a tie
 DEFAULT_STEP = 0.1
 DEFAULT_MARGIN = 0.1  # merge.adaptive.margin: the gain asked of λ is this / √(val patients)
+SELECT_ON = ("metric", "loss")  # merge.adaptive.select_on; the first is the default
 
 Weights = tuple[float, ...]
 Score = Callable[[Weights], float]
@@ -157,13 +166,33 @@ def choose_weights(
     return equal, scorer.curve
 
 
+def set_score(task: str, select_on: str) -> Callable[[torch.Tensor, dict], float]:
+    """(logits, targets) → what λ is chosen by (higher is better): the task metric, or minus
+    the task loss (``TaskLoss`` at its defaults)."""
+    if select_on not in SELECT_ON:
+        raise ValueError(f"merge.adaptive.select_on must be one of {SELECT_ON}; got {select_on!r}")
+    if select_on == "metric":
+        return lambda logits, targets: validation_metric(task, logits, targets)
+    loss = TaskLoss(task)
+    return lambda logits, targets: -float(loss(logits, targets))
+
+
+def score_name(task: str, select_on: str) -> str:
+    """The name of the score in ``lambda.json``: the metric's, or ``neg_val_loss``."""
+    return metric_name(task) if select_on == "metric" else "neg_val_loss"
+
+
 @torch.no_grad()
-def validation_scorer(merged: LegoMerge, data: SplitData, *, batch_size: int = 64) -> Score:
-    """λ → the task metric of the weighted merge on ``data``'s validation patients.
+def validation_scorer(
+    merged: LegoMerge, data: SplitData, *, batch_size: int = 64, select_on: str = "metric"
+) -> Score:
+    """λ → the task metric (or minus the task loss, ``select_on``) of the weighted merge on
+    ``data``'s validation patients.
 
     The blocks run once; each λ only re-merges their latents and heads. Reads the labels of
     the validation set only.
     """
+    measure = set_score(data.task, select_on)
     merged.eval()
     dataset = PatientDataset(data, data.sets["val"])
     batches, targets = [], []
@@ -181,20 +210,23 @@ def validation_scorer(merged: LegoMerge, data: SplitData, *, batch_size: int = 6
             merged_logits(latents, block_weights(present, lam), heads, **options)
             for latents, present in batches
         ]
-        return validation_metric(data.task, torch.cat(logits), merged_targets)
+        return measure(torch.cat(logits), merged_targets)
 
     return score
 
 
 @torch.no_grad()
 def composition_scorer(
-    blocks: dict[str, LegoBlock], data: SplitData, *, batch_size: int = 64
-) -> Score:
-    """λ → the task metric of the DAMC composition on ``data``'s validation patients.
+    blocks: dict[str, LegoBlock], data: SplitData, *, batch_size: int = 64,
+    select_on: str = "metric",
+) -> Score:  # fmt: skip
+    """λ → the task metric (or minus the task loss) of the DAMC composition on ``data``'s
+    validation patients.
 
     The encoders do not change with λ: each modality's context is computed once, and each λ
     only re-averages the shared parameters and reruns the steps and the head.
     """
+    measure = set_score(data.task, select_on)
     composed = NaiveMC(blocks).eval()
     dataset = PatientDataset(data, data.sets["val"])
     batches, targets = [], []
@@ -211,7 +243,7 @@ def composition_scorer(
             composed.head_logits(composed.embed_contexts(contexts, present))
             for contexts, present in batches
         ]
-        return validation_metric(data.task, torch.cat(logits), merged_targets)
+        return measure(torch.cat(logits), merged_targets)
 
     return score
 
@@ -227,6 +259,7 @@ def weights_report(
     margin: float = 0.0,
     gain: float = 0.0,
     n_val: int | None = None,
+    select_on: str = "metric",
 ) -> dict[str, Any]:
     """The ``lambda.json`` contents: the chosen λ, the best λ of the curve (not chosen when it
     beat equal weights by no more than ``gain``), the margin and the validation curve."""
@@ -241,7 +274,8 @@ def weights_report(
     best = best_on_curve(curve)
     return {
         "set": "val",
-        "metric": metric_name(task),
+        "select_on": select_on,
+        "metric": score_name(task, select_on),
         "search": search,
         "step": step,
         "margin": margin,

@@ -1,0 +1,525 @@
+"""Adaptive LegoMerge: ways of choosing the merge weights λ on validation, against the best block.
+
+Issue 18's goal is an adaptive LegoMerge at or above the best single LegoBlock on every demo
+dataset and on a real cohort with one dominant modality, with no training. This benchmark
+runs two studies (the demo's four datasets, and scikit-survival's GBSG2 and WHAS500 through
+``kind: generic``) with the blocks and every composition the workflow makes, then, on each
+split's trained blocks, chooses λ by each variant of :data:`VARIANTS` on the validation
+patients only and scores the merge on the test patients. The table gives each model's test
+metric and its paired per-split difference from the best block (the block of highest mean
+test metric over the splits, a yardstick no variant may use).
+
+    python benchmarks/adaptive_merge.py --out results/adaptive_merge --cores 2
+
+``--study demo`` or ``--study cohorts`` runs one study; ``--report-only`` rescores finished
+studies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from summary import write_report
+
+from mmlego import layout
+from mmlego.config import fill_defaults
+from mmlego.data.kinds import dataset_modalities
+from mmlego.data.transforms import SplitData, SplitFiles, load_split
+from mmlego.evaluate.compare import rank_auc
+from mmlego.models.catalogue import dataset_runs
+from mmlego.models.compose import NaiveMC
+from mmlego.models.losses import TaskLoss, survival_outputs
+from mmlego.models.merge import LegoMerge, block_weights, merged_logits
+from mmlego.train.combine import load_blocks
+from mmlego.train.data import PatientDataset, ids_with_modalities
+from mmlego.train.merge_weights import (
+    DEFAULT_STEP,
+    Weights,
+    choose_weights,
+    required_gain,
+)
+from mmlego.train.monitor import validation_metric
+from mmlego.train.outputs import load_model, read_checkpoint
+from mmlego.utils.atomic import write_json_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "export_cohort", REPO / "scripts" / "export_cohort.py"
+)
+export_cohort = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export_cohort)
+
+COHORTS = ("gbsg2", "whas500")
+STUDIES = ("demo", "cohorts")
+MODELS = ["lego_block", "lego_merge", "lego_merge_adaptive", "naive_mc", "damc", "lego_fuse"]
+DEMO_OUT = "../results/demo"  # config/config.yaml's output folder, relative to config/
+
+
+def demo_study(out: Path) -> dict:
+    """The demo's config (config/config.yaml) with its folder moved to ``out`` and the models
+    cut to the LegoBlocks and what is made of them."""
+    text = (REPO / "config" / "config.yaml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text.replace(DEMO_OUT, str(out)))
+    return {**config, "models": MODELS}
+
+
+def cohort_study(out: Path) -> dict:
+    """GBSG2 and WHAS500 through ``kind: generic`` at the README's GBSG2 example settings."""
+    base = export_cohort.study_config(out / "raw" / COHORTS[0], out, 20, 5)
+    datasets = {c: export_cohort.dataset_config(c, out / "raw" / c) for c in COHORTS}
+    return {**base, "datasets": datasets, "models": MODELS}
+
+
+def filled(config: dict) -> dict:
+    """A copy of ``config`` with the schema's defaults (the demo names no TCGA omics groups)."""
+    return fill_defaults(copy.deepcopy(config))
+
+
+def runs_of(config: dict) -> dict[str, list[str]]:
+    """{dataset: its runs} of the study."""
+    config = filled(config)
+    return {
+        ds: dataset_runs(dataset_modalities(spec), config["models"], spec["task"])
+        for ds, spec in config["datasets"].items()
+    }
+
+
+def targets(config: dict) -> list[str]:
+    """Every run's metrics.json of every split."""
+    return [
+        layout.metrics(layout.run_dir(layout.dataset_dir(config["output_dir"], ds), run, k))
+        for ds, runs in runs_of(config).items()
+        for run in runs
+        for k in range(config["splits"]["repeats"])
+    ]
+
+
+def run_study(config: dict, path: Path, cores: int) -> float:
+    """Run the study's snakemake to its targets; its wall time in seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    command = [str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--configfile", str(path)]
+    command += ["--cores", str(cores), *targets(config)]
+    start = time.perf_counter()
+    subprocess.run(command, cwd=REPO, check=True)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------- scoring λ
+
+BOOT = 200  # resamples of the validation patients for the standard-error margins
+INNER_REPEATS = 5  # random halvings of the validation set for the inner comparison
+SEED = 0
+
+
+def fast_metric(task: str, scores: np.ndarray, targets: dict[str, np.ndarray]) -> float:
+    """The task metric from per-patient scores (survival risk, class probabilities) without
+    sksurv's and sklearn's input checks, for the thousands of resamples: Harrell's c with
+    ties in risk counting 1/2; AUCs from ranks. NaN when undefined."""
+    if task == "survival":
+        time, event = targets["time"], targets["event"].astype(bool)
+        comparable = event[:, None] & (time[:, None] < time[None, :])
+        if not comparable.any():
+            return math.nan
+        diff = scores[:, None] - scores[None, :]
+        concordant = (diff > 0) + 0.5 * (diff == 0)
+        return float(concordant[comparable].mean())
+    label = targets["label"]
+    if task == "binary":
+        return rank_auc(label == 1, scores[:, 1])
+    aucs = [rank_auc(label == c, scores[:, c]) for c in range(scores.shape[1])]
+    aucs = [a for a in aucs if not math.isnan(a)]
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def patient_scores(task: str, logits: torch.Tensor) -> np.ndarray:
+    """What the metric ranks: the survival risk, or the class probabilities."""
+    if task == "survival":
+        return survival_outputs(logits)[2].numpy()
+    return torch.softmax(logits, dim=1).numpy()
+
+
+@dataclass
+class Cached:
+    """The blocks' final latents on one set of patients, and their labels: each λ only
+    re-merges them (the blocks run once), and each λ's logits are kept, so that a subset of
+    the patients (a resample, half the set) is only an index into them."""
+
+    task: str
+    latents: torch.Tensor  # (N, B, c, d)
+    present: torch.Tensor  # (N, B) bool
+    all_targets: dict[str, torch.Tensor]
+    heads: dict[str, dict[str, torch.Tensor]]
+    options: dict
+    rows: np.ndarray | None = None
+    memo: dict = field(default_factory=dict)
+
+    def subset(self, rows: np.ndarray) -> Cached:
+        """The same on the patients at positions ``rows`` (of this subset)."""
+        rows = np.asarray(rows) if self.rows is None else self.rows[np.asarray(rows)]
+        return Cached(self.task, self.latents, self.present, self.all_targets, self.heads,
+                      self.options, rows, self.memo)  # fmt: skip
+
+    @property
+    def n(self) -> int:
+        return int(self.present.shape[1]) if self.rows is None else len(self.rows)
+
+    @property
+    def targets(self) -> dict[str, torch.Tensor]:
+        if self.rows is None:
+            return self.all_targets
+        index = torch.as_tensor(self.rows)
+        return {k: v[index] for k, v in self.all_targets.items()}
+
+    def _full(self, lam: Weights) -> tuple[torch.Tensor, np.ndarray]:
+        key = tuple(round(v, 9) for v in lam)
+        if key not in self.memo:
+            weights = block_weights(self.present, lam)
+            logits = merged_logits(self.latents, weights, self.heads, **self.options)
+            self.memo[key] = (logits, patient_scores(self.task, logits))
+        return self.memo[key]
+
+    def logits(self, lam: Weights) -> torch.Tensor:
+        logits = self._full(lam)[0]
+        return logits if self.rows is None else logits[torch.as_tensor(self.rows)]
+
+    def metric(self, lam: Weights) -> float:
+        """The task metric as the workflow computes it (sksurv, sklearn)."""
+        return validation_metric(self.task, self.logits(lam), self.targets)
+
+    def quick_metric(self, lam: Weights) -> float:
+        """The same metric from :func:`fast_metric` (for resamples and halves)."""
+        scores = self._full(lam)[1]
+        targets = {k: v.numpy() for k, v in self.targets.items()}
+        return fast_metric(self.task, scores if self.rows is None else scores[self.rows], targets)
+
+    def loss(self, lam: Weights, alpha: float) -> float:
+        return float(TaskLoss(self.task, alpha=alpha)(self.logits(lam), self.targets))
+
+
+@torch.no_grad()
+def cache(merged: LegoMerge, data: SplitData, ids: list[str]) -> Cached:
+    """The blocks' latents and the labels of patients ``ids``."""
+    latents, present, targets = [], [], []
+    for batch, target, _ in PatientDataset(data, ids).loader(256, shuffle=False):
+        z, p = merged.block_latents(batch)
+        latents.append(z)
+        present.append(p)
+        targets.append(target)
+    options = {"magnitude": merged.magnitude, "phase": merged.phase,
+               "head": merged.head_method, "eps": merged.eps}  # fmt: skip
+    return Cached(data.task, torch.cat(latents, 1), torch.cat(present, 1),
+                  {k: torch.cat([t[k] for t in targets]) for k in targets[0]}, merged.heads(),
+                  options)  # fmt: skip
+
+
+def bootstrap_se(val: Cached, score, lam: Weights, equal: Weights, seed: int) -> float:
+    """Standard error of score(λ) − score(equal) over resamples of the validation patients."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(BOOT):
+        sub = val.subset(rng.integers(0, val.n, val.n))
+        d = score(sub, lam) - score(sub, equal)
+        if not math.isnan(d):
+            diffs.append(d)
+    return float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.inf
+
+
+def onehot(n: int, m: int) -> Weights:
+    return tuple(1.0 if i == m else 0.0 for i in range(n))
+
+
+def choose(variant: str, val: Cached, n: int, *, alpha: float, seed: int = SEED) -> Weights:
+    """λ of ``variant`` (:data:`VARIANTS`), from the validation patients ``val`` alone."""
+    equal = tuple(1 / n for _ in range(n))
+    kind, _, margin = variant.partition(":")
+
+    def metric(c: Cached, lam: Weights) -> float:
+        return c.quick_metric(lam)
+
+    def neg_loss(c: Cached, lam: Weights) -> float:
+        return -c.loss(lam, alpha)
+
+    score = neg_loss if kind.startswith("loss") else metric
+    if kind in ("metric", "loss") and margin != "se":
+        gain = required_gain(float(margin), val.n)
+        lam, _ = choose_weights(lambda w: score(val, w), n, step=DEFAULT_STEP, seed=seed,
+                                gain=gain)  # fmt: skip
+        return lam
+    if kind in ("metric", "loss"):  # margin "se": one bootstrap standard error of the gain
+        best, _ = choose_weights(lambda w: score(val, w), n, step=DEFAULT_STEP, seed=seed)
+        gain = score(val, best) - score(val, equal)
+        if best != equal and gain > bootstrap_se(val, score, best, equal, seed):
+            return best
+        return equal
+    if kind == "anchor":
+        # Equal weights or one block alone, whichever validates best (equal wins a tie); a
+        # mix of blocks is taken only if it beats that anchor by margin / √n.
+        anchor = equal
+        for m in range(n):
+            if metric(val, onehot(n, m)) > metric(val, anchor) + 1e-12:
+                anchor = onehot(n, m)
+        gain = required_gain(float(margin), val.n)
+        best, _ = choose_weights(lambda w: metric(val, w), n, step=DEFAULT_STEP, seed=seed)
+        return best if metric(val, best) > metric(val, anchor) + gain + 1e-12 else anchor
+    if kind == "block":  # the best validation block alone (a yardstick for the inner score)
+        return max((onehot(n, m) for m in range(n)), key=lambda w: metric(val, w))
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+# variant → what it is (metric: the task metric on validation; loss: the merged head's task
+# loss; the number after ":" the margin over equal weights, times 1/√n_val; se: one bootstrap
+# standard error of the paired validation difference; anchor: equal weights or one block).
+VARIANTS = {
+    "metric:0.1": "val metric, margin 0.1/√n (the default)",
+    "metric:0": "val metric, no margin (argmax)",
+    "metric:0.3": "val metric, margin 0.3/√n",
+    "metric:se": "val metric, margin one bootstrap SE",
+    "loss:0": "val loss (argmin)",
+    "loss:0.1": "val loss, margin 0.1/√n (select_on: loss at the default margin)",
+    "loss:se": "val loss, margin one bootstrap SE",
+    "anchor:0.1": "prior: equal or the best val block, a mix only +0.1/√n",
+}
+
+
+def inner_score(variant: str, val: Cached, n: int, *, alpha: float, seed: int) -> float:
+    """The variant judged on validation alone: λ chosen on one half of the validation
+    patients, scored on the other, both ways, over :data:`INNER_REPEATS` random halvings."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(INNER_REPEATS):
+        order = rng.permutation(val.n)
+        halves = (order[: val.n // 2], order[val.n // 2 :])
+        for fit, held in (halves, halves[::-1]):
+            lam = choose(variant, val.subset(fit), n, alpha=alpha, seed=seed)
+            values.append(val.subset(held).quick_metric(lam))
+    return float(np.nanmean(values))
+
+
+@torch.no_grad()
+def model_metric(model, data: SplitData, ids: list[str]) -> float:
+    """The task metric of ``model`` on patients ``ids``."""
+    model.eval()
+    logits, targets = [], []
+    for batch, target, _ in PatientDataset(data, ids).loader(256, shuffle=False):
+        logits.append(model(batch))
+        targets.append(target)
+    merged = {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
+    return validation_metric(data.task, torch.cat(logits), merged)
+
+
+def split_rows(config: dict, ds: str, k: int) -> list[dict]:
+    """One row per (model, set) of split ``k`` of ``ds``: the blocks, LegoMerge, each variant
+    (with its λ and inner validation score), NaiveMC, DAMC and LegoFuse, on the test patients
+    with every modality (val: every validation patient)."""
+    config = filled(config)
+    root = layout.dataset_dir(config["output_dir"], ds)
+    names = [m.name for m in dataset_modalities(config["datasets"][ds])]
+    files = SplitFiles(layout.labels(root), layout.splits(root), layout.transforms(root, k),
+                       {m: layout.modality_store(root, m) for m in names})  # fmt: skip
+    data = load_split(files, k)
+    block_paths = {m: layout.model(layout.run_dir(root, f"lego_block.{m}", k)) for m in names}
+    blocks, _, _ = load_blocks(block_paths, data)
+    merge_cfg = read_checkpoint(layout.model(layout.run_dir(root, "lego_merge", k)))
+    merged = LegoMerge(blocks, **merge_cfg["hparams"]["merge"]).eval()
+    alpha = float(config.get("train", {}).get("survival_alpha", 0.4))
+    test_ids = ids_with_modalities(data, data.sets["test"], names)
+    val, test = cache(merged, data, data.sets["val"]), cache(merged, data, test_ids)
+    n = len(names)
+    rows = []
+
+    def add(model: str, lam: Weights | None, test_value: float, **extra) -> None:
+        lam_text = (
+            ""
+            if lam is None
+            else json.dumps(dict(zip(names, (round(v, 3) for v in lam), strict=True)))
+        )
+        rows.append({"dataset": ds, "split": k, "model": model, "test": test_value,
+                     "lambda": lam_text, "n_test": test.n, "n_val": val.n, **extra})  # fmt: skip
+
+    for m, name in enumerate(names):
+        lam = onehot(n, m)
+        add(f"lego_block.{name}", lam, test.metric(lam), val=val.metric(lam))
+    equal = tuple(1 / n for _ in range(n))
+    add("lego_merge", equal, test.metric(equal), val=val.metric(equal),
+        inner=inner_score("metric:1e9", val, n, alpha=alpha, seed=SEED + k))  # fmt: skip
+    add("best_block (val)", None, math.nan,
+        inner=inner_score("block", val, n, alpha=alpha, seed=SEED + k))  # fmt: skip
+    for variant in VARIANTS:
+        lam = choose(variant, val, n, alpha=alpha, seed=SEED + k)
+        add(f"adaptive {variant}", lam, test.metric(lam), val=val.metric(lam),
+            inner=inner_score(variant, val, n, alpha=alpha, seed=SEED + k))  # fmt: skip
+    # The workflow's own adaptive merge (its lambda.json), as a check of the default variant.
+    own = Path(layout.merge_weights(layout.run_dir(root, "lego_merge_adaptive", k)))
+    if own.exists():
+        study = json.loads(own.read_text())["lambda"]
+        lam = tuple(study[m] for m in names)
+        add("lego_merge_adaptive (workflow)", lam, test.metric(lam), val=val.metric(lam))
+    add("naive_mc", equal, model_metric(NaiveMC(blocks), data, test_ids))
+    weights_file = Path(layout.merge_weights(layout.run_dir(root, "damc", k)))
+    damc = json.loads(weights_file.read_text())["lambda"]
+    add(
+        "damc",
+        tuple(damc[m] for m in names),
+        model_metric(NaiveMC(blocks, weights=damc), data, test_ids),
+    )
+    fuse = load_model(layout.model(layout.run_dir(root, "lego_fuse", k)))
+    add("lego_fuse", None, model_metric(fuse, data, test_ids))
+    return rows
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def best_block(frame: pd.DataFrame, ds: str) -> str:
+    """The block of highest mean **validation** metric (as the composition table picks it)."""
+    here = frame[(frame["dataset"] == ds) & frame["model"].str.startswith("lego_block.")]
+    return str(here.groupby("model")["val"].mean().idxmax())
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, model): mean ± std of the test metric over splits, the paired difference
+    from the best block (mean ± standard error, splits at or above it) and the mean inner
+    validation score."""
+    rows = []
+    for ds in dict.fromkeys(frame["dataset"]):
+        here = frame[frame["dataset"] == ds]
+        ref = here[here["model"] == best_block(frame, ds)].set_index("split")["test"]
+        for model in dict.fromkeys(here["model"]):
+            own = here[here["model"] == model].set_index("split")
+            diff = (own["test"] - ref).dropna()
+            rows.append({
+                "dataset": ds, "model": model, "n_splits": int(own["test"].notna().sum()),
+                "test_mean": own["test"].mean(), "test_std": own["test"].std(ddof=1),
+                "diff_mean": diff.mean() if len(diff) else math.nan,
+                "diff_se": diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else math.nan,
+                "at_or_above": int((diff >= -1e-12).sum()) if len(diff) else 0,
+                "inner_mean": own["inner"].mean() if "inner" in own else math.nan,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _cell(mean: float, spread: float, signed: bool = False) -> str:
+    if math.isnan(mean):
+        return ""
+    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
+    return text if math.isnan(spread) else f"{text} ± {spread:.3f}"
+
+
+def markdown(frame: pd.DataFrame, table: pd.DataFrame, seconds: dict) -> str:
+    """Per dataset, a table of every model and a table of the λ chosen per split."""
+    lines = [
+        "# Adaptive LegoMerge: choosing λ on validation",
+        "",
+        "Test metric on the test patients with every modality, mean ± std over the splits. "
+        "Δ best block: the paired per-split difference from the block of best mean validation "
+        "metric, mean ± standard error, and the splits at or above it. *inner*: the variant "
+        "judged on validation only (λ chosen on half the validation patients, scored on the "
+        f"other half, both ways, {INNER_REPEATS} random halvings), mean over splits.",
+        "",
+        "Variants: " + "; ".join(f"`{v}` {text}" for v, text in VARIANTS.items()) + ".",
+    ]
+    for ds, here in table.groupby("dataset", sort=False):
+        block = best_block(frame, ds)
+        n_test = frame.loc[frame["dataset"] == ds, "n_test"]
+        n_val = frame.loc[frame["dataset"] == ds, "n_val"]
+        lines += ["", f"## {ds}", "",
+                  f"Best block on validation: `{block}`; test n {n_test.min()}–{n_test.max()}, "
+                  f"val n {n_val.min()}–{n_val.max()}.", "",
+                  "| model | test | Δ best block | ≥ block | inner |",
+                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        for _, r in here.iterrows():
+            if r["model"] == "best_block (val)":
+                lines.append(
+                    f"| best block, chosen per split on val | | | | {r['inner_mean']:.3f} |"
+                )
+                continue
+            won = f"{r['at_or_above']}/{r['n_splits']}"
+            inner = "" if math.isnan(r["inner_mean"]) else f"{r['inner_mean']:.3f}"
+            lines.append(
+                f"| `{r['model']}` | {_cell(r['test_mean'], r['test_std'])} | "
+                f"{_cell(r['diff_mean'], r['diff_se'], signed=True)} | {won} | {inner} |"
+            )
+        chosen = frame[
+            (frame["dataset"] == ds) & frame["model"].str.startswith(("adaptive", "damc"))
+        ]
+        splits = sorted(chosen["split"].unique())
+        lines += ["", "| λ per split | " + " | ".join(f"split {k}" for k in splits) + " |",
+                  "| --- |" + " --- |" * len(splits)]  # fmt: skip
+        for model in dict.fromkeys(chosen["model"]):
+            cells = chosen[chosen["model"] == model].set_index("split")["lambda"]
+            lines.append(
+                f"| `{model}` | " + " | ".join(_lambda_text(cells[k]) for k in splits) + " |"
+            )
+    lines += ["", "## Wall time (2 shared cores)", ""]
+    lines += [f"- {study} study: {sec / 60:.1f} min" for study, sec in seconds.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _lambda_text(text: str) -> str:
+    lam = json.loads(text)
+    if all(math.isclose(v, 1 / len(lam), abs_tol=1e-3) for v in lam.values()):
+        return "equal"
+    return " · ".join(f"{m} {v:g}" for m, v in lam.items())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/adaptive_merge"))
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--study", choices=STUDIES, action="append", help="default: both")
+    parser.add_argument("--report-only", action="store_true", help="only rescore the studies")
+    parser.add_argument(
+        "--dataset", action="append", help="score only these datasets (default: every one)"
+    )
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    studies = args.study or list(STUDIES)
+    configs = {"demo": demo_study(out / "demo"), "cohorts": cohort_study(out / "cohorts")}
+    seconds_file = out / "seconds.json"
+    if not args.report_only:
+        for study in studies:
+            if study == "cohorts":
+                for cohort in COHORTS:
+                    export_cohort.write_cohort(cohort, out / "cohorts" / "raw" / cohort)
+            took = run_study(configs[study], out / f"{study}.yaml", args.cores)
+            times = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
+            write_json_atomic(seconds_file, {**times, study: round(took, 1)})
+    seconds = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    rows = [
+        row
+        for study in studies
+        for ds in configs[study]["datasets"]
+        if args.dataset is None or ds in args.dataset
+        for k in range(configs[study]["splits"]["repeats"])
+        for row in split_rows(configs[study], ds, k)
+    ]
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "adaptive_merge.csv", index=False)
+    table = summary(frame)
+    table.to_csv(out / "adaptive_merge_summary.csv", index=False)
+    scoring = round(time.perf_counter() - start, 1)
+    text = markdown(frame, table, {**seconds, "scoring (no training)": scoring})
+    payload = {"variants": VARIANTS, "seconds": seconds, "scoring_seconds": scoring,
+               "summary": table.to_dict("records"), "rows": frame.to_dict("records")}  # fmt: skip
+    write_report(out, "adaptive_merge", payload, text)
+
+
+if __name__ == "__main__":
+    main()
