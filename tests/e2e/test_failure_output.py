@@ -114,6 +114,9 @@ def test_an_unreadable_slide_fails_the_manifest_once_and_is_never_encoded(tmp_pa
     assert done.returncode != 0
     assert output.count(message) == 1, output
     assert "Trying to restart job" not in output
-    assert len(output.splitlines()) < 30, output
+    lines = output.splitlines()
+    # The checkpoint's DAG update adds a few of snakemake's lines to the label case's budget.
+    assert len(lines) < 40, output
+    assert any(message in line for line in lines[-15:]), output  # near the end
     assert not (tmp_path / "out/mine/manifests/slides.csv").exists()
     assert not (tmp_path / "out/mine/features").exists()
