@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import math
 import subprocess
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from cohort_export import COHORTS, REPO, export_cohort
 from summary import write_report
 
 from mmlego import layout
@@ -55,14 +55,6 @@ from mmlego.train.monitor import validation_metric
 from mmlego.train.outputs import load_model, read_checkpoint
 from mmlego.utils.atomic import write_json_atomic
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "export_cohort", REPO / "scripts" / "export_cohort.py"
-)
-export_cohort = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_cohort)
-
-COHORTS = ("gbsg2", "whas500")
 STUDIES = ("demo", "cohorts")
 MODELS = ["lego_block", "lego_merge", "lego_merge_adaptive", "naive_mc", "damc", "lego_fuse"]
 DEMO_OUT = "../results/demo"  # config/config.yaml's output folder, relative to config/

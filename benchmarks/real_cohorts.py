@@ -33,7 +33,6 @@ against the same ``defaults`` study)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from cohort_export import COHORTS, REPO, export_cohort
 from summary import write_report
 
 from mmlego import layout
@@ -50,14 +50,6 @@ from mmlego.data.kinds import dataset_modalities
 from mmlego.models.catalogue import dataset_runs
 from mmlego.utils.atomic import write_json_atomic
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "export_cohort", REPO / "scripts" / "export_cohort.py"
-)
-export_cohort = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_cohort)
-
-COHORTS = ("gbsg2", "whas500")
 MODELS = ["lego_block", "lego_merge", "lego_fuse", "coxnet"]
 SETTINGS = ("defaults", "tuned")
 METRIC = "c_index"

@@ -22,18 +22,17 @@ MESSAGE = (
     "other values for patients p02"
 )
 
+IDS = [f"p{i:02d}" for i in range(N)]
 
-@pytest.mark.parametrize(
-    "retries", [[], ["--retries", "2"]], ids=["local-profile", "slurm-profile-retries"]
-)
-def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries):
-    ids = [f"p{i:02d}" for i in range(N)]
-    events = [0, 1, 2] + [1] * (N - 3)  # p02's event is 2
-    pd.DataFrame({"patient_id": ids, "months": np.linspace(1, 30, N), "dead": events}).to_csv(
-        tmp_path / "labels.csv", index=False
+
+def _write_study(folder, events, **extra_modalities) -> dict:
+    """A 12-patient survival study in ``folder``: labels.csv with ``events``, clinical.csv,
+    any extra modality entries, and study.yaml; returns the study's config."""
+    pd.DataFrame({"patient_id": IDS, "months": np.linspace(1, 30, N), "dead": events}).to_csv(
+        folder / "labels.csv", index=False
     )
-    pd.DataFrame({"patient_id": ids, "age": np.arange(N, dtype=float)}).to_csv(
-        tmp_path / "clinical.csv", index=False
+    pd.DataFrame({"patient_id": IDS, "age": np.arange(N, dtype=float)}).to_csv(
+        folder / "clinical.csv", index=False
     )
     study = {
         "output_dir": "out",
@@ -43,11 +42,22 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries
                 "kind": "generic",
                 "task": "survival",
                 "labels": {"path": "labels.csv", "time": "months", "event": "dead"},
-                "modalities": {"clin": {"type": "tabular", "path": "clinical.csv"}},
+                "modalities": {
+                    "clin": {"type": "tabular", "path": "clinical.csv"},
+                    **extra_modalities,
+                },
             }
         },
     }
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    (folder / "study.yaml").write_text(yaml.safe_dump(study))
+    return study
+
+
+@pytest.mark.parametrize(
+    "retries", [[], ["--retries", "2"]], ids=["local-profile", "slurm-profile-retries"]
+)
+def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries):
+    study = _write_study(tmp_path, events=[0, 1, 2] + [1] * (N - 3))  # p02's event is 2
     # The whole study, as a user runs it, under the default (local) profile.
     done = run_snakemake("--cores", "1", "--configfile", "study.yaml", *retries, cwd=tmp_path)
     output = done.stdout + done.stderr
@@ -74,34 +84,12 @@ def test_a_bad_label_file_prints_its_message_once_in_few_lines(tmp_path, retries
 def test_an_unreadable_slide_fails_the_manifest_once_and_is_never_encoded(tmp_path):
     """A slide that cannot be opened is found by the manifest step (``retries: 0``), not by its
     encoding job, which a cluster profile retries: one message, even with ``--retries 2``."""
-    ids = [f"p{i:02d}" for i in range(N)]
-    pd.DataFrame({"patient_id": ids, "months": np.linspace(1, 30, N), "dead": 1}).to_csv(
-        tmp_path / "labels.csv", index=False
-    )
-    pd.DataFrame({"patient_id": ids, "age": np.arange(N, dtype=float)}).to_csv(
-        tmp_path / "clinical.csv", index=False
-    )
     write_slide(tmp_path / "good.tif", size=256, seed=0)
     (tmp_path / "scan.svs").write_text("an export that went wrong\n")
-    pd.DataFrame({"patient_id": ids[:2], "path": ["good.tif", "scan.svs"]}).to_csv(
+    pd.DataFrame({"patient_id": IDS[:2], "path": ["good.tif", "scan.svs"]}).to_csv(
         tmp_path / "slides.csv", index=False
     )
-    study = {
-        "output_dir": "out",
-        "models": ["lego_block"],
-        "datasets": {
-            "mine": {
-                "kind": "generic",
-                "task": "survival",
-                "labels": {"path": "labels.csv", "time": "months", "event": "dead"},
-                "modalities": {
-                    "clin": {"type": "tabular", "path": "clinical.csv"},
-                    "slides": {"type": "wsi", "manifest": "slides.csv"},
-                },
-            }
-        },
-    }
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    _write_study(tmp_path, events=[1] * N, slides={"type": "wsi", "manifest": "slides.csv"})
     done = run_snakemake(
         "--cores", "1", "--configfile", "study.yaml", "--retries", "2", cwd=tmp_path
     )

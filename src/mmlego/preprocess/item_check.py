@@ -59,19 +59,20 @@ def item_problems(
     """The files of the manifest that cannot be encoded, grouped by reason, in manifest order."""
     problems: dict[str, list[str]] = {}
     mpps = frame["mpp"] if "mpp" in frame.columns else pd.Series(math.nan, index=frame.index)
-    for path, mpp in zip(frame["path"], mpps, strict=True):
+    for text, mpp in zip(frame["path"], mpps, strict=True):
+        path = Path(text)  # errors name the file as Path prints it
         try:
             if mod_type == "wsi":
-                check_slide(Path(path), None if pd.isna(mpp) else float(mpp), fallback_mpp)
+                check_slide(path, None if pd.isna(mpp) else float(mpp), fallback_mpp)
             else:
-                check_image(Path(path))
+                check_image(path)
         except (ValueError, FileNotFoundError) as err:
             # Each error starts with the file's path; the rest is the reason and its fix, in
             # which a library may quote the path again (PIL does): dropped, so files with one
             # reason share one entry.
             reason = str(err).removeprefix(f"{path}: ").replace(f" '{path}'", "")
             # Named in full, whatever folder the manifest's relative paths start from.
-            problems.setdefault(reason, []).append(str(Path(path).absolute()))
+            problems.setdefault(reason, []).append(str(path.absolute()))
     return problems
 
 
