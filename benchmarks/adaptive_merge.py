@@ -21,8 +21,6 @@ import argparse
 import copy
 import json
 import math
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from cohort_export import COHORTS, REPO, export_cohort
+from cohort_studies import COHORTS, REPO, export_cohort, run_study, runs_of
 from summary import write_report
 
 from mmlego import layout
@@ -39,7 +37,6 @@ from mmlego.config import fill_defaults
 from mmlego.data.kinds import dataset_modalities
 from mmlego.data.transforms import SplitData, SplitFiles, load_split
 from mmlego.evaluate.compare import rank_auc
-from mmlego.models.catalogue import dataset_runs
 from mmlego.models.compose import NaiveMC
 from mmlego.models.losses import TaskLoss, survival_outputs
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
@@ -80,35 +77,14 @@ def filled(config: dict) -> dict:
     return fill_defaults(copy.deepcopy(config))
 
 
-def runs_of(config: dict) -> dict[str, list[str]]:
-    """{dataset: its runs} of the study."""
-    config = filled(config)
-    return {
-        ds: dataset_runs(dataset_modalities(spec), config["models"], spec["task"])
-        for ds, spec in config["datasets"].items()
-    }
-
-
 def targets(config: dict) -> list[str]:
     """Every run's metrics.json of every split."""
     return [
         layout.metrics(layout.run_dir(layout.dataset_dir(config["output_dir"], ds), run, k))
-        for ds, runs in runs_of(config).items()
+        for ds, runs in runs_of(filled(config)).items()
         for run in runs
         for k in range(config["splits"]["repeats"])
     ]
-
-
-def run_study(config: dict, path: Path, cores: int) -> float:
-    """Run the study's snakemake to its targets; its wall time in seconds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake = Path(sys.executable).parent / "snakemake"
-    command = [str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--configfile", str(path)]
-    command += ["--cores", str(cores), *targets(config)]
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True)
-    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------- scoring λ
@@ -488,7 +464,9 @@ def main(argv: list[str] | None = None) -> None:
             if study == "cohorts":
                 for cohort in COHORTS:
                     export_cohort.write_cohort(cohort, out / "cohorts" / "raw" / cohort)
-            took = run_study(configs[study], out / f"{study}.yaml", args.cores)
+            took = run_study(
+                configs[study], out / f"{study}.yaml", args.cores, targets(configs[study])
+            )
             times = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
             write_json_atomic(seconds_file, {**times, study: round(took, 1)})
     seconds = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}

@@ -34,20 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from cohort_export import COHORTS, REPO, export_cohort
+from cohort_studies import COHORTS, export_cohort, run_study, runs_of
 from summary import write_report
 
 from mmlego import layout
-from mmlego.data.kinds import dataset_modalities
-from mmlego.models.catalogue import dataset_runs
 from mmlego.utils.atomic import write_json_atomic
 
 MODELS = ["lego_block", "lego_merge", "lego_fuse", "coxnet"]
@@ -97,14 +91,6 @@ def study(
     return config
 
 
-def runs_of(config: dict) -> dict[str, list[str]]:
-    """{cohort: its runs} of the study."""
-    return {
-        ds: dataset_runs(dataset_modalities(spec), config["models"], spec["task"])
-        for ds, spec in config["datasets"].items()
-    }
-
-
 def targets(config: dict) -> list[str]:
     """Every run's metrics.json of every split (and the tuning table when tuned)."""
     files = [
@@ -116,17 +102,6 @@ def targets(config: dict) -> list[str]:
     if config["tune"]["trials"] > 0:
         files.append(layout.table(config["output_dir"], "tuning.md"))
     return files
-
-
-def run_study(config: dict, path: Path, cores: int) -> float:
-    """Run the study's snakemake to its targets; its wall time in seconds."""
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake = Path(sys.executable).parent / "snakemake"
-    command = [str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--configfile", str(path)]
-    command += ["--cores", str(cores), *targets(config)]
-    start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True)
-    return time.perf_counter() - start
 
 
 def scores(config: dict, setting: str) -> pd.DataFrame:
@@ -289,7 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     label = {"defaults": "defaults", "tuned": args.name or "tuned"}
     if not args.report_only:
         for setting in args.setting or SETTINGS:
-            took = run_study(configs[setting], out / f"{label[setting]}.yaml", args.cores)
+            took = run_study(
+                configs[setting],
+                out / f"{label[setting]}.yaml",
+                args.cores,
+                targets(configs[setting]),
+            )
             record_seconds(out / "seconds.json", label[setting], took)
     times = json.loads((out / "seconds.json").read_text())
     seconds = {label[s]: times[label[s]] for s in SETTINGS if label[s] in times}
