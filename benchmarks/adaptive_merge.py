@@ -40,6 +40,7 @@ from mmlego.evaluate.compare import rank_auc
 from mmlego.models.compose import NaiveMC
 from mmlego.models.losses import TaskLoss, survival_outputs
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
+from mmlego.studies.merge_ablation import set_latents
 from mmlego.train.combine import load_blocks
 from mmlego.train.data import PatientDataset, ids_with_modalities
 from mmlego.train.merge_weights import (
@@ -182,17 +183,10 @@ class Cached:
 @torch.no_grad()
 def cache(merged: LegoMerge, data: SplitData, ids: list[str]) -> Cached:
     """The blocks' latents and the labels of patients ``ids``."""
-    latents, present, targets = [], [], []
-    for batch, target, _ in PatientDataset(data, ids).loader(256, shuffle=False):
-        z, p = merged.block_latents(batch)
-        latents.append(z)
-        present.append(p)
-        targets.append(target)
+    latents, present, targets = set_latents(merged, data, ids, batch_size=256)
     options = {"magnitude": merged.magnitude, "phase": merged.phase,
                "head": merged.head_method, "eps": merged.eps}  # fmt: skip
-    return Cached(data.task, torch.cat(latents, 1), torch.cat(present, 1),
-                  {k: torch.cat([t[k] for t in targets]) for k in targets[0]}, merged.heads(),
-                  options)  # fmt: skip
+    return Cached(data.task, latents, present, targets, merged.heads(), options)
 
 
 def bootstrap_se(val: Cached, score, lam: Weights, equal: Weights, seed: int) -> float:

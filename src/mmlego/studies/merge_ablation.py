@@ -37,11 +37,11 @@ PHASE_LABELS = {"circular": "circular", "mean": "arithmetic", "weighted": "magni
 
 @torch.no_grad()
 def set_latents(
-    merged: LegoMerge, data: SplitData, ids: list[str]
+    merged: LegoMerge, data: SplitData, ids: list[str], batch_size: int = 64
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """The blocks' final latents (N, B, c, d), presence (N, B) and targets of patients ``ids``."""
     latents, present, targets = [], [], []
-    for batch, target, _ in PatientDataset(data, ids).loader(64, shuffle=False):
+    for batch, target, _ in PatientDataset(data, ids).loader(batch_size, shuffle=False):
         z, p = merged.block_latents(batch)
         latents.append(z)
         present.append(p)
