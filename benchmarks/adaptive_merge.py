@@ -36,7 +36,7 @@ from mmlego import layout
 from mmlego.config import fill_defaults
 from mmlego.data.kinds import dataset_modalities
 from mmlego.data.transforms import SplitData, SplitFiles, load_split
-from mmlego.evaluate.compare import rank_auc
+from mmlego.evaluate.fast_metrics import task_metric
 from mmlego.models.compose import NaiveMC
 from mmlego.models.losses import TaskLoss, survival_outputs
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
@@ -95,26 +95,6 @@ INNER_REPEATS = 5  # random halvings of the validation set for the inner compari
 SEED = 0
 
 
-def fast_metric(task: str, scores: np.ndarray, targets: dict[str, np.ndarray]) -> float:
-    """The task metric from per-patient scores (survival risk, class probabilities) without
-    sksurv's and sklearn's input checks, for the thousands of resamples: Harrell's c with
-    ties in risk counting 1/2; AUCs from ranks. NaN when undefined."""
-    if task == "survival":
-        time, event = targets["time"], targets["event"].astype(bool)
-        comparable = event[:, None] & (time[:, None] < time[None, :])
-        if not comparable.any():
-            return math.nan
-        diff = scores[:, None] - scores[None, :]
-        concordant = (diff > 0) + 0.5 * (diff == 0)
-        return float(concordant[comparable].mean())
-    label = targets["label"]
-    if task == "binary":
-        return rank_auc(label == 1, scores[:, 1])
-    aucs = [rank_auc(label == c, scores[:, c]) for c in range(scores.shape[1])]
-    aucs = [a for a in aucs if not math.isnan(a)]
-    return float(np.mean(aucs)) if aucs else math.nan
-
-
 def patient_scores(task: str, logits: torch.Tensor) -> np.ndarray:
     """What the metric ranks: the survival risk, or the class probabilities."""
     if task == "survival":
@@ -167,14 +147,14 @@ class Cached:
         return logits if self.rows is None else logits[torch.as_tensor(self.rows)]
 
     def metric(self, lam: Weights) -> float:
-        """The task metric as the workflow computes it (sksurv, sklearn)."""
+        """The task metric as the training monitor computes it from the logits."""
         return validation_metric(self.task, self.logits(lam), self.targets)
 
     def quick_metric(self, lam: Weights) -> float:
-        """The same metric from :func:`fast_metric` (for resamples and halves)."""
+        """The same metric from the cached scores (for resamples and halves)."""
         scores = self._full(lam)[1]
         targets = {k: v.numpy() for k, v in self.targets.items()}
-        return fast_metric(self.task, scores if self.rows is None else scores[self.rows], targets)
+        return task_metric(self.task, scores if self.rows is None else scores[self.rows], targets)
 
     def loss(self, lam: Weights, alpha: float) -> float:
         return float(TaskLoss(self.task, alpha=alpha)(self.logits(lam), self.targets))

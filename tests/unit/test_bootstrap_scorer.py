@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
 
-from mmlego.evaluate.compare import primary_score, rank_auc, resample_scorer
+from mmlego.evaluate.compare import primary_score, resample_scorer
 from mmlego.evaluate.metrics import UndefinedMetricWarning
 from mmlego.predictions import Predictions
 
@@ -32,16 +31,6 @@ def _preds(task: str, rng: np.random.Generator) -> Predictions:
     for c in range(classes):
         frame[f"prob_{c}"] = probs[:, c]
     return Predictions(frame, task, None, [str(c) for c in range(classes)], {}, "planted")
-
-
-def test_rank_auc_is_sklearns_auc_with_ties_and_nan_with_one_class():
-    rng = np.random.default_rng(3)
-    positive = rng.random(30) < 0.4
-    score = np.round(rng.random(30), 1)
-    assert rank_auc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
-    # Hand-computed: positives scored 0.9 and 0.5, negatives 0.5 and 0.1 -> (2 + 1.5) / 4.
-    assert rank_auc(np.array([1, 1, 0, 0], bool), np.array([0.9, 0.5, 0.5, 0.1])) == 0.875
-    assert np.isnan(rank_auc(np.ones(5, bool), np.arange(5.0)))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "survival"])

@@ -19,13 +19,12 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
+from mmlego.evaluate import fast_metrics
 from mmlego.evaluate.cases import Presence, scored_mask
 from mmlego.evaluate.metrics import (
     LOWER_IS_BETTER,
     PRIMARY_METRIC,
-    UndefinedMetricWarning,
     binary_auc,
     harrell_c,
     macro_ovr_auc,
@@ -51,41 +50,22 @@ def primary_score(preds: Predictions, rows: np.ndarray) -> float:
     return macro_ovr_auc(frame["label"].to_numpy(), probs)
 
 
-def rank_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic on average ranks (ties count 1/2): the value
-    ``roc_auc_score`` gives, without its input checks, which cost ~1 ms a call; NaN when a
-    class is missing."""
-    n_pos = int(positive.sum())
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def resample_scorer(preds: Predictions) -> Callable[[np.ndarray], float]:
     """``rows -> primary_score(preds, rows)`` for the thousands of bootstrap resamples: the
-    columns are read once, and AUCs are taken from ranks (``rank_auc``). An undefined value
-    (one class, no event) is NaN (the c-index's with ``harrell_c``'s warning, which
-    ``bootstrap_difference`` silences once for all resamples); a class absent from a resample
-    is left out of the macro mean, as ``macro_ovr_auc`` does."""
+    columns are read once, and the metrics are :mod:`~mmlego.evaluate.fast_metrics`' (the same
+    floats, without the libraries' per-call checks). An undefined value (one class, no
+    comparable pair) is NaN; a class absent from a resample is left out of the macro mean, as
+    ``macro_ovr_auc`` does."""
     frame = preds.frame
     if preds.task == "survival":
         time, event = frame["time"].to_numpy(), frame["event"].to_numpy()
         risk = frame["risk"].to_numpy()
-        return lambda rows: harrell_c(time[rows], event[rows], risk[rows])
+        return lambda rows: fast_metrics.harrell_c(event[rows], time[rows], risk[rows])
     label = frame["label"].to_numpy()
     probs = frame[preds.columns("prob")].to_numpy(float)
     if preds.task == "binary":
-        return lambda rows: rank_auc(label[rows] == 1, probs[rows, 1])
-
-    def macro(rows: np.ndarray) -> float:
-        picked, scores = label[rows], probs[rows]
-        aucs = [rank_auc(picked == c, scores[:, c]) for c in range(scores.shape[1])]
-        aucs = [a for a in aucs if not np.isnan(a)]
-        return float(np.mean(aucs)) if aucs else float("nan")
-
-    return macro
+        return lambda rows: fast_metrics.roc_auc(label[rows] == 1, probs[rows, 1])
+    return lambda rows: fast_metrics.macro_ovr_auc(label[rows], probs[rows])
 
 
 def _test_only(preds: Predictions, order: pd.Index | None = None) -> Predictions:
@@ -104,15 +84,13 @@ def bootstrap_difference(
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     diffs = np.full((n_boot, len(pairs)), np.nan)
-    with warnings.catch_warnings():
-        # A resample with a single class or no event is undefined; it is skipped via nanmean.
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        for j, (ours, base) in enumerate(pairs):
-            n = len(ours.frame)
-            score_ours, score_base = resample_scorer(ours), resample_scorer(base)
-            for b in range(n_boot):
-                rows = rng.integers(0, n, size=n)
-                diffs[b, j] = score_ours(rows) - score_base(rows)
+    # A resample with a single class or no comparable pair scores NaN; nanmean skips it.
+    for j, (ours, base) in enumerate(pairs):
+        n = len(ours.frame)
+        score_ours, score_base = resample_scorer(ours), resample_scorer(base)
+        for b in range(n_boot):
+            rows = rng.integers(0, n, size=n)
+            diffs[b, j] = score_ours(rows) - score_base(rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         per_replicate = np.nanmean(diffs, axis=1)

@@ -10,11 +10,9 @@ one-vs-rest AUC over the classes present in the set. These are computed from pro
 never argmax labels. The final reported metrics are the evaluate stage's; this module only
 ranks epochs.
 
-Both are computed here with numpy, in the same arithmetic as scikit-survival's
-``concordance_index_censored`` and scikit-learn's ``roc_auc_score`` (the same counts, the
-same divisions and trapezoid sum, so the same floats; tests/unit/test_monitor.py checks it):
-importing those two packages (and SciPy under them) cost every training job about 1.4
-CPU-seconds, more than a demo split's training.
+Both come from :mod:`mmlego.evaluate.fast_metrics`, numpy only, with the same floats as
+scikit-survival's and scikit-learn's: importing those two packages (and SciPy under them) would
+cost every training job about 1.4 CPU-seconds, more than a demo split's training.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmlego.evaluate.fast_metrics import harrell_c, macro_ovr_auc, roc_auc
 from mmlego.models.losses import survival_outputs
 
 SELECT_ON = ("metric", "loss")
@@ -46,43 +45,6 @@ def metric_defined(task: str, targets: dict[str, torch.Tensor]) -> bool:
     return len(np.unique(targets["label"].numpy())) >= 2
 
 
-def harrell_c(
-    event: np.ndarray, time: np.ndarray, risk: np.ndarray, tied_tol: float = 1e-8
-) -> float:
-    """Harrell's c-index: over the pairs where an event comes strictly before another
-    patient's time (or at a censored one's same time), the share where the event has the
-    higher ``risk``, risks within ``tied_tol`` counting one half. Needs a comparable pair."""
-    numerator, denominator = 0.0, 0.0
-    for i in np.flatnonzero(event):
-        comparable = (time > time[i]) | ((time == time[i]) & ~event)
-        others = risk[comparable]
-        ties = np.absolute(others - risk[i]) <= tied_tol
-        # Whole and half counts: exact in float64, so the sum's order does not matter.
-        numerator += float((others[~ties] < risk[i]).sum()) + 0.5 * float(ties.sum())
-        denominator += float(comparable.sum())
-    if denominator == 0:
-        raise ValueError("no comparable pair: Harrell's c-index is undefined")
-    return numerator / denominator
-
-
-def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC of ``score`` for the boolean labels ``positive`` (both classes present): the
-    trapezoid area under the ROC curve through its corner points, as scikit-learn draws it."""
-    order = np.argsort(score, kind="mergesort")[::-1]
-    sorted_score = score[order]
-    # The last row of each distinct score: one curve point per threshold.
-    ends = np.r_[np.flatnonzero(np.diff(sorted_score)), len(score) - 1]
-    tps = np.cumsum(positive[order].astype(np.float64))[ends]
-    fps = 1 + ends.astype(np.float64) - tps
-    if len(fps) > 2:
-        # Points collinear with their neighbours add nothing to the area; dropping them keeps
-        # the trapezoid sum the same sum of the same terms as scikit-learn's.
-        corner = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        tps, fps = tps[corner], fps[corner]
-    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
-    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
-
-
 def validation_metric(task: str, logits: torch.Tensor, targets: dict[str, torch.Tensor]) -> float:
     """The monitored metric, or NaN when the labels do not define it."""
     if not metric_defined(task, targets):
@@ -95,12 +57,7 @@ def validation_metric(task: str, logits: torch.Tensor, targets: dict[str, torch.
     labels = targets["label"].numpy()
     if task == "binary":
         return roc_auc(labels == labels.max(), probs[:, 1])
-    aucs = [
-        roc_auc(labels == k, probs[:, k])
-        for k in range(probs.shape[1])
-        if 0 < (labels == k).sum() < len(labels)
-    ]
-    return float(np.mean(aucs))
+    return macro_ovr_auc(labels, probs)
 
 
 @dataclass
