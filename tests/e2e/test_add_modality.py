@@ -229,3 +229,37 @@ def test_changing_the_isic_image_settings_leaves_the_metadata_blocks_inputs_as_t
     # and every block's transforms and training are planned exactly as they were; the image
     # bags, behind the manifest checkpoint, are the jobs whose params change.
     assert changed == {}
+
+
+def _mimic_plan(root, **options) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of a study of two MIMIC datasets of one database (static and vitals
+    blocks each), with these options for the ``icd9`` dataset."""
+    (root / "mimic").mkdir(exist_ok=True)
+    for table in ("PATIENTS", "ADMISSIONS", "ICUSTAYS", "CHARTEVENTS", "LABEVENTS",
+                  "DIAGNOSES_ICD"):  # fmt: skip
+        (root / "mimic" / f"{table}.csv").write_text("ROW_ID\n")
+    db = str(root / "mimic")
+    datasets = {
+        "icd9": {"kind": "mimic", "task": "binary", "mimic_dir": db, "target": "icd9", **options},
+        "mort": {"kind": "mimic", "task": "multiclass", "mimic_dir": db, "target": "mortality"},
+    }
+    return _plan(root, datasets, ["lego_block", "lego_merge", "snn"])
+
+
+MIMIC_BLOCK_INPUT_RULES = ("mimic_", "splits", "modality_transforms", "train")
+
+
+def test_changing_the_mimic_vitals_window_leaves_the_static_blocks_inputs_as_they_were(tmp_path):
+    # A MIMIC dataset's modalities are fixed (static, vitals): what a user changes of one
+    # modality is its options, and `hours` (the vitals window) is the vitals' own.
+    before = _mimic_plan(tmp_path)
+    after = _mimic_plan(tmp_path, hours=12)
+    changed, trained = _kept(before, after, MIMIC_BLOCK_INPUT_RULES)
+    assert trained >= {f"lego_block.{m}" for m in ("static", "vitals")}
+    # icd9's vitals store is the one old job planned otherwise: its extraction is a new one;
+    # icd9's labels and static store, the cohort, every split and transforms, mort's every
+    # job and every block's training are as they were.
+    assert {rule for rule, _ in changed.values()} == {"mimic_vitals_icd9"}
+    new = [rule for out, (rule, _) in after.items()
+           if out not in before and rule.startswith(MIMIC_BLOCK_INPUT_RULES)]  # fmt: skip
+    assert len(new) == 1 and new[0].startswith("mimic_extract_")
