@@ -130,11 +130,12 @@ for _key in sorted(set(COHORT_KEYS.values())):
             layout.log(OUT, f"_mimic/cohort/{_key}"),
         # Its failures are the tables' content or the cohort rules: a retry fails again.
         retries: 0
+        # Seconds on the four small tables (no event table): on the submit host, as the
+        # per-dataset jobs are.
+        localrule: True
         conda:
             "../../envs/data.yaml"
         threads: 1
-        resources:
-            mem_mb=4000,
         params:
             mimic_dir=lambda wildcards, input: mimic_dir_of(input),
             cfg=as_json(cohort_settings(spec(_ds))),
