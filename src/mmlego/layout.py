@@ -90,6 +90,12 @@ def mimic_extract_dir(out: str, key: str) -> str:
     return f"{out}/_mimic/{key}"
 
 
+def mimic_cohort_dir(out: str, key: str) -> str:
+    """The cohort alone (no vitals) shared by the MIMIC datasets of one database and cohort
+    settings."""
+    return f"{out}/_mimic/cohort/{key}"
+
+
 # --------------------------------------------------------------------------- one dataset
 
 

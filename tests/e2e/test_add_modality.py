@@ -143,27 +143,31 @@ def planned_commands(text: str) -> dict[tuple[str, ...], tuple[str, str]]:
     return jobs
 
 
-def _tcga_plan(root, omics: list[str]) -> dict[tuple[str, ...], tuple[str, str]]:
-    """The dry-run jobs of a TCGA study with these omics groups (a slide modality too)."""
-    (root / "slides").mkdir(exist_ok=True)
-    (root / "table.csv").write_text("case_id,slide_id,survival_months,censorship\n")
+def _plan(root, datasets: dict, models: list[str]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of a study of these datasets and models (no raw file is read)."""
     config = {
         "output_dir": str(root / "out"),
         "device": "cpu",
         "splits": {"repeats": 2},
         "demo": {"enabled": False},
-        "datasets": {
-            "tc": {"kind": "tcga", "task": "survival", "slides": str(root / "slides"),
-                   "table": str(root / "table.csv"), "omics_as": "separate", "omics": omics},
-        },
-        "models": ["lego_block", "lego_merge"],
-    }  # fmt: skip
+        "datasets": datasets,
+        "models": models,
+    }
     path = root / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     plan = run_snakemake("-n", "-p", "--quiet", "host", "--cores", "1", "--configfile", str(path),
                          cwd=root)  # fmt: skip
     assert plan.returncode == 0, plan.stderr[-3000:]
     return planned_commands(plan.stdout)
+
+
+def _tcga_plan(root, omics: list[str]) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of a TCGA study with these omics groups (a slide modality too)."""
+    (root / "slides").mkdir(exist_ok=True)
+    (root / "table.csv").write_text("case_id,slide_id,survival_months,censorship\n")
+    tc = {"kind": "tcga", "task": "survival", "slides": str(root / "slides"),
+          "table": str(root / "table.csv"), "omics_as": "separate", "omics": omics}  # fmt: skip
+    return _plan(root, {"tc": tc}, ["lego_block", "lego_merge"])
 
 
 # The jobs that make what a LegoBlock is trained on (and train it): with the same outputs and
@@ -189,3 +193,73 @@ def test_adding_a_tcga_omics_group_leaves_the_other_blocks_inputs_as_they_were(t
     retrained = {path.split("/")[-3] for out, (rule, _) in after.items() if rule == "train"
                  and out not in before for path in out}  # fmt: skip
     assert retrained == {"lego_block.mut"}
+
+
+def _isic_plan(root, **options) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of an ISIC study (image and metadata blocks) with these options."""
+    (root / "images").mkdir(exist_ok=True)
+    (root / "train.csv").write_text("image_name,patient_id,target\n")
+    isic = {"kind": "isic", "task": "binary", "images": str(root / "images"),
+            "metadata": str(root / "train.csv"), **options}  # fmt: skip
+    return _plan(root, {"isic": isic}, ["lego_block", "lego_merge", "snn"])
+
+
+def _kept(before, after, rules) -> tuple[dict, set[str]]:
+    """The jobs of ``before`` whose rule starts with one of ``rules`` that ``after`` plans
+    with other outputs or another command, and the runs ``before`` trains."""
+    kept = {out: job for out, job in before.items() if job[0].startswith(rules)}
+    changed = {out: after.get(out) for out, job in kept.items() if after.get(out) != job}
+    trained = {path.split("/")[-3] for out, (rule, _) in kept.items() if rule == "train"
+               for path in out}  # fmt: skip
+    return changed, trained
+
+
+def test_changing_the_isic_image_settings_leaves_the_metadata_blocks_inputs_as_they_were(
+    tmp_path,
+):
+    # An ISIC dataset's modalities are fixed (image, metadata): what a user changes of one
+    # modality is its options. The image settings are read by the image bags alone.
+    before = _isic_plan(tmp_path)
+    after = _isic_plan(tmp_path, image_size=256, image_mode="whole")
+    changed, trained = _kept(
+        before, after, ("read_tables_isic", "splits", "manifest", "modality_transforms", "train")
+    )
+    assert trained >= {"lego_block.metadata", "snn.metadata", "lego_block.image"}
+    # The labels and metadata store (one read of train.csv), the splits, the image manifest
+    # and every block's transforms and training are planned exactly as they were; the image
+    # bags, behind the manifest checkpoint, are the jobs whose params change.
+    assert changed == {}
+
+
+def _mimic_plan(root, **options) -> dict[tuple[str, ...], tuple[str, str]]:
+    """The dry-run jobs of a study of two MIMIC datasets of one database (static and vitals
+    blocks each), with these options for the ``icd9`` dataset."""
+    (root / "mimic").mkdir(exist_ok=True)
+    for table in ("PATIENTS", "ADMISSIONS", "ICUSTAYS", "CHARTEVENTS", "LABEVENTS",
+                  "DIAGNOSES_ICD"):  # fmt: skip
+        (root / "mimic" / f"{table}.csv").write_text("ROW_ID\n")
+    db = str(root / "mimic")
+    datasets = {
+        "icd9": {"kind": "mimic", "task": "binary", "mimic_dir": db, "target": "icd9", **options},
+        "mort": {"kind": "mimic", "task": "multiclass", "mimic_dir": db, "target": "mortality"},
+    }
+    return _plan(root, datasets, ["lego_block", "lego_merge", "snn"])
+
+
+MIMIC_BLOCK_INPUT_RULES = ("mimic_", "splits", "modality_transforms", "train")
+
+
+def test_changing_the_mimic_vitals_window_leaves_the_static_blocks_inputs_as_they_were(tmp_path):
+    # A MIMIC dataset's modalities are fixed (static, vitals): what a user changes of one
+    # modality is its options, and `hours` (the vitals window) is the vitals' own.
+    before = _mimic_plan(tmp_path)
+    after = _mimic_plan(tmp_path, hours=12)
+    changed, trained = _kept(before, after, MIMIC_BLOCK_INPUT_RULES)
+    assert trained >= {f"lego_block.{m}" for m in ("static", "vitals")}
+    # icd9's vitals store is the one old job planned otherwise: its extraction is a new one;
+    # icd9's labels and static store, the cohort, every split and transforms, mort's every
+    # job and every block's training are as they were.
+    assert {rule for rule, _ in changed.values()} == {"mimic_vitals_icd9"}
+    new = [rule for out, (rule, _) in after.items()
+           if out not in before and rule.startswith(MIMIC_BLOCK_INPUT_RULES)]  # fmt: skip
+    assert len(new) == 1 and new[0].startswith("mimic_extract_")

@@ -13,6 +13,7 @@ import yaml
 from mmlego.data.labels import read_labels
 from mmlego.data.store import read_modality
 from tests.conftest import REPO, run_snakemake
+from tests.e2e.test_add_modality import planned_jobs
 from tests.unit.mimic_tables import write_database
 
 
@@ -34,11 +35,14 @@ def test_mimic_rules_extract_once_and_write_both_datasets(tmp_path):
     targets = [
         str(out / ds / name)
         for ds in ("icd9", "mort")
-        for name in ("labels.parquet", "modalities/vitals.h5", "qc/mimic_cohort.csv")
-    ]
+        for name in ("labels.parquet", "modalities/vitals.h5", "modalities/static.h5",
+                     "qc/mimic_cohort.csv")
+    ]  # fmt: skip
     result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path), cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(list((out / "_mimic").iterdir())) == 1  # one extraction for both datasets
+    # One extraction and one cohort for both datasets.
+    extractions = [p for p in (out / "_mimic").iterdir() if p.name != "cohort"]
+    assert len(extractions) == 1 and len(list((out / "_mimic" / "cohort").iterdir())) == 1
     icd9, meta = read_labels(out / "icd9" / "labels.parquet")
     assert icd9["label"].tolist() == [1, 0, 0] and meta["task"] == "binary"
     mort, meta = read_labels(out / "mort" / "labels.parquet")
@@ -47,6 +51,17 @@ def test_mimic_rules_extract_once_and_write_both_datasets(tmp_path):
     assert vitals.values.shape == (3, 24, 12) and vitals.ids.tolist() == ["1", "2", "5"]
     log = next((out / "logs" / "_mimic").glob("*.log")).read_text()
     assert "unknown VALUEUOM 'Deg. K'" in log
+
+    # A new vitals window for icd9: a new extraction and icd9's vitals store, nothing else (its
+    # labels and static store, the cohort and every mort file stay as they were).
+    config["datasets"]["icd9"]["hours"] = 12
+    path.write_text(yaml.safe_dump(config))
+    plan = run_snakemake(*targets, "-n", "--quiet", "host", "--cores", "1", "--configfile",
+                         str(path), cwd=REPO)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    rules = [rule for rule, _ in planned_jobs(plan.stdout)]
+    assert sorted(rule.split("_")[1] for rule in rules) == ["extract", "vitals"]
+    assert "mimic_vitals_icd9" in rules
 
 
 def test_cli_names_the_file_and_column_of_a_broken_table(tmp_path):
@@ -89,6 +104,7 @@ def test_mimic_rules_chain_on_the_demo_generator(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     targets = [str(out / ds / "modalities" / "static.h5") for ds in ("icd9", "mort")]
+    targets.append(str(out / "mort" / "qc" / "mimic_cohort.csv"))  # from the extraction
     result = run_snakemake(*targets, "--cores", "2", "--configfile", str(path), cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     labels, _ = read_labels(out / "mort" / "labels.parquet")

@@ -91,10 +91,18 @@ def test_build_writes_labels_store_manifest_and_the_kept_ids(tmp_path):
     (tmp_path / "train").mkdir()
     for name in frame["image_name"]:
         Image.new("RGB", (8, 8)).save(tmp_path / "train" / f"{name}.jpg")
+    from mmlego.data.kinds import manifest_job_config, table_reader_config
+
     ds = {"kind": "isic", "task": "binary", "images": str(tmp_path / "train"),
-          "metadata": str(tmp_path / "train.csv"), "downsample": 5}  # fmt: skip
+          "metadata": str(tmp_path / "train.csv"), "downsample": 5, "image_mode": "grid",
+          "image_size": 64}  # fmt: skip
+    # Each job is given only the keys it reads (as the workflow does): the image settings,
+    # which only the image bags read, are in neither, so changing them reruns neither.
+    tables_cfg, manifest_cfg = table_reader_config(ds), manifest_job_config(ds)
+    assert set(tables_cfg) == {"kind", "task", "metadata", "downsample"}
+    assert set(manifest_cfg) == {"kind", "images"}
     out = tmp_path / "out"
-    build_tables("isic", ds, out, provenance=provenance(ds, seed=3), seed=3)
+    build_tables("isic", tables_cfg, out, provenance=provenance(tables_cfg, seed=3), seed=3)
     labels, meta = read_labels(out / "labels.parquet")
     assert meta["classes"] == ["benign", "melanoma"] and "group" in labels.columns
     kept = pd.read_csv(out / "qc" / "downsampling.csv")
@@ -104,8 +112,9 @@ def test_build_writes_labels_store_manifest_and_the_kept_ids(tmp_path):
         == labels["patient_id"].tolist()
     )
     build_manifest(
-        "isic", ds, "image", out / "labels.parquet", out / "m.csv", out / "s.csv", mod_type="image"
-    )
+        "isic", manifest_cfg, "image", out / "labels.parquet", out / "m.csv", out / "s.csv",
+        mod_type="image",
+    )  # fmt: skip
     manifest = read_manifest(out / "m.csv")
     assert (
         manifest["patient_id"].tolist()

@@ -9,7 +9,14 @@ import pytest
 from mmlego.data.labels import read_labels
 from mmlego.data.mimic.cohort import mortality_class
 from mmlego.data.mimic.events import forward_fill
-from mmlego.data.mimic.extract import build_dataset, extract, extraction_key
+from mmlego.data.mimic.extract import (
+    build_dataset,
+    build_labels_static,
+    cohort_key,
+    extract,
+    extract_cohort,
+    extraction_key,
+)
 from mmlego.data.mimic.tables import MISSING_TIME
 from mmlego.data.store import read_modality
 from mmlego.utils.provenance import provenance
@@ -218,3 +225,38 @@ def test_forward_fill_stays_within_each_stay_and_variable():
     np.testing.assert_array_equal(
         filled, [[[nan, 1.0], [2.0, 1.0], [2.0, 1.0]], [[nan, nan], [nan, 5.0], [nan, 5.0]]]
     )
+
+
+def test_the_cohort_alone_is_the_shared_steps_without_the_event_tables(extracted, tmp_path):
+    root, summary = extracted
+    db = write_database(tmp_path / "raw")
+    for table in ("CHARTEVENTS", "LABEVENTS"):  # it must not read them
+        (db / f"{table}.csv").unlink()
+    stays = extract_cohort(db, tmp_path / "c", settings=SETTINGS, provenance=provenance({}))
+    assert stays == summary["stays"] == 3
+    shared = pd.read_parquet(root / "x" / "cohort.parquet")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "c" / "cohort.parquet"), shared.drop(columns="vitals_present")
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "c" / "diagnoses.parquet"),
+        pd.read_parquet(root / "x" / "diagnoses.parquet"),
+    )
+    static, alone = (
+        read_modality(root / "x" / "static.h5"),
+        read_modality(tmp_path / "c" / "static.h5"),
+    )
+    np.testing.assert_array_equal(alone.values, static.values)
+    np.testing.assert_array_equal(alone.categorical, static.categorical)
+    assert alone.ids.tolist() == static.ids.tolist() == ["1", "2", "5"]
+    # The labels made from it are the shared step's.
+    ds = {"task": "binary", "target": "icd9", "icd9_range": [460, 519]}
+    labels = build_labels_static(tmp_path / "c", tmp_path / "ds", ds, provenance=provenance({}))
+    assert labels["label"].tolist() == [1, 0, 0]
+
+
+def test_the_cohort_key_ignores_the_vitals_window():
+    base = {"mimic_dir": "/data/mimic-iii", **SETTINGS}
+    assert cohort_key(base) == cohort_key({**base, "hours": 48, "target": "mortality"})
+    assert cohort_key(base) != cohort_key({**base, "min_age": 18})
+    assert extraction_key(base) != extraction_key({**base, "hours": 48})

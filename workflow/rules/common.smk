@@ -18,6 +18,7 @@ from mmlego.data.kinds import (
     reads_tables_per_modality,
     table_job_config,
     table_modalities,
+    table_reader_config,
 )
 from mmlego.demo.sources import SOURCES as DEMO_GENERATORS
 from mmlego.evaluate.composition import WEIGHTED as COMPOSITION_WEIGHTED

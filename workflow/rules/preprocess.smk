@@ -49,7 +49,8 @@ for _ds in TABLE_DATASETS:
             mem_mb=4000,
         params:
             ds=_ds,
-            cfg=as_json(spec(_ds)),
+            # Only the keys the reader reads: the image settings are not among them.
+            cfg=as_json(table_reader_config(spec(_ds))),
             seed=config["seed"],
             out_dir=output_folder(0),
         shell:

@@ -65,6 +65,10 @@ class DatasetKind:
     # The raw files the table reader reads, and the reader (None: MIMIC's own extraction).
     table_inputs: Callable[[Mapping[str, Any]], list[str]] = lambda ds: []
     read_tables: TableReader | None = None
+    # The keys of the section the one-job table reader reads (None: the whole section): an
+    # option of a bag modality (ISIC's image settings) is then not among its params, and
+    # changing it leaves the labels and the table stores as they were.
+    table_keys: tuple[str, ...] | None = None
     # A kind whose labels and modalities are separate files reads each in a job of its own
     # (both readers set): adding a modality then leaves the labels and the other stores as
     # they were, so nothing trained on them reruns. ``labels_keys`` and ``modality_keys`` are
@@ -221,7 +225,12 @@ ISIC = DatasetKind(
     },
     table_inputs=lambda ds: [ds["metadata"]],
     read_tables=_isic_tables,
+    # The labels and the metadata store come from one read of train.csv: the downsampling
+    # picks the labelled images, which are the metadata store's rows. Neither reads the image
+    # settings, which only the image bags do (the features stage's params).
+    table_keys=("kind", "task", "metadata", "downsample"),
     manifest_sources=lambda ds, mod: [ds["images"]],
+    manifest_keys=("kind", "images"),
     read_manifest=_isic_manifest,
     qc_downsampling=True,
     in_paper=True,
@@ -340,6 +349,14 @@ def table_job_config(ds: Mapping[str, Any], mod: str | None = None) -> dict[str,
     if mod is None:
         return {**cfg, "modalities": {}} if "modalities" in ds else cfg
     return {**cfg, **kind.modality_config(ds, mod)}
+
+
+def table_reader_config(ds: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a dataset's config section that its one-job table reader reads (the whole
+    section unless the kind names ``table_keys``): editing a bag modality's options leaves
+    it unchanged."""
+    keys = dataset_kind(ds).table_keys
+    return dict(ds) if keys is None else {key: ds[key] for key in keys if key in ds}
 
 
 def manifest_job_config(ds: Mapping[str, Any]) -> dict[str, Any]:

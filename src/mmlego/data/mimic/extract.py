@@ -5,6 +5,12 @@ The shared step runs once per distinct (mimic_dir, min_hours, hours, min_age): t
 ``icd9`` and ``mort`` datasets read one database, so CHARTEVENTS is streamed once. Its outputs
 sit in ``{output_dir}/_mimic/<key>/``; :func:`build_dataset` turns them into one dataset's
 ``labels.parquet``, ``modalities/{static,vitals}.h5`` and ``qc/mimic_*.csv``.
+
+The cohort alone (:func:`extract_cohort`: the stays, their diagnoses and the static store,
+from the four small tables, no event table) depends on (mimic_dir, min_hours, min_age) only.
+The workflow builds a dataset's labels and static store from it (:func:`build_labels_static`)
+and its vitals store from the shared step (:func:`build_vitals`), so a change of ``hours``
+(the vitals window) leaves the labels and the static store as they were.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from mmlego.utils.ids import safe_id
 log = logging.getLogger(__name__)
 
 EXTRACTION_KEYS = ("min_hours", "hours", "min_age")
+COHORT_KEYS = ("min_hours", "min_age")
 DEFAULTS = {"min_hours": 24, "hours": 24, "min_age": 15, "chunk_rows": 2_000_000}
 STATIC_FEATURES = ("age", "aids", "haem_malignancy", "metastatic_cancer")
 EXTRACT_FILES = {
@@ -54,6 +61,8 @@ EXTRACT_FILES = {
     "qc_events": "qc_events.csv",
     "summary": "summary.json",
 }
+# What :func:`extract_cohort` writes: the same files as the shared step's, with no vitals.
+COHORT_FILES = {name: EXTRACT_FILES[name] for name in ("cohort", "diagnoses", "static")}
 
 
 def extraction_settings(ds: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,11 +70,25 @@ def extraction_settings(ds: Mapping[str, Any]) -> dict[str, Any]:
     return {key: ds.get(key, DEFAULTS[key]) for key in EXTRACTION_KEYS}
 
 
-def extraction_key(ds: Mapping[str, Any]) -> str:
-    """Folder name under ``_mimic/``: the database folder's name and a hash of the settings."""
-    settings = {"mimic_dir": os.path.normpath(str(ds["mimic_dir"])), **extraction_settings(ds)}
+def cohort_settings(ds: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that change the cohort (not the vitals window), with defaults filled in."""
+    return {key: ds.get(key, DEFAULTS[key]) for key in COHORT_KEYS}
+
+
+def _key(ds: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    settings = {"mimic_dir": os.path.normpath(str(ds["mimic_dir"])), **settings}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"{safe_id(Path(ds['mimic_dir']).name or 'mimic')}-{digest}"
+
+
+def extraction_key(ds: Mapping[str, Any]) -> str:
+    """Folder name under ``_mimic/``: the database folder's name and a hash of the settings."""
+    return _key(ds, extraction_settings(ds))
+
+
+def cohort_key(ds: Mapping[str, Any]) -> str:
+    """Folder name under ``_mimic/cohort/``: as :func:`extraction_key`, of the cohort settings."""
+    return _key(ds, cohort_settings(ds))
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame, provenance: dict[str, Any]) -> None:
@@ -116,26 +139,7 @@ def extract(
     mapping = mapping or load_variable_map()
     out = Path(out_dir)
     qc = QCTable()
-    cohort = build_cohort(
-        read_table(mimic_dir, "ICUSTAYS"),
-        read_table(mimic_dir, "ADMISSIONS"),
-        read_table(mimic_dir, "PATIENTS"),
-        min_hours=float(cfg["min_hours"]),
-        min_age=float(cfg["min_age"]),
-        qc=qc,
-        source=str(table_path(mimic_dir, "ICUSTAYS")),
-    )
-    if cohort.empty:
-        raise RuntimeError(
-            f"{mimic_dir}: no ICU stay passes the inclusion rules (see the counts: {qc.rows}); "
-            "check the tables or lower datasets.<ds>.min_hours / min_age"
-        )
-    log.info("cohort: %d stays of %d patients", len(cohort), cohort["SUBJECT_ID"].nunique())
-
-    diagnoses = read_table(mimic_dir, "DIAGNOSES_ICD")
-    diagnoses = diagnoses.loc[diagnoses["HADM_ID"].isin(cohort["HADM_ID"])]
-    hadm = cohort["HADM_ID"].to_numpy()
-    flags = comorbidity_flags(diagnoses, hadm, mapping.comorbidities)
+    cohort, diagnoses, flags = _read_cohort(mimic_dir, cfg, mapping, qc)
 
     bins = HourlyBins(mapping, cohort, int(cfg["hours"]))
     stream_started = time.perf_counter()
@@ -172,31 +176,10 @@ def extract(
     if unseen:
         log.warning("mapped ITEMIDs with no rows in the event tables: %s", unseen)
 
-    ids = cohort["SUBJECT_ID"].astype(str).to_numpy()
-    death = np.where(cohort["DEATHTIME"] != MISSING_TIME, cohort["DEATHTIME"], cohort["DOD"])
-    table = pd.DataFrame(
-        {
-            "patient_id": ids,
-            "subject_id": cohort["SUBJECT_ID"].to_numpy(),
-            "hadm_id": hadm,
-            "icustay_id": cohort["ICUSTAY_ID"].to_numpy(),
-            "intime": cohort["INTIME"].to_numpy(),
-            "admittime": cohort["ADMITTIME"].to_numpy(),
-            "death_time": death,
-            "age": cohort["AGE"].to_numpy(),
-            "admission_type": cohort["ADMISSION_TYPE"].to_numpy(),
-            **{name: flags[name].to_numpy() for name in flags},
-            "vitals_present": present,
-        }
-    )
-    _write_parquet(out / EXTRACT_FILES["cohort"], table, provenance)
-    _write_parquet(
-        out / EXTRACT_FILES["diagnoses"],
-        diagnoses[["HADM_ID", "ICD9_CODE"]].rename(columns=str.lower).reset_index(drop=True),
-        provenance,
-    )
+    table = _cohort_table(cohort, flags).assign(vitals_present=present)
+    ids = table["patient_id"].to_numpy()
+    _write_cohort(out, table, diagnoses, provenance)
     mapping_info = {"mapping_version": mapping.version, "mapping_sha256": mapping.sha256}
-    write_modality(out / EXTRACT_FILES["static"], static_modality(table), provenance=provenance)
     vitals = ModalityData(
         name="vitals",
         kind="series",
@@ -235,6 +218,81 @@ def extract(
     return summary
 
 
+def _read_cohort(
+    mimic_dir: str | Path, cfg: Mapping[str, Any], mapping: VariableMap, qc: QCTable
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The included stays (raw columns), their admissions' diagnoses and comorbidity flags."""
+    cohort = build_cohort(
+        read_table(mimic_dir, "ICUSTAYS"),
+        read_table(mimic_dir, "ADMISSIONS"),
+        read_table(mimic_dir, "PATIENTS"),
+        min_hours=float(cfg["min_hours"]),
+        min_age=float(cfg["min_age"]),
+        qc=qc,
+        source=str(table_path(mimic_dir, "ICUSTAYS")),
+    )
+    if cohort.empty:
+        raise RuntimeError(
+            f"{mimic_dir}: no ICU stay passes the inclusion rules (see the counts: {qc.rows}); "
+            "check the tables or lower datasets.<ds>.min_hours / min_age"
+        )
+    log.info("cohort: %d stays of %d patients", len(cohort), cohort["SUBJECT_ID"].nunique())
+    diagnoses = read_table(mimic_dir, "DIAGNOSES_ICD")
+    diagnoses = diagnoses.loc[diagnoses["HADM_ID"].isin(cohort["HADM_ID"])]
+    flags = comorbidity_flags(diagnoses, cohort["HADM_ID"].to_numpy(), mapping.comorbidities)
+    return cohort, diagnoses, flags
+
+
+def _cohort_table(cohort: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """``cohort.parquet``'s rows (without the shared step's ``vitals_present``)."""
+    death = np.where(cohort["DEATHTIME"] != MISSING_TIME, cohort["DEATHTIME"], cohort["DOD"])
+    return pd.DataFrame(
+        {
+            "patient_id": cohort["SUBJECT_ID"].astype(str).to_numpy(),
+            "subject_id": cohort["SUBJECT_ID"].to_numpy(),
+            "hadm_id": cohort["HADM_ID"].to_numpy(),
+            "icustay_id": cohort["ICUSTAY_ID"].to_numpy(),
+            "intime": cohort["INTIME"].to_numpy(),
+            "admittime": cohort["ADMITTIME"].to_numpy(),
+            "death_time": death,
+            "age": cohort["AGE"].to_numpy(),
+            "admission_type": cohort["ADMISSION_TYPE"].to_numpy(),
+            **{name: flags[name].to_numpy() for name in flags},
+        }
+    )
+
+
+def _write_cohort(
+    out: Path, table: pd.DataFrame, diagnoses: pd.DataFrame, provenance: dict[str, Any]
+) -> None:
+    """``cohort.parquet``, ``diagnoses.parquet`` and the static store (:data:`COHORT_FILES`)."""
+    _write_parquet(out / EXTRACT_FILES["cohort"], table, provenance)
+    _write_parquet(
+        out / EXTRACT_FILES["diagnoses"],
+        diagnoses[["HADM_ID", "ICD9_CODE"]].rename(columns=str.lower).reset_index(drop=True),
+        provenance,
+    )
+    write_modality(out / EXTRACT_FILES["static"], static_modality(table), provenance=provenance)
+
+
+def extract_cohort(
+    mimic_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    settings: Mapping[str, Any],
+    provenance: dict[str, Any],
+    mapping: VariableMap | None = None,
+) -> int:
+    """Write :data:`COHORT_FILES` into ``out_dir`` (the shared step's, from the same rules, with
+    no event table read); return the number of stays."""
+    cfg = {**DEFAULTS, **settings}
+    cohort, diagnoses, flags = _read_cohort(
+        mimic_dir, cfg, mapping or load_variable_map(), QCTable()
+    )
+    _write_cohort(Path(out_dir), _cohort_table(cohort, flags), diagnoses, provenance)
+    return len(cohort)
+
+
 def static_modality(cohort: pd.DataFrame) -> ModalityData:
     """The static vector: age and the comorbidity flags, plus admission type as a categorical."""
     return ModalityData(
@@ -267,15 +325,16 @@ def dataset_labels(
     return pd.DataFrame({"patient_id": cohort["patient_id"].to_numpy(), "label": label}), classes
 
 
-def build_dataset(
-    extract_dir: str | Path,
+def build_labels_static(
+    cohort_dir: str | Path,
     out_dir: str | Path,
     ds: Mapping[str, Any],
     *,
     provenance: dict[str, Any],
 ) -> pd.DataFrame:
-    """One dataset's labels, stores and QC from a shared extraction; returns the labels."""
-    src, out = Path(extract_dir), Path(out_dir)
+    """One dataset's labels and static store from a cohort folder (:func:`extract_cohort`'s,
+    or the shared step's, which holds the same files); returns the labels."""
+    src, out = Path(cohort_dir), Path(out_dir)
     cohort = pq.read_table(src / EXTRACT_FILES["cohort"]).to_pandas()
     diagnoses = pq.read_table(src / EXTRACT_FILES["diagnoses"]).to_pandas()
     labels, classes = dataset_labels(cohort, diagnoses, ds)
@@ -286,11 +345,35 @@ def build_dataset(
             f"task {task!r}; use task binary for icd9 and multiclass for mortality"
         )
     write_labels(out / "labels.parquet", labels, task, provenance=provenance, classes=classes)
-    for mod in ("static", "vitals"):
-        data = read_modality(src / EXTRACT_FILES[mod])
-        write_modality(out / "modalities" / f"{mod}.h5", data, provenance=provenance)
-    for name, target in (("qc_cohort", "mimic_cohort.csv"), ("qc_events", "mimic_events.csv")):
-        write_text_atomic(out / "qc" / target, (src / EXTRACT_FILES[name]).read_text())
+    _copy_store(src, out, "static", provenance)
     counts = np.bincount(labels["label"], minlength=len(classes))
     log.info("labels: %s", dict(zip(classes, counts.tolist(), strict=True)))
+    return labels
+
+
+def build_vitals(
+    extract_dir: str | Path, out_dir: str | Path, *, provenance: dict[str, Any]
+) -> None:
+    """One dataset's vitals store and QC tables from the shared step's folder."""
+    src, out = Path(extract_dir), Path(out_dir)
+    _copy_store(src, out, "vitals", provenance)
+    for name, target in (("qc_cohort", "mimic_cohort.csv"), ("qc_events", "mimic_events.csv")):
+        write_text_atomic(out / "qc" / target, (src / EXTRACT_FILES[name]).read_text())
+
+
+def _copy_store(src: Path, out: Path, mod: str, provenance: dict[str, Any]) -> None:
+    data = read_modality(src / EXTRACT_FILES[mod])
+    write_modality(out / "modalities" / f"{mod}.h5", data, provenance=provenance)
+
+
+def build_dataset(
+    extract_dir: str | Path,
+    out_dir: str | Path,
+    ds: Mapping[str, Any],
+    *,
+    provenance: dict[str, Any],
+) -> pd.DataFrame:
+    """One dataset's labels, stores and QC from a shared extraction; returns the labels."""
+    labels = build_labels_static(extract_dir, out_dir, ds, provenance=provenance)
+    build_vitals(extract_dir, out_dir, provenance=provenance)
     return labels
