@@ -17,7 +17,7 @@ from mmlego.cli import main
 from mmlego.data.labels import write_labels
 from mmlego.data.store import ModalityData, write_modality
 from mmlego.utils.atomic import all_or_none, write_json_atomic
-from mmlego.utils.provenance import created_utc, provenance
+from mmlego.utils.provenance import created_utc, git_commit, provenance
 from tests.conftest import BIN
 from tests.unit.splitdata import TINY_LEGO, TINY_TRAIN
 
@@ -91,8 +91,17 @@ def _tensors(path) -> dict[str, torch.Tensor]:
 OTHER = "lego_block.vitals"
 
 
+def _read_the_commit_afresh() -> None:
+    """Forget the commit this process cached when it first stamped an output. A long session
+    (an xdist worker) may have read it before the tree changed (a commit, an edit: then
+    ``-dirty``), and the fresh processes compared with below read the tree as it is now:
+    their provenance, and so their bytes, differed for that reason alone."""
+    git_commit.cache_clear()
+
+
 def test_a_batch_of_two_splits_writes_what_two_single_runs_write(dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    _read_the_commit_afresh()
     single, batch = tmp_path / "single", tmp_path / "batch"
     # Split 1, the batch's second step, alone in a fresh process as its own job runs it
     # (started first, it runs beside the rest of the test); so is the other run's split 1,
@@ -278,6 +287,7 @@ def test_batched_merge_fuse_ensemble_and_metrics_write_what_single_runs_write(
     dataset, blocks, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    _read_the_commit_afresh()
     single, batch = tmp_path / "single", tmp_path / "batch"
     steps = [s for k in (0, 1) for s in _later_steps(dataset, blocks, single, k)]
     # Each step alone in a fresh process, as one job per split runs it (all at once).

@@ -166,7 +166,7 @@ def run_build_bags(args: argparse.Namespace) -> None:
     from mmlego.data.manifests import read_manifest
     from mmlego.data.store import write_modality
     from mmlego.preprocess.bags import build_bags, feature_finder
-    from mmlego.preprocess.pipeline import feature_tag
+    from mmlego.preprocess.naming import feature_tag
     from mmlego.utils.provenance import provenance
 
     config = load_cfg(args.cfg)

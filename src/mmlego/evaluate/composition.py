@@ -21,8 +21,7 @@ from typing import Any
 import pandas as pd
 
 from mmlego.evaluate.cases import Presence
-from mmlego.evaluate.compare import paired_row
-from mmlego.evaluate.metrics import PRIMARY_METRIC
+from mmlego.evaluate.metric_names import PRIMARY_METRIC
 from mmlego.evaluate.tables import METRIC_NAMES, format_value, pick_on_validation
 from mmlego.models.catalogue import model_entry, parse_run
 
@@ -85,6 +84,10 @@ def composition_table(
     cases) with a ``predictions`` column; ``weights``: (dataset, run, split) → chosen λ of the
     weighted runs; ``presence``: per dataset its modalities' presence flags (the bootstrap
     resamples the complete test cases)."""
+    # Imported here: the workflow imports this module when it parses (composition_runs), and
+    # compare imports scikit-learn, scikit-survival and SciPy.
+    from mmlego.evaluate.compare import paired_row
+
     presence = presence or {}
     rows = []
     for ds in dict.fromkeys(long["dataset"]):

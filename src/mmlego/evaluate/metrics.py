@@ -36,16 +36,10 @@ from sksurv.metrics import (
 )
 from sksurv.util import Surv
 
-IBS_GRID = 50
+# Re-exported: the steps that score import the names with the functions.
+from mmlego.evaluate.metric_names import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC  # noqa: F401
 
-PRIMARY_METRIC = {"survival": "c_index", "binary": "auc", "multiclass": "auc_macro_ovr"}
-METRICS = {
-    "survival": ("c_index", "c_index_uno", "ibs"),
-    "binary": ("auc", "average_precision"),
-    "multiclass": ("auc_macro_ovr",),
-}
-# Metrics where smaller is better; every other metric is higher-is-better.
-LOWER_IS_BETTER = frozenset({"ibs"})
+IBS_GRID = 50
 
 
 class UndefinedMetricWarning(RuntimeWarning):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmlego.evaluate.metrics import PRIMARY_METRIC
+from mmlego.evaluate.metric_names import PRIMARY_METRIC
 from mmlego.evaluate.tables import METRIC_NAMES, DatasetInfo, format_value, summarise
 from mmlego.models.catalogue import ENTRIES, parse_run, run_label
 

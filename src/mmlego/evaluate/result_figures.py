@@ -18,7 +18,7 @@ from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
 from mmlego.data.kinds import dataset_modalities
-from mmlego.evaluate.metrics import PRIMARY_METRIC
+from mmlego.evaluate.metric_names import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
 from mmlego.evaluate.tables import METRIC_NAMES
 from mmlego.models.catalogue import parse_run, run_label

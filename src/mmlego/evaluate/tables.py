@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from mmlego.data.splits import scheme_label
-from mmlego.evaluate.metrics import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC
+from mmlego.evaluate.metric_names import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC
 from mmlego.models.catalogue import ENTRIES, SECTIONS, TYPE_KIND, model_entry, parse_run
 
 OURS = tuple(e.key for e in ENTRIES if e.ours)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmlego.evaluate.metrics import PRIMARY_METRIC
+from mmlego.evaluate.metric_names import PRIMARY_METRIC
 from mmlego.evaluate.plotting import COLORS, new_figure, save
 from mmlego.evaluate.tables import METRIC_NAMES
 from mmlego.models.catalogue import parse_run, run_label

@@ -20,12 +20,12 @@ from mmlego.preprocess.encode import encode_batches, make_loader, stream
 from mmlego.preprocess.encoder import EncoderInfo, build_encoder, prepare_for_inference
 from mmlego.preprocess.features_io import STATUS_OK, write_features
 from mmlego.preprocess.grid import PatchGrid, tissue_grid
+from mmlego.preprocess.naming import feature_tag, image_settings  # noqa: F401 (re-exported)
 from mmlego.preprocess.patches import ImagePatches, SlidePatches
 from mmlego.preprocess.slide import Resolution, Slide
 from mmlego.preprocess.tissue import TissueMask, TissueParams, segment_tissue
 from mmlego.utils.atomic import atomic_dir
 from mmlego.utils.device import select_device
-from mmlego.utils.ids import safe_id
 from mmlego.utils.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ log = logging.getLogger(__name__)
 # small, so that its longer side has at least this many pixels (small slides, demo data).
 MIN_THUMBNAIL_SIDE = 512
 STATUS_NO_TISSUE = "skipped: no tissue"
-
-
-def feature_tag(encoder: Mapping[str, Any]) -> str:
-    """Folder name for features made with these encoder settings (so settings never collide)."""
-    weights = encoder.get("weights")
-    source = safe_id(Path(weights).stem) if weights else "random"
-    tag = f"{encoder['arch']}_{source}_{encoder['patch_size']}px_{encoder['mpp']:g}mpp"
-    if encoder.get("input_size"):
-        tag += f"_in{encoder['input_size']}"
-    if encoder.get("precision", "fp32") != "fp32":
-        tag += f"_{encoder['precision']}"
-    return tag
 
 
 def segmentation_mpp(dimensions: tuple[int, int], base_mpp: float, thumbnail_mpp: float) -> float:
@@ -119,16 +107,6 @@ def check_tissue(layout: SlideLayout, path: Path, preprocess: Mapping[str, Any])
             "tissue); check the slide, or set preprocess.skip_slides_without_tissue: true to "
             "list it in the QC table instead of failing"
         )
-
-
-def image_settings(dataset: Mapping[str, Any], modality: str) -> dict[str, Any]:
-    """How a dataset's images become bags: ``mode`` (grid | whole) and resize ``size``.
-
-    ISIC datasets set ``image_mode``/``image_size``; a generic image modality may set them on
-    the modality; the defaults are a grid over the image resized to 512 px.
-    """
-    spec = dataset.get("modalities", {}).get(modality, dataset)
-    return {"mode": spec.get("image_mode", "grid"), "size": int(spec.get("image_size", 512))}
 
 
 @dataclass

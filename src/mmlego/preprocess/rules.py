@@ -17,7 +17,7 @@ import pandas as pd
 from mmlego import layout
 from mmlego.data.kinds import bag_modalities, dataset_modalities
 from mmlego.data.manifests import read_manifest
-from mmlego.preprocess.pipeline import feature_tag, image_settings
+from mmlego.preprocess.naming import feature_tag, image_settings
 
 
 @functools.cache

@@ -28,7 +28,7 @@ import pandas as pd
 from sksurv.util import Surv
 
 from mmlego.data.transforms import SplitData
-from mmlego.evaluate.metrics import PRIMARY_METRIC
+from mmlego.evaluate.metric_names import PRIMARY_METRIC
 from mmlego.models.baselines.ensemble import hazards_from_survival
 from mmlego.models.classical.features import Design
 from mmlego.models.classical.results import Candidate, ClassicalFit, Prediction
