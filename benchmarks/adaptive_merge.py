@@ -13,15 +13,24 @@ test metric over the splits, a yardstick no variant may use).
 
 ``--study demo`` or ``--study cohorts`` runs one study; ``--report-only`` rescores finished
 studies.
+
+Besides single choices on the whole validation set (a margin over equal weights, the metric or
+the loss), the variants include ways meant to be steadier on ~100 patients: a bagged λ (the
+mean of the λs chosen on bootstrap resamples), a shrunk λ (a·λ* + (1 − a)·equal, with a chosen
+on halves of the validation patients), a penalty toward the best validation block, and the fit
+of a one-parameter recalibration (blind to the scale of the merged logits). DAMC is rescored
+with a subset of them (:data:`DAMC_VARIANTS`).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +46,7 @@ from mmlego.config import fill_defaults
 from mmlego.data.kinds import dataset_modalities
 from mmlego.data.transforms import SplitData, SplitFiles, load_split
 from mmlego.evaluate.fast_metrics import task_metric
-from mmlego.models.compose import NaiveMC
+from mmlego.models.compose import NaiveMC, average_parameters
 from mmlego.models.losses import TaskLoss, survival_outputs
 from mmlego.models.merge import LegoMerge, block_weights, merged_logits
 from mmlego.studies.merge_ablation import set_latents
@@ -48,6 +57,7 @@ from mmlego.train.merge_weights import (
     Weights,
     choose_weights,
     required_gain,
+    simplex_grid,
 )
 from mmlego.train.monitor import validation_metric
 from mmlego.train.outputs import load_model, read_checkpoint
@@ -92,6 +102,9 @@ def targets(config: dict) -> list[str]:
 
 BOOT = 200  # resamples of the validation patients for the standard-error margins
 INNER_REPEATS = 5  # random halvings of the validation set for the inner comparison
+BAG = 20  # bootstrap resamples of the validation patients a bagged λ averages over
+SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)  # the weights a on λ* a shrunk λ chooses from
+SHRINK_REPEATS = 3  # random halvings of the (inner) validation set that choose a
 SEED = 0
 
 
@@ -116,12 +129,13 @@ class Cached:
     options: dict
     rows: np.ndarray | None = None
     memo: dict = field(default_factory=dict)
+    compute: Callable[[Weights], torch.Tensor] | None = None  # λ → logits (DAMC); None: merge
 
     def subset(self, rows: np.ndarray) -> Cached:
         """The same on the patients at positions ``rows`` (of this subset)."""
         rows = np.asarray(rows) if self.rows is None else self.rows[np.asarray(rows)]
         return Cached(self.task, self.latents, self.present, self.all_targets, self.heads,
-                      self.options, rows, self.memo)  # fmt: skip
+                      self.options, rows, self.memo, self.compute)  # fmt: skip
 
     @property
     def n(self) -> int:
@@ -137,8 +151,11 @@ class Cached:
     def _full(self, lam: Weights) -> tuple[torch.Tensor, np.ndarray]:
         key = tuple(round(v, 9) for v in lam)
         if key not in self.memo:
-            weights = block_weights(self.present, lam)
-            logits = merged_logits(self.latents, weights, self.heads, **self.options)
+            if self.compute is not None:
+                logits = self.compute(lam)
+            else:
+                weights = block_weights(self.present, lam)
+                logits = merged_logits(self.latents, weights, self.heads, **self.options)
             self.memo[key] = (logits, patient_scores(self.task, logits))
         return self.memo[key]
 
@@ -156,8 +173,49 @@ class Cached:
         targets = {k: v.numpy() for k, v in self.targets.items()}
         return task_metric(self.task, scores if self.rows is None else scores[self.rows], targets)
 
+    def calibrated(self, lam: Weights) -> float:
+        """The fit of a one-parameter recalibration of the scores, per patient (higher is
+        better): the Cox log partial likelihood of β·z (z the standardised risk, β ≥ 0 on a
+        grid) for survival, minus the cross-entropy at the best temperature otherwise. It is
+        smooth in λ like the loss but blind to the scale of the merged logits."""
+        scores = self._full(lam)[1]
+        scores = scores if self.rows is None else scores[self.rows]
+        targets = {k: v.numpy() for k, v in self.targets.items()}
+        if self.task == "survival":
+            return cox_profile(scores, targets["time"], targets["event"])
+        return temperature_profile(scores, targets["label"])
+
     def loss(self, lam: Weights, alpha: float) -> float:
         return float(TaskLoss(self.task, alpha=alpha)(self.logits(lam), self.targets))
+
+
+BETAS = np.linspace(0.0, 4.0, 41)  # slopes of the standardised risk in the Cox profile
+SCALES = np.geomspace(0.1, 10.0, 41)  # temperatures (as scales) of the log-probabilities
+
+
+def cox_profile(risk: np.ndarray, time: np.ndarray, event: np.ndarray) -> float:
+    """max over β ∈ :data:`BETAS` of the Cox log partial likelihood (Breslow ties) of β·z,
+    z the standardised ``risk``, per event; NaN without an event."""
+    event = np.asarray(event).astype(bool)
+    if not event.any():
+        return math.nan
+    sd = float(np.std(risk))
+    z = (risk - np.mean(risk)) / sd if sd > 0 else np.zeros_like(risk)
+    order = np.argsort(-np.asarray(time), kind="stable")  # the risk set: a prefix
+    t, e, eta = np.asarray(time)[order], event[order], BETAS[:, None] * z[order][None, :]
+    log_risk = np.logaddexp.accumulate(eta, axis=1)
+    last = np.searchsorted(-t, -t, side="right") - 1  # a tie's risk set includes all tied
+    ll = (eta[:, e] - log_risk[:, last[e]]).sum(axis=1) / e.sum()
+    return float(ll.max())
+
+
+def temperature_profile(probs: np.ndarray, label: np.ndarray) -> float:
+    """max over scales s ∈ :data:`SCALES` of minus the cross-entropy of softmax(s·log p)."""
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    scaled = SCALES[:, None, None] * logp[None]
+    norm = scaled - np.logaddexp.reduce(scaled, axis=2, keepdims=True)
+    picked = np.take_along_axis(norm, np.asarray(label).astype(int)[None, :, None], axis=2)
+    return float(picked[..., 0].mean(axis=1).max())
 
 
 @torch.no_grad()
@@ -167,6 +225,25 @@ def cache(merged: LegoMerge, data: SplitData, ids: list[str]) -> Cached:
     options = {"magnitude": merged.magnitude, "phase": merged.phase,
                "head": merged.head_method, "eps": merged.eps}  # fmt: skip
     return Cached(data.task, latents, present, targets, merged.heads(), options)
+
+
+@torch.no_grad()
+def damc_cache(blocks: dict, data: SplitData, ids: list[str], like: Cached) -> Cached:
+    """The DAMC composition on patients ``ids`` (the same patients, in the same order, as
+    ``like``): each modality's context is computed once, each λ re-averages the shared
+    parameters and reruns the steps and the head (as ``composition_scorer`` does)."""
+    composed = NaiveMC(blocks).eval()
+    batches = []
+    for batch, _, _ in PatientDataset(data, ids).loader(256, shuffle=False):
+        present = torch.stack([batch[m].present.bool() for m in composed.modalities])
+        batches.append((composed.contexts(batch), present))
+
+    @torch.no_grad()
+    def compute(lam: Weights) -> torch.Tensor:
+        composed.load_shared(average_parameters(blocks, lam))
+        return torch.cat([composed.head_logits(composed.embed_contexts(c, p)) for c, p in batches])
+
+    return dataclasses.replace(like, rows=None, memo={}, compute=compute)
 
 
 def bootstrap_se(val: Cached, score, lam: Weights, equal: Weights, seed: int) -> float:
@@ -185,6 +262,15 @@ def onehot(n: int, m: int) -> Weights:
     return tuple(1.0 if i == m else 0.0 for i in range(n))
 
 
+def mix(lam: Weights, other: Weights, a: float) -> Weights:
+    """a·λ + (1 − a)·other (on the simplex, which is convex)."""
+    return tuple(a * x + (1 - a) * y for x, y in zip(lam, other, strict=True))
+
+
+def _rank(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
 def choose(variant: str, val: Cached, n: int, *, alpha: float, seed: int = SEED) -> Weights:
     """λ of ``variant`` (:data:`VARIANTS`), from the validation patients ``val`` alone."""
     equal = tuple(1 / n for _ in range(n))
@@ -196,8 +282,11 @@ def choose(variant: str, val: Cached, n: int, *, alpha: float, seed: int = SEED)
     def neg_loss(c: Cached, lam: Weights) -> float:
         return -c.loss(lam, alpha)
 
-    score = neg_loss if kind.startswith("loss") else metric
-    if kind in ("metric", "loss") and margin != "se":
+    def calibrated(c: Cached, lam: Weights) -> float:
+        return c.calibrated(lam)
+
+    score = {"loss": neg_loss, "cal": calibrated}.get(kind, metric)
+    if kind in ("metric", "loss", "cal") and margin != "se":
         gain = required_gain(float(margin), val.n)
         lam, _ = choose_weights(lambda w: score(val, w), n, step=DEFAULT_STEP, seed=seed,
                                 gain=gain)  # fmt: skip
@@ -218,6 +307,35 @@ def choose(variant: str, val: Cached, n: int, *, alpha: float, seed: int = SEED)
         gain = required_gain(float(margin), val.n)
         best, _ = choose_weights(lambda w: metric(val, w), n, step=DEFAULT_STEP, seed=seed)
         return best if metric(val, best) > metric(val, anchor) + gain + 1e-12 else anchor
+    if kind == "bag":  # "bag:<variant>": that variant on BAG resamples, the λs averaged
+        rng = np.random.default_rng(seed)
+        lams = [
+            choose(margin, val.subset(rng.integers(0, val.n, val.n)), n, alpha=alpha, seed=seed)
+            for _ in range(BAG)
+        ]
+        return tuple(float(v) for v in np.mean(lams, axis=0))  # the simplex is convex
+    if kind == "shrink":  # "shrink:<variant>": a·λ* + (1 − a)·equal, a chosen on halves
+        rng = np.random.default_rng(seed)
+        totals = np.zeros(len(SHRINK))
+        for _ in range(SHRINK_REPEATS):
+            order = rng.permutation(val.n)
+            halves = (order[: val.n // 2], order[val.n // 2 :])
+            for fit, held in (halves, halves[::-1]):
+                star = choose(margin, val.subset(fit), n, alpha=alpha, seed=seed)
+                for i, a in enumerate(SHRINK):
+                    value = metric(val.subset(held), mix(star, equal, a))
+                    totals[i] += 0.0 if math.isnan(value) else value
+        a = SHRINK[int(np.argmax(totals))]  # the first (least weight on λ*) wins a tie
+        return mix(choose(margin, val, n, alpha=alpha, seed=seed), equal, a)
+    if kind == "pen":  # "pen:c": val metric − c/√n · (1 − λ_b), b the best val block
+        b = max(range(n), key=lambda m: _rank(metric(val, onehot(n, m))))
+        cost = float(margin) / math.sqrt(val.n)
+        best, top = onehot(n, b), -math.inf
+        for lam in [onehot(n, b), equal, *simplex_grid(n, DEFAULT_STEP)]:
+            value = _rank(metric(val, lam)) - cost * (1 - lam[b])
+            if value > top + 1e-12:  # the block, then equal weights, win ties
+                best, top = lam, value
+        return best
     if kind == "block":  # the best validation block alone (a yardstick for the inner score)
         return max((onehot(n, m) for m in range(n)), key=lambda w: metric(val, w))
     raise ValueError(f"unknown variant {variant!r}")
@@ -235,7 +353,21 @@ VARIANTS = {
     "loss:0.1": "val loss, margin 0.1/√n (select_on: loss at the default margin)",
     "loss:se": "val loss, margin one bootstrap SE",
     "anchor:0.1": "prior: equal or the best val block, a mix only +0.1/√n",
+    "bag:metric:0": f"bagged: the val-metric argmax on {BAG} bootstrap resamples, λs averaged",
+    "bag:metric:0.1": f"bagged: `metric:0.1` on {BAG} bootstrap resamples, λs averaged",
+    "bag:loss:0": f"bagged: the val-loss argmin on {BAG} bootstrap resamples, λs averaged",
+    "shrink:metric:0": "shrunk: a·λ* + (1 − a)·equal, λ* the val-metric argmax, a in "
+    "{0, ¼, ½, ¾, 1} chosen on halves of the validation patients",
+    "shrink:loss:0": "shrunk: the same with λ* the val-loss argmin",
+    "cal:0": "val fit of a one-parameter recalibration (Cox slope; temperature), argmax",
+    "cal:0.1": "the same, margin 0.1/√n",
+    "shrink:cal:0": "shrunk: a·λ* + (1 − a)·equal with λ* the `cal:0` λ",
+    "pen:0.3": "penalty toward the best val block: val metric − 0.3/√n · (1 − λ_block)",
+    "pen:1": "penalty toward the best val block: val metric − 1/√n · (1 − λ_block)",
 }
+# The variants also scored for DAMC (whose λ re-averages the shared parameters).
+DAMC_VARIANTS = ("metric:0.1", "loss:0", "cal:0", "bag:metric:0", "bag:loss:0", "shrink:metric:0",
+                 "pen:0.3", "pen:1")  # fmt: skip
 
 
 def inner_score(variant: str, val: Cached, n: int, *, alpha: float, seed: int) -> float:
@@ -319,6 +451,12 @@ def split_rows(config: dict, ds: str, k: int) -> list[dict]:
         tuple(damc[m] for m in names),
         model_metric(NaiveMC(blocks, weights=damc), data, test_ids),
     )
+    damc_val = damc_cache(blocks, data, data.sets["val"], val)
+    damc_test = damc_cache(blocks, data, test_ids, test)
+    for variant in DAMC_VARIANTS:
+        lam = choose(variant, damc_val, n, alpha=alpha, seed=SEED + k)
+        add(f"damc {variant}", lam, damc_test.metric(lam), val=damc_val.metric(lam),
+            inner=inner_score(variant, damc_val, n, alpha=alpha, seed=SEED + k))  # fmt: skip
     fuse = load_model(layout.model(layout.run_dir(root, "lego_fuse", k)))
     add("lego_fuse", None, model_metric(fuse, data, test_ids))
     return rows

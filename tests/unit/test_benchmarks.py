@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +69,27 @@ def test_summary_embeds_the_reports_and_marks_what_is_not_measured(bench, tmp_pa
         body = text.split(f"## {title}\n\n", 1)[1].split("\n", 1)[0]
         assert body.startswith("Not measured yet") and not any(ch.isdigit() for ch in body)
     assert "- `encode`: exit code 1, see logs/encode.log" in text
+
+
+def test_adaptive_merge_cox_profile_by_hand(bench):
+    """Two patients, z = (−1, 1) after standardising: ll(β) = −log(1 + e^{−2β}) / 2, largest at
+    the grid's top β = 4; tied times share one risk set, ll(β) = −log(2 cosh β), largest at 0."""
+    am = bench("adaptive_merge")
+    time, event = np.array([2.0, 1.0]), np.array([1, 1])
+    got = am.cox_profile(np.array([0.0, 1.0]), time, event)
+    assert got == pytest.approx(-math.log1p(math.exp(-8.0)) / 2, rel=1e-12)
+    tied = am.cox_profile(np.array([0.0, 1.0]), np.array([1.0, 1.0]), event)
+    assert tied == pytest.approx(-math.log(2.0), rel=1e-12)
+    assert math.isnan(am.cox_profile(np.array([0.0, 1.0]), time, np.array([0, 0])))
+
+
+def test_adaptive_merge_temperature_profile_and_mix(bench):
+    am = bench("adaptive_merge")
+    # Even odds: every temperature gives log 2.
+    flat = am.temperature_profile(np.array([[0.5, 0.5], [0.5, 0.5]]), np.array([0, 1]))
+    assert flat == pytest.approx(-math.log(2.0), rel=1e-12)
+    # Right but unsure: the largest scale (10) sharpens p = 0.6 to 0.6^10 / (0.6^10 + 0.4^10).
+    sure = am.temperature_profile(np.array([[0.6, 0.4]]), np.array([0]))
+    assert sure == pytest.approx(-math.log1p((0.4 / 0.6) ** 10), rel=1e-9)
+    # The shrunk λ is a point of the simplex between λ* and equal weights.
+    assert am.mix((1.0, 0.0), (0.5, 0.5), 0.25) == pytest.approx((0.625, 0.375))
