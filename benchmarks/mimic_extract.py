@@ -17,9 +17,7 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from child_time import run_timed
 
 from mmlego.data.mimic.variables import load_variable_map
 from mmlego.utils.provenance import provenance
@@ -224,13 +223,8 @@ def run_extraction(root: Path, out: Path) -> dict[str, float]:
         "--threads",
         "2",
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    _, wall, cpu = run_timed(cmd, check=True)
     summary = json.loads((out / "summary.json").read_text())
     return {
         "wall_seconds": round(wall, 1),

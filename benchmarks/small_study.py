@@ -24,17 +24,15 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from child_time import run_timed
 from machine import load_average
 from summary import write_report
 
@@ -88,17 +86,12 @@ def run_study(root: Path, batched: bool, cores: int) -> dict:
     # The local profile is quiet about progress; `--quiet host` alone shows the steps done.
     argv += ["--quiet", "host"]
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done, wall, cpu = run_timed(argv, cwd=root, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the study failed (batch_splits={batched}):\n{done.stderr[-3000:]}")
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", done.stdout + done.stderr)
     if not steps:
         raise RuntimeError(f"no job count in snakemake's output:\n{done.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"jobs": int(steps[-1][1]), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
 
 

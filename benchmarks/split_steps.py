@@ -20,13 +20,12 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from child_time import run_timed
 
 from mmlego.config import fill_defaults
 from mmlego.data.store import read_modality
@@ -42,13 +41,8 @@ SCHEMES = {
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one child process (CPU: user + system of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    timed_run = run_timed(argv, check=True, capture_output=True)
+    return timed_run.wall_s, timed_run.cpu_s
 
 
 def copy_dataset(source: Path, root: Path) -> dict[str, str]:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from child_time import run_timed
 from summary import write_report
 
 OUT = Path("results/benchmarks")
@@ -83,16 +82,13 @@ def measure(workdir: Path, rule: str, command: str) -> dict:
     """Run one step of ``rule`` under importtime; its CPU and import seconds."""
     with tempfile.TemporaryDirectory() as scratch:
         args = one_step(command, Path(scratch))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(
+        done, _, cpu = run_timed(
             [sys.executable, "-X", "importtime", "-c", RUNNER, *args],
             cwd=workdir, capture_output=True, text=True, env=os.environ,
         )  # fmt: skip
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise RuntimeError(f"{rule}: the step failed:\n{done.stderr[-2000:]}")
     import_s, heavy = parse_importtime(done.stderr)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "rule": rule,
         "step": args[2] if args[:1] == ["--log"] else args[0],

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from child_time import run_timed
 from step_imports import parse_importtime
 from summary import write_report
 
@@ -83,14 +81,9 @@ def dry_run(
     command = [python, *(["-X", "importtime"] if importtime else []), exe]
     command += ["--snakefile", str(checkout / "Snakefile"), "--directory", str(workdir)]
     command += ["--configfile", str(config), "-n", "--cores", "1", "--quiet"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done, wall, cpu = run_timed(command, cwd=workdir, env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{checkout}: the dry run failed:\n{done.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, wall, done.stderr
 
 
