@@ -13,7 +13,7 @@ from PIL import Image
 from mmlego.data.labels import read_labels
 from mmlego.data.store import read_modality
 from mmlego.demo.slides import write_slide
-from mmlego.preprocess.pipeline import feature_tag
+from mmlego.preprocess.naming import feature_tag
 from tests.conftest import REPO, run_snakemake
 
 ENCODER = {"arch": "resnet18", "patch_size": 64, "mpp": 2.0, "num_workers": 0, "batch_size": 16}

@@ -8,8 +8,9 @@ from PIL import Image
 
 from mmlego.config import ConfigError, check_config, fill_defaults
 from mmlego.preprocess.features_io import read_features
+from mmlego.preprocess.naming import image_settings
 from mmlego.preprocess.patches import ImagePatches, image_grid
-from mmlego.preprocess.pipeline import encode_images, image_settings
+from mmlego.preprocess.pipeline import encode_images
 from tests.unit.features_support import config
 
 QUADRANTS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]

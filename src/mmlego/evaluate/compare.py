@@ -22,9 +22,8 @@ import pandas as pd
 
 from mmlego.evaluate import fast_metrics
 from mmlego.evaluate.cases import Presence, scored_mask
+from mmlego.evaluate.metric_names import LOWER_IS_BETTER, PRIMARY_METRIC
 from mmlego.evaluate.metrics import (
-    LOWER_IS_BETTER,
-    PRIMARY_METRIC,
     binary_auc,
     harrell_c,
     macro_ovr_auc,

@@ -36,9 +36,6 @@ from sksurv.metrics import (
 )
 from sksurv.util import Surv
 
-# Re-exported: the steps that score import the names with the functions.
-from mmlego.evaluate.metric_names import LOWER_IS_BETTER, METRICS, PRIMARY_METRIC  # noqa: F401
-
 IBS_GRID = 50
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from mmlego.evaluate.cases import Presence, scored_mask
+from mmlego.evaluate.metric_names import METRICS
 from mmlego.evaluate.metrics import (
-    METRICS,
     UndefinedMetricWarning,
     binary_auc,
     binary_average_precision,

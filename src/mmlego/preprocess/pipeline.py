@@ -20,7 +20,6 @@ from mmlego.preprocess.encode import encode_batches, make_loader, stream
 from mmlego.preprocess.encoder import EncoderInfo, build_encoder, prepare_for_inference
 from mmlego.preprocess.features_io import STATUS_OK, write_features
 from mmlego.preprocess.grid import PatchGrid, tissue_grid
-from mmlego.preprocess.naming import feature_tag, image_settings  # noqa: F401 (re-exported)
 from mmlego.preprocess.patches import ImagePatches, SlidePatches
 from mmlego.preprocess.slide import Resolution, Slide
 from mmlego.preprocess.tissue import TissueMask, TissueParams, segment_tissue
