@@ -11,8 +11,11 @@ test metric over the splits, a yardstick no variant may use).
 
     python benchmarks/adaptive_merge.py --out results/adaptive_merge --cores 2
 
-``--study demo`` or ``--study cohorts`` runs one study; ``--report-only`` rescores finished
-studies.
+``--study demo`` or ``--study cohorts`` runs one study; ``--dataset`` keeps only the named
+datasets in the studies (they alone are trained and scored); ``--repeats N`` sets every study's
+``splits.repeats`` (5 by default; give it its own ``--out``, e.g. a GBSG2-only study over 20
+splits: ``--study cohorts --dataset gbsg2 --repeats 20 --out results/adaptive_merge_20``);
+``--report-only`` rescores finished studies.
 
 Besides single choices on the whole validation set (a margin over equal weights, the metric or
 the loss), the variants include ways meant to be steadier on ~100 patients: a bagged λ (the
@@ -39,6 +42,7 @@ import pandas as pd
 import torch
 import yaml
 from cohort_studies import COHORTS, REPO, export_cohort, run_study, runs_of
+from scipy import stats
 from summary import write_report
 
 from mmlego import layout
@@ -81,6 +85,30 @@ def cohort_study(out: Path) -> dict:
     base = export_cohort.study_config(out / "raw" / COHORTS[0], out, 20, 5)
     datasets = {c: export_cohort.dataset_config(c, out / "raw" / c) for c in COHORTS}
     return {**base, "datasets": datasets, "models": MODELS}
+
+
+def study_configs(
+    out: Path, repeats: int | None = None, datasets: list[str] | None = None
+) -> dict[str, dict]:
+    """{study: its config} under ``out``, with ``splits.repeats`` set to ``repeats`` (None: the
+    study's own) and the datasets cut to ``datasets`` (None: every one); a study left with no
+    dataset is dropped. A name that is in no study is an error."""
+    configs = {"demo": demo_study(out / "demo"), "cohorts": cohort_study(out / "cohorts")}
+    if datasets is not None:
+        known = {ds for config in configs.values() for ds in config["datasets"]}
+        unknown = sorted(set(datasets) - known)
+        if unknown:
+            raise SystemExit(f"unknown dataset(s) {unknown}; the studies have {sorted(known)}")
+        for config in configs.values():
+            config["datasets"] = {
+                ds: spec for ds, spec in config["datasets"].items() if ds in datasets
+            }
+    if repeats is not None:
+        if repeats < 1:
+            raise SystemExit(f"--repeats must be at least 1, not {repeats}")
+        for config in configs.values():
+            config["splits"] = {**config["splits"], "repeats": repeats}
+    return {study: config for study, config in configs.items() if config["datasets"]}
 
 
 def filled(config: dict) -> dict:
@@ -471,14 +499,42 @@ def best_block(frame: pd.DataFrame, ds: str) -> str:
     return str(here.groupby("model")["val"].mean().idxmax())
 
 
+TIE = 1e-12  # a paired difference this small is a tie (λ one-hot on the block itself)
+HEAVY = 0.9  # the weight on the best block that counts as "λ chose the block"
+
+
+def paired_tests(diff: pd.Series) -> dict:
+    """Per-split paired differences from the best block: the splits above, below and tied, the
+    two-sided sign test on the untied ones and the two-sided Wilcoxon signed-rank test (scipy;
+    ties dropped, ``zero_method='wilcox'``); NaN p-values when every split ties."""
+    diff = diff.dropna()
+    above, below = int((diff > TIE).sum()), int((diff < -TIE).sum())
+    untied = diff[diff.abs() > TIE]
+    sign_p = stats.binomtest(above, above + below).pvalue if above + below else math.nan
+    wilcoxon_p = stats.wilcoxon(untied).pvalue if len(untied) else math.nan
+    return {"n_above": above, "n_below": below, "n_tied": len(diff) - above - below,
+            "sign_p": float(sign_p), "wilcoxon_p": float(wilcoxon_p)}  # fmt: skip
+
+
+def block_heavy(lambdas: pd.Series, block: str) -> int:
+    """The splits whose λ (JSON text) puts at least :data:`HEAVY` on modality ``block``."""
+    return sum(
+        json.loads(text).get(block, 0.0) >= HEAVY - 1e-9
+        for text in lambdas
+        if text and text == text
+    )
+
+
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, model): mean ± std of the test metric over splits, the paired difference
-    from the best block (mean ± standard error, splits at or above it) and the mean inner
-    validation score."""
+    from the best block (mean ± standard error, splits at or above it, :func:`paired_tests`),
+    the splits whose λ puts ≥ :data:`HEAVY` on the best block, and the mean inner validation
+    score."""
     rows = []
     for ds in dict.fromkeys(frame["dataset"]):
         here = frame[frame["dataset"] == ds]
-        ref = here[here["model"] == best_block(frame, ds)].set_index("split")["test"]
+        block = best_block(frame, ds)
+        ref = here[here["model"] == block].set_index("split")["test"]
         for model in dict.fromkeys(here["model"]):
             own = here[here["model"] == model].set_index("split")
             diff = (own["test"] - ref).dropna()
@@ -487,7 +543,9 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "test_mean": own["test"].mean(), "test_std": own["test"].std(ddof=1),
                 "diff_mean": diff.mean() if len(diff) else math.nan,
                 "diff_se": diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else math.nan,
-                "at_or_above": int((diff >= -1e-12).sum()) if len(diff) else 0,
+                "at_or_above": int((diff >= -TIE).sum()) if len(diff) else 0,
+                **paired_tests(diff),
+                "block_heavy": block_heavy(own["lambda"], block.removeprefix("lego_block.")),
                 "inner_mean": own["inner"].mean() if "inner" in own else math.nan,
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -507,7 +565,11 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, seconds: dict) -> str:
         "",
         "Test metric on the test patients with every modality, mean ± std over the splits. "
         "Δ best block: the paired per-split difference from the block of best mean validation "
-        "metric, mean ± standard error, and the splits at or above it. *inner*: the variant "
+        "metric, mean ± standard error, and the splits at or above it; + / − / =: the splits "
+        "above, below and tied with it; Wilcoxon p: the two-sided signed-rank test of the "
+        "differences (ties dropped); sign p: the two-sided sign test of + against −; "
+        f"λ ≥ {HEAVY} on block: the splits whose λ gives the best block at least {HEAVY}. "
+        "*inner*: the variant "
         "judged on validation only (λ chosen on half the validation patients, scored on the "
         f"other half, both ways, {INNER_REPEATS} random halvings), mean over splits.",
         "",
@@ -520,19 +582,23 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, seconds: dict) -> str:
         lines += ["", f"## {ds}", "",
                   f"Best block on validation: `{block}`; test n {n_test.min()}–{n_test.max()}, "
                   f"val n {n_val.min()}–{n_val.max()}.", "",
-                  "| model | test | Δ best block | ≥ block | inner |",
-                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+                  "| model | test | Δ best block | ≥ block | + / − / = | Wilcoxon p | sign p | "
+                  f"λ ≥ {HEAVY} on block | inner |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for _, r in here.iterrows():
             if r["model"] == "best_block (val)":
                 lines.append(
-                    f"| best block, chosen per split on val | | | | {r['inner_mean']:.3f} |"
+                    f"| best block, chosen per split on val | | | | | | | | {r['inner_mean']:.3f} |"
                 )
                 continue
             won = f"{r['at_or_above']}/{r['n_splits']}"
             inner = "" if math.isnan(r["inner_mean"]) else f"{r['inner_mean']:.3f}"
+            signs = f"{r['n_above']} / {r['n_below']} / {r['n_tied']}"
+            lam = "" if model_has_no_lambda(frame, ds, r["model"]) else str(r["block_heavy"])
             lines.append(
                 f"| `{r['model']}` | {_cell(r['test_mean'], r['test_std'])} | "
-                f"{_cell(r['diff_mean'], r['diff_se'], signed=True)} | {won} | {inner} |"
+                f"{_cell(r['diff_mean'], r['diff_se'], signed=True)} | {won} | {signs} | "
+                f"{_p(r['wilcoxon_p'])} | {_p(r['sign_p'])} | {lam} | {inner} |"
             )
         chosen = frame[
             (frame["dataset"] == ds) & frame["model"].str.startswith(("adaptive", "damc"))
@@ -550,6 +616,16 @@ def markdown(frame: pd.DataFrame, table: pd.DataFrame, seconds: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _p(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.2g}"
+
+
+def model_has_no_lambda(frame: pd.DataFrame, ds: str, model: str) -> bool:
+    """True for the rows without a λ (LegoFuse, the NaiveMC of equal weights has one)."""
+    here = frame[(frame["dataset"] == ds) & (frame["model"] == model)]["lambda"]
+    return not here.fillna("").astype(bool).any()
+
+
 def _lambda_text(text: str) -> str:
     lam = json.loads(text)
     if all(math.isclose(v, 1 / len(lam), abs_tol=1e-3) for v in lam.values()):
@@ -564,17 +640,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--study", choices=STUDIES, action="append", help="default: both")
     parser.add_argument("--report-only", action="store_true", help="only rescore the studies")
     parser.add_argument(
-        "--dataset", action="append", help="score only these datasets (default: every one)"
+        "--dataset",
+        action="append",
+        help="train and score only these datasets (default: every one of the studies)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="splits per dataset (default: the study's own, 5)"
     )
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    studies = args.study or list(STUDIES)
-    configs = {"demo": demo_study(out / "demo"), "cohorts": cohort_study(out / "cohorts")}
+    configs = study_configs(out, args.repeats, args.dataset)
+    studies = [study for study in args.study or list(STUDIES) if study in configs]
+    if not studies:
+        raise SystemExit(f"no dataset {args.dataset} in the studies {args.study}")
     seconds_file = out / "seconds.json"
     if not args.report_only:
         for study in studies:
             if study == "cohorts":
-                for cohort in COHORTS:
+                for cohort in configs[study]["datasets"]:
                     export_cohort.write_cohort(cohort, out / "cohorts" / "raw" / cohort)
             took = run_study(
                 configs[study], out / f"{study}.yaml", args.cores, targets(configs[study])
@@ -588,7 +671,6 @@ def main(argv: list[str] | None = None) -> None:
         row
         for study in studies
         for ds in configs[study]["datasets"]
-        if args.dataset is None or ds in args.dataset
         for k in range(configs[study]["splits"]["repeats"])
         for row in split_rows(configs[study], ds, k)
     ]

@@ -6,6 +6,7 @@ import importlib
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -93,3 +94,40 @@ def test_adaptive_merge_temperature_profile_and_mix(bench):
     assert sure == pytest.approx(-math.log1p((0.4 / 0.6) ** 10), rel=1e-9)
     # The shrunk λ is a point of the simplex between λ* and equal weights.
     assert am.mix((1.0, 0.0), (0.5, 0.5), 0.25) == pytest.approx((0.625, 0.375))
+
+
+def test_adaptive_merge_repeats_and_dataset_cut_the_studies(bench, tmp_path):
+    """``--repeats`` sets every study's splits, ``--dataset`` keeps only those datasets (a study
+    left empty is dropped), and an unknown name or a repeat count below 1 stops the run."""
+    am = bench("adaptive_merge")
+    default = am.study_configs(tmp_path)
+    assert set(default) == {"demo", "cohorts"}
+    assert set(default["cohorts"]["datasets"]) == {"gbsg2", "whas500"}
+    assert {c["splits"]["repeats"] for c in default.values()} == {5}
+    only = am.study_configs(tmp_path, 20, ["gbsg2"])
+    assert list(only) == ["cohorts"] and list(only["cohorts"]["datasets"]) == ["gbsg2"]
+    assert only["cohorts"]["splits"] == {**default["cohorts"]["splits"], "repeats": 20}
+    # 20 splits of every one of GBSG2's runs are the study's targets.
+    assert (
+        sum("/split19/" in t for t in am.targets(only["cohorts"]))
+        == len(am.targets(only["cohorts"])) // 20
+    )
+    with pytest.raises(SystemExit, match="gbsg3"):
+        am.study_configs(tmp_path, None, ["gbsg3"])
+    with pytest.raises(SystemExit, match="at least 1"):
+        am.study_configs(tmp_path, 0)
+
+
+def test_adaptive_merge_paired_tests_by_hand(bench):
+    """Differences 0.01, −0.02, 0, 0.03: 2 above, 1 below, 1 tie. Sign test: 2 of 3, p = 1.
+    Wilcoxon on the untied three (ranks 1, 2, 3; W− = 2): 3 of the 8 sign patterns have a
+    smaller sum ≤ 2, so the exact two-sided p is 2 · 3/8 = 0.75."""
+    am = bench("adaptive_merge")
+    got = am.paired_tests(pd.Series([0.01, -0.02, 0.0, 0.03]))
+    assert (got["n_above"], got["n_below"], got["n_tied"]) == (2, 1, 1)
+    assert got["sign_p"] == pytest.approx(1.0)
+    assert got["wilcoxon_p"] == pytest.approx(0.75)
+    assert math.isnan(am.paired_tests(pd.Series([0.0, 0.0]))["wilcoxon_p"])
+    lambdas = pd.Series(['{"clinical": 0.1, "tumour": 0.9}', '{"clinical": 0.5, "tumour": 0.5}',
+                         "", None])  # fmt: skip
+    assert am.block_heavy(lambdas, "tumour") == 1
