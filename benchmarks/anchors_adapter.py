@@ -12,9 +12,16 @@ vector; otherwise the instances are a bag of patch features when they are wide (
 or more: 1024 for a ResNet-50 layer-3 encoder) and a time series when narrow (12 vitals).
 This project has no optimal-transport head merge, so ``head_method="ot"`` builds the SLERP
 merge (its construction time is SLERP's).
+
+``make_block`` applies :func:`mmlego.utils.allocator.keep_freed_memory`, as each of this
+project's train, merge and fuse steps does when it starts (``prepare_step``): the released
+code's run has no such setting, and ``MMLEGO_ANCHOR_ALLOCATOR=default`` leaves glibc's
+defaults in place here too, to measure what the setting is worth.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
@@ -22,6 +29,7 @@ from torch import nn
 from mmlego.models.base import Batch, ModalityBatch
 from mmlego.models.lego import LegoBlock
 from mmlego.models.merge import LegoMerge
+from mmlego.utils.allocator import keep_freed_memory
 
 name = "mmlego"
 WIDE_INSTANCES = 64
@@ -58,6 +66,8 @@ class AnchorBlock(nn.Module):
 
 
 def make_block(in_shape: tuple[int, ...], num_classes: int) -> AnchorBlock:
+    if os.environ.get("MMLEGO_ANCHOR_ALLOCATOR") != "default":
+        keep_freed_memory()  # as every mmlego train, merge and fuse step does at its start
     return AnchorBlock(in_shape, num_classes)
 
 

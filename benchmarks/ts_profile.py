@@ -4,8 +4,9 @@ The bare step of ``train_loop.py`` (forward, survival loss, backward, gradient c
 AdamW) at the MIMIC shape (24 steps x 12 variables, with a missingness mask), LegoBlock at the
 reference defaults, batch 32 and 256, one torch thread (as the train jobs run). For each
 batch size: the top ops by self CPU time, and their shares grouped as matmul (``mm``,
-``addmm``, ``bmm``), attention (the CPU flash kernel, forward and backward), dropout's random
-draw (``bernoulli_``) and the rest (elementwise, layer norm, optimiser, autograd bookkeeping).
+``addmm``), attention (its ``bmm`` calls and softmax, forward and backward), dropout's random
+draw (numpy's PCG64, ``mmlego::dropout_mask``) and the rest (elementwise, layer norm, the
+masks' comparison and conversion, optimiser, autograd bookkeeping).
 
 Usage: ``python benchmarks/ts_profile.py [--out results/benchmarks] [--steps 8]``; writes
 ``ts_profile.json`` and ``ts_profile.md``. The profiler times wall clock, so on a busy machine
@@ -24,12 +25,12 @@ from torch.profiler import ProfilerActivity, profile
 from train_loop import BareStep, Case, generated_split
 
 GROUPS = {
-    "matmul": ("aten::mm", "aten::addmm", "aten::bmm"),
-    "attention": (
-        "aten::_scaled_dot_product_flash_attention_for_cpu",
-        "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
-    ),
-    "dropout draw": ("aten::bernoulli_",),
+    "matmul": ("aten::mm", "aten::addmm"),
+    # The CPU attention is two bmm calls around a softmax (lego.small_attention); the encoder's
+    # pooling einsum is a bmm too, a small one.
+    "attention": ("aten::bmm", "aten::_softmax", "aten::_softmax_backward_data"),
+    # numpy's PCG64 draw, inside the record_function of dropout.keep_mask (self time).
+    "dropout draw": ("mmlego::dropout_mask", "aten::bernoulli_"),
 }
 TOP = 12
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from mmlego.models.dropout import AlphaDropout
 from mmlego.models.encoders import SNN, GatedAttentionMIL, masked_softmax
 
 
@@ -15,7 +16,7 @@ def test_snn_uses_selu_alpha_dropout_and_lecun_init():
     torch.manual_seed(0)
     snn = SNN(400, 8, hidden=300, n_layers=2, dropout=0.1)
     kinds = [type(m) for m in snn.net]
-    assert kinds == [nn.Linear, nn.SELU, nn.AlphaDropout] * 2
+    assert kinds == [nn.Linear, nn.SELU, AlphaDropout] * 2
     first = snn.net[0]
     # LeCun normal: std 1/sqrt(fan_in) = 0.05 for 400 inputs; zero bias.
     assert first.weight.std().item() == pytest.approx(1 / math.sqrt(400), rel=0.05)

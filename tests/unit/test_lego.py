@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlego.models.base import ModalityBatch
-from mmlego.models.lego import LegoBlock
+from mmlego.models.lego import LegoBlock, sdpa_attention, small_attention
 from tests.unit.splitdata import TINY_LEGO
 from tests.unit.steps import record_steps
 
@@ -324,3 +324,29 @@ def test_shared_steps_project_the_context_once_with_unchanged_outputs_and_gradie
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tokens", [1, 8, 25])
+@pytest.mark.parametrize("masked", [False, True])
+def test_cpu_attention_equals_torch_sdpa_in_values_and_gradients(tokens, masked):
+    torch.manual_seed(0)
+    b, h, n, dk = 3, 2, 5, 8
+    q, k, v = (torch.randn(b, h, length, dk, requires_grad=True) for length in (n, tokens, tokens))
+    allowed = None
+    if masked:
+        allowed = torch.rand(b, tokens) > 0.4
+        allowed[:, 0] = True  # the caller lets a row with no valid token attend everywhere
+    grad = torch.randn(b, h, n, dk)
+    outs, grads = [], []
+    for attend in (sdpa_attention, small_attention):
+        out = attend(q, k, v, allowed)
+        outs.append(out.detach())
+        grads.append(torch.autograd.grad(out, (q, k, v), grad))
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+    for ours, torchs in zip(grads[1], grads[0], strict=True):
+        assert torch.allclose(ours, torchs, atol=1e-5)
+    if masked:
+        # A disallowed token gets no weight: changing its value changes nothing.
+        v2 = v.detach().clone()
+        v2[~allowed[:, None, :, None].expand_as(v2)] = 1e3
+        assert torch.allclose(small_attention(q, k, v2, allowed), outs[1], atol=1e-5)

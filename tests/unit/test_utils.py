@@ -101,3 +101,25 @@ def test_device_auto_is_cpu_without_cuda():
 def test_safe_id(raw, safe):
     assert safe_id(raw) == safe
     assert "/" not in safe_id(raw) and not safe_id(raw).startswith(".")
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's mallopt only",
+)
+def test_glibc_keeps_freed_memory_after_keep_freed_memory():
+    # In a child, so this test process keeps glibc's defaults. A 4 MiB block, above the default
+    # 128 KiB mmap threshold, is mapped afresh on each allocation unless the setting took.
+    code = (
+        "import ctypes, ctypes.util\n"
+        "from mmlego.utils.allocator import keep_freed_memory\n"
+        "assert keep_freed_memory()\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+        "libc.malloc.restype = ctypes.c_void_p\n"
+        "libc.free.argtypes = [ctypes.c_void_p]\n"
+        "first = libc.malloc(4 << 20); libc.free(first)\n"
+        "second = libc.malloc(4 << 20)\n"
+        "print(first == second)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

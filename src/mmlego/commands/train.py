@@ -77,11 +77,13 @@ def prepare_step(args: argparse.Namespace, run: str) -> tuple[dict, torch.device
     # steps never need torch (about a second per job).
     import torch
 
+    from mmlego.utils.allocator import keep_freed_memory
     from mmlego.utils.device import select_device
     from mmlego.utils.provenance import provenance
     from mmlego.utils.seeding import derive_seed, seed_everything
 
     cfg = load_cfg(args.cfg)
+    keep_freed_memory()
     torch.set_num_threads(max(1, args.threads))
     seed = derive_seed(args.seed, args.dataset, args.split, run)
     seed_everything(seed)

@@ -18,6 +18,8 @@ import math
 import torch
 from torch import nn
 
+from mmlego.models.dropout import AlphaDropout, Dropout
+
 
 def lecun_normal_(linear: nn.Linear) -> None:
     """LeCun-normal weights (std = 1/sqrt(fan_in)) and zero bias, as SELU networks require."""
@@ -56,7 +58,7 @@ class SNN(nn.Module):
         for a, b in itertools.pairwise(widths):
             linear = nn.Linear(a, b)
             lecun_normal_(linear)
-            layers += [linear, nn.SELU(), nn.AlphaDropout(dropout)]
+            layers += [linear, nn.SELU(), AlphaDropout(dropout)]
         self.net = nn.Sequential(*layers)
         self.out_dim = out_dim
 
@@ -98,7 +100,7 @@ class GatedAttentionMIL(nn.Module):
         self, in_dim: int, out_dim: int, *, attn_dim: int = 128, dropout: float = 0.25
     ) -> None:
         super().__init__()
-        self.embed = nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Dropout(dropout))
+        self.embed = nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), Dropout(dropout))
         self.attn_v = nn.Linear(out_dim, attn_dim)
         self.attn_u = nn.Linear(out_dim, attn_dim)
         self.attn_w = nn.Linear(attn_dim, 1)

@@ -63,6 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel
+from mmlego.models.dropout import Dropout
 from mmlego.models.encoders import SNN, GatedAttentionMIL
 
 FFT_MODES = ("2d", "1d")
@@ -84,7 +85,7 @@ class CrossAttention(nn.Module):
         self.heads = heads
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_kv = nn.Linear(context_dim, 2 * inner, bias=False)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), Dropout(dropout))
 
     def project_context(self, context: torch.Tensor) -> torch.Tensor:
         """Keys and values of the (normalised) context, side by side: (B, M, 2 · inner)."""
@@ -109,15 +110,43 @@ class CrossAttention(nn.Module):
         q = q.reshape(b, n, self.heads, -1).transpose(1, 2)  # b h n k
         kv = self.project_context(context) if kv is None else kv
         k, v = kv.view(b, m, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        if mask is None:
-            out = F.scaled_dot_product_attention(q, k, v)
-        else:
-            # Rows without any valid token attend everywhere (finite), then are zeroed.
-            has_any = mask.any(dim=1)
-            safe = mask | ~has_any[:, None]
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe[:, None, None, :])
+        has_any = None if mask is None else mask.any(dim=1)
+        # Rows without any valid token attend everywhere (finite), then are zeroed.
+        allowed = None if mask is None else mask | ~has_any[:, None]
+        attend = small_attention if q.device.type == "cpu" else sdpa_attention
+        out = attend(q, k, v, allowed)
+        if has_any is not None:
             out = out * has_any[:, None, None, None].to(out.dtype)
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+def sdpa_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None
+) -> torch.Tensor:
+    """Softmax attention (B, h, n, k) through torch's fused kernels; ``allowed`` (B, M)."""
+    attn_mask = None if allowed is None else allowed[:, None, None, :]
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+
+def small_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None
+) -> torch.Tensor:
+    """:func:`sdpa_attention` as two batched matmuls around a softmax, for the CPU.
+
+    The latents attend over a few context tokens (8 for a vector, 25 for a 24-step series)
+    with 16-dimensional heads. There the CPU flash kernel, tiled for long sequences, is slow,
+    and so is a softmax along short contiguous rows (for 8 tokens, 20 times slower than the
+    same softmax across rows). The scores are therefore laid out token × latent, and the
+    softmax runs over the tokens with the latents contiguous.
+    """
+    b, h, n, dk = q.shape
+    m = k.shape[2]
+    scores = torch.bmm(k.reshape(b * h, m, dk), q.reshape(b * h, n, dk).transpose(1, 2))
+    scores = scores.mul_(dk**-0.5).view(b, h, m, n)
+    if allowed is not None:
+        scores = scores.masked_fill_(~allowed[:, None, :, None], float("-inf"))
+    weights = scores.softmax(dim=2).view(b * h, m, n)
+    return torch.bmm(weights.transpose(1, 2), v.reshape(b * h, m, dk)).view(b, h, n, dk)
 
 
 class FeedForward(nn.Sequential):
@@ -125,8 +154,8 @@ class FeedForward(nn.Sequential):
 
     def __init__(self, dim: int, *, mult: int, dropout: float) -> None:
         super().__init__(
-            nn.Linear(dim, dim * mult), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(dim * mult, dim), nn.Dropout(dropout),
+            nn.Linear(dim, dim * mult), nn.GELU(), Dropout(dropout),
+            nn.Linear(dim * mult, dim), Dropout(dropout),
         )  # fmt: skip
 
 

@@ -21,15 +21,14 @@ from torch import nn
 from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import baseline_params, require_kinds
+from mmlego.models.dropout import Dropout
 
 KINDS = ("vector", "series", "bag")
 MAX_BILINEAR_FEATURES = 2**20
 
 
 def _mlp_head(size: int, dim: int, n_out: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(size, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, n_out)
-    )
+    return nn.Sequential(nn.Linear(size, dim), nn.ReLU(), Dropout(dropout), nn.Linear(dim, n_out))
 
 
 class LateFusion(MultimodalModel):

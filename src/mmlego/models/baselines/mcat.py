@@ -29,6 +29,7 @@ from mmlego.models.base import Batch, InputSpec, ModalityBatch, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import baseline_params
 from mmlego.models.baselines.tokens import SelfAttentionBlock, Tokeniser, masked_attend
+from mmlego.models.dropout import Dropout
 from mmlego.models.encoders import GatedAttentionMIL
 
 
@@ -82,7 +83,7 @@ class MCAT(MultimodalModel):
         self.path_pool = GatedAttentionMIL(dim, dim, dropout=dropout)
         self.omic_pool = GatedAttentionMIL(dim, dim, dropout=dropout)
         self.head = nn.Sequential(
-            nn.Linear(2 * dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, n_out)
+            nn.Linear(2 * dim, dim), nn.ReLU(), Dropout(dropout), nn.Linear(dim, n_out)
         )
 
     def group_tokens(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

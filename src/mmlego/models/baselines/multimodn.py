@@ -23,6 +23,7 @@ from torch import nn
 from mmlego.models.base import Batch, InputSpec, MultimodalModel
 from mmlego.models.baselines.embed import ModalityEncoder
 from mmlego.models.baselines.specs import baseline_params, batch_size, require_kinds
+from mmlego.models.dropout import Dropout
 
 
 class StateUpdate(nn.Module):
@@ -31,7 +32,7 @@ class StateUpdate(nn.Module):
     def __init__(self, dim: int, dropout: float) -> None:
         super().__init__()
         self.mlp = nn.Sequential(
-            nn.Linear(2 * dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim)
+            nn.Linear(2 * dim, dim), nn.GELU(), Dropout(dropout), nn.Linear(dim, dim)
         )
         self.norm = nn.LayerNorm(dim)
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mmlego.models.base import InputSpec, ModalityBatch
+from mmlego.models.dropout import Dropout
 
 
 def sinusoidal_positions(steps: int, dim: int) -> torch.Tensor:
@@ -91,7 +92,7 @@ class FeedForward(nn.Module):
             nn.LayerNorm(dim),
             nn.Linear(dim, dim * mult),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(dim * mult, dim),
         )
 
