@@ -141,8 +141,9 @@ def small_attention(
     """
     b, h, n, dk = q.shape
     m = k.shape[2]
-    scores = torch.bmm(k.reshape(b * h, m, dk), q.reshape(b * h, n, dk).transpose(1, 2))
-    scores = scores.mul_(dk**-0.5).view(b, h, m, n)
+    # The scale goes on the keys: smaller than the scores whenever dim_head < latent_len.
+    keys = k.reshape(b * h, m, dk) * dk**-0.5
+    scores = torch.bmm(keys, q.reshape(b * h, n, dk).transpose(1, 2)).view(b, h, m, n)
     if allowed is not None:
         scores = scores.masked_fill_(~allowed[:, None, :, None], float("-inf"))
     weights = scores.softmax(dim=2).view(b * h, m, n)
