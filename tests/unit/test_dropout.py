@@ -8,7 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlego.models.dropout import LEVELS, AlphaDropout, Dropout, drop_threshold, keep_mask
+from mmlego.models.dropout import (
+    LEVELS,
+    MIN_ELEMENTS,
+    AlphaDropout,
+    Dropout,
+    drop_threshold,
+    keep_mask,
+)
 
 N = 1_000_000
 
@@ -32,16 +39,16 @@ def test_drops_the_rounded_rate_and_scales_kept_values_by_the_exact_keep_rate(p)
 
 def test_the_gradient_is_the_same_mask_and_scale():
     torch.manual_seed(1)
-    x = torch.ones(4096, requires_grad=True)
+    x = torch.ones(MIN_ELEMENTS, requires_grad=True)
     out = Dropout(0.3).train()(x)
-    grad = torch.randn(4096)
+    grad = torch.randn(MIN_ELEMENTS)
     out.backward(grad)
     assert torch.equal(x.grad, grad * out.detach())
 
 
 def test_torch_manual_seed_fixes_every_mask_and_calls_differ():
     d = Dropout(0.2).train()
-    x = torch.ones(10_000)
+    x = torch.ones(MIN_ELEMENTS)
     torch.manual_seed(7)
     first, second = d(x), d(x)
     torch.manual_seed(7)
@@ -94,7 +101,7 @@ def test_alpha_dropout_keeps_zero_mean_and_unit_variance_and_follows_torchs_map(
 
 def test_an_alpha_dropped_input_has_zero_gradient():
     torch.manual_seed(4)
-    x = torch.randn(4096, requires_grad=True)
+    x = torch.randn(MIN_ELEMENTS, requires_grad=True)
     d = AlphaDropout(0.5).train()
     torch.manual_seed(5)
     out = d(x)
@@ -105,3 +112,19 @@ def test_an_alpha_dropped_input_has_zero_gradient():
     alpha = 1.7580993408473766
     a = ((alpha * alpha * rate + 1) * (1 - rate)) ** -0.5
     assert torch.allclose(x.grad, keep.float() * a)
+
+
+def test_a_small_tensor_is_dropped_by_torch_and_a_large_one_by_the_pcg64_mask():
+    for size in (MIN_ELEMENTS - 1, MIN_ELEMENTS):
+        x = torch.ones(size)
+        torch.manual_seed(9)
+        ours = Dropout(0.5).train()(x)
+        torch.manual_seed(9)
+        torchs = F.dropout(x, 0.5, True)
+        torch.manual_seed(9)
+        mask = keep_mask(x.shape, drop_threshold(0.5))
+        if size < MIN_ELEMENTS:
+            assert torch.equal(ours, torchs)
+        else:
+            assert torch.equal(ours != 0, mask)
+            assert not torch.equal(ours, torchs)

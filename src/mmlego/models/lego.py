@@ -67,6 +67,14 @@ from mmlego.models.dropout import Dropout
 from mmlego.models.encoders import SNN, GatedAttentionMIL
 
 FFT_MODES = ("2d", "1d")
+# Where lego.small_attention beats torch's CPU flash kernel (forward and backward, measured at
+# 1 and 2 threads): always up to SHORT_ROWS tokens, where the kernel's softmax along short rows
+# is slow (8 tokens: 0.43-0.68 of its time); up to SHORT_CONTEXT tokens once the scores are
+# large (25 tokens at batch 256: 0.75), not for a small batch (the layout copies cost more
+# than they save); never beyond (a bag of 1,000 patches: 2.2 times the flash kernel's time).
+SHORT_ROWS = 16
+SHORT_CONTEXT = 32
+LARGE_SCORES = 1 << 18
 
 
 class CrossAttention(nn.Module):
@@ -113,11 +121,20 @@ class CrossAttention(nn.Module):
         has_any = None if mask is None else mask.any(dim=1)
         # Rows without any valid token attend everywhere (finite), then are zeroed.
         allowed = None if mask is None else mask | ~has_any[:, None]
-        attend = small_attention if q.device.type == "cpu" else sdpa_attention
+        attend = small_attention if _bmm_is_faster(q, m) else sdpa_attention
         out = attend(q, k, v, allowed)
         if has_any is not None:
             out = out * has_any[:, None, None, None].to(out.dtype)
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+def _bmm_is_faster(q: torch.Tensor, tokens: int) -> bool:
+    """Whether :func:`small_attention` is the faster kernel for queries ``q`` (B, h, n, k)
+    over ``tokens`` context tokens (see :data:`SHORT_ROWS`)."""
+    if q.device.type != "cpu" or tokens > SHORT_CONTEXT:
+        return False
+    b, h, n, _ = q.shape
+    return tokens <= SHORT_ROWS or b * h * n * tokens >= LARGE_SCORES
 
 
 def sdpa_attention(
@@ -131,7 +148,8 @@ def sdpa_attention(
 def small_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None
 ) -> torch.Tensor:
-    """:func:`sdpa_attention` as two batched matmuls around a softmax, for the CPU.
+    """:func:`sdpa_attention` as two batched matmuls around a softmax, for a short context on
+    the CPU (where :func:`_bmm_is_faster`).
 
     The latents attend over a few context tokens (8 for a vector, 25 for a 24-step series)
     with 16-dimensional heads. There the CPU flash kernel, tiled for long sequences, is slow,
