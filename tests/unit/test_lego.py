@@ -326,12 +326,14 @@ def test_shared_steps_project_the_context_once_with_unchanged_outputs_and_gradie
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own queries", "shared queries"])
 @pytest.mark.parametrize("tokens", [1, 8, 25])
 @pytest.mark.parametrize("masked", [False, True])
-def test_cpu_attention_equals_torch_sdpa_in_values_and_gradients(tokens, masked):
+def test_cpu_attention_equals_torch_sdpa_in_values_and_gradients(tokens, masked, shared):
     torch.manual_seed(0)
     b, h, n, dk = 3, 2, 5, 8
-    q, k, v = (torch.randn(b, h, length, dk, requires_grad=True) for length in (n, tokens, tokens))
+    q = torch.randn(1 if shared else b, h, n, dk, requires_grad=True)
+    k, v = (torch.randn(b, h, tokens, dk, requires_grad=True) for _ in range(2))
     allowed = None
     if masked:
         allowed = torch.rand(b, tokens) > 0.4
@@ -339,7 +341,9 @@ def test_cpu_attention_equals_torch_sdpa_in_values_and_gradients(tokens, masked)
     grad = torch.randn(b, h, n, dk)
     outs, grads = [], []
     for attend in (sdpa_attention, small_attention):
-        out = attend(q, k, v, allowed)
+        # One latent for the batch (the first step): small_attention takes it as it is.
+        queries = q.expand(b, -1, -1, -1) if attend is sdpa_attention else q
+        out = attend(queries, k, v, allowed)
         outs.append(out.detach())
         grads.append(torch.autograd.grad(out, (q, k, v), grad))
     assert torch.allclose(outs[0], outs[1], atol=1e-6)
