@@ -17,7 +17,7 @@ What changes against ``nn.Dropout``:
   bit for bit.
 
 On other devices (CUDA), for tensors of fewer than :data:`MIN_ELEMENTS` elements (where the
-fixed cost of a numpy generator outweighs the saving: 1.9× slower at 4,096 elements, even at
+fixed cost of a numpy generator outweighs the saving: 1.9× slower at 4,096 elements, break-even at
 about 50,000, 0.42× at a million, forward and backward, one thread) and in eval mode these are
 ``nn.Dropout`` and ``nn.AlphaDropout``.
 """
