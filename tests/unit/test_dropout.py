@@ -24,6 +24,15 @@ def binomial_bound(p: float, n: int, sigmas: float = 6.0) -> float:
     return sigmas * math.sqrt(p * (1 - p) / n)
 
 
+# torch's alpha-dropout constants (aten Dropout.cpp), computed here, not taken from the module.
+SELU_ALPHA = 1.7580993408473766
+
+
+def alpha_scale(rate: float) -> float:
+    """a = ((α²p + 1)(1 − p))^(-1/2)."""
+    return ((SELU_ALPHA * SELU_ALPHA * rate + 1) * (1 - rate)) ** -0.5
+
+
 @pytest.mark.parametrize("p", [0.1, 0.25, 0.5])
 def test_drops_the_rounded_rate_and_scales_kept_values_by_the_exact_keep_rate(p):
     torch.manual_seed(0)
@@ -90,8 +99,7 @@ def test_alpha_dropout_keeps_zero_mean_and_unit_variance_and_follows_torchs_map(
     # torch's affine map (aten Dropout.cpp) at the rounded rate: kept a·x + αap, dropped
     # −αa + αap, with α = 1.7580993408473766 and a = ((α²p + 1)(1 − p))^(-1/2).
     rate = drop_threshold(p) / LEVELS
-    alpha = 1.7580993408473766
-    a = ((alpha * alpha * rate + 1) * (1 - rate)) ** -0.5
+    alpha, a = SELU_ALPHA, alpha_scale(rate)
     dropped_value = -alpha * a + alpha * a * rate
     dropped = torch.isclose(out, torch.tensor(dropped_value), atol=1e-6, rtol=0)
     assert abs(dropped.double().mean().item() - rate) < binomial_bound(rate, 4 * N)
@@ -108,9 +116,7 @@ def test_an_alpha_dropped_input_has_zero_gradient():
     out.sum().backward()
     torch.manual_seed(5)
     keep = keep_mask(x.shape, drop_threshold(0.5))
-    rate = drop_threshold(0.5) / LEVELS
-    alpha = 1.7580993408473766
-    a = ((alpha * alpha * rate + 1) * (1 - rate)) ** -0.5
+    a = alpha_scale(drop_threshold(0.5) / LEVELS)
     assert torch.allclose(x.grad, keep.float() * a)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 # mallopt parameters (malloc.h).
@@ -25,10 +26,12 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 NEVER_TRIM = 2**31 - 1
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds; True when glibc accepted both.
 
-    Elsewhere (macOS, musl) nothing changes and False is returned."""
+    Elsewhere (macOS, musl) nothing changes and False is returned. Once per process: a batched
+    job calls it for each of its steps."""
     if not sys.platform.startswith("linux"):
         return False
     name = ctypes.util.find_library("c")
